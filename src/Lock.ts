@@ -1,0 +1,524 @@
+/**
+ * Distributed locks on Redis, as Effect values.
+ *
+ * Two shapes over the same scripts:
+ *
+ * - {@link make} — a handle with the `@upstash/lock` contract: `acquire` / `release` / `extend` /
+ *   `status`, booleans included, same options and defaults (lease 10 s, 3 attempts, 100 ms apart).
+ * - {@link acquire} / {@link withLock} — the lock as a scoped resource: released when the scope closes,
+ *   kept alive by a fiber driven by a `Schedule`, and work guarded by it is interrupted with `LockLost`
+ *   as soon as the lease cannot be confirmed. Every acquisition carries a strictly increasing fence.
+ *
+ * A lease is a time-bounded promise from one Redis: it makes duplicate work rare (efficiency); for
+ * correctness, pass {@link Lease.fence} to the resource you protect and have it reject older fences.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const nightly = Effect.gen(function*() {
+ *   const lease = yield* Lock.acquire({ id: "nightly-report", lease: "30 seconds", timeout: "5 seconds" })
+ *   yield* Effect.log(`writing with fence ${lease.fence}`)
+ * }).pipe(Effect.scoped)
+ *
+ * Effect.runPromise(nightly.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+import {
+  Clock,
+  Data,
+  Deferred,
+  Duration,
+  Effect,
+  Metric,
+  MetricBoundaries,
+  Option,
+  Ref,
+  Schedule,
+  type Scope
+} from "effect"
+import { dual } from "effect/Function"
+import { DEFAULT_PREFIX, type LockKeys, lockKeys } from "./internal/keys.js"
+import * as scripts from "./internal/lockScripts.js"
+import { randomToken } from "./internal/token.js"
+import * as validate from "./internal/validate.js"
+import { type InvalidOptions, LockLost, LockNotAcquired, type RedisError } from "./LockError.js"
+import { Redis } from "./Redis.js"
+
+/**
+ * How often to try and how long to wait between tries. `attempts` counts every try, the first included.
+ *
+ * @since 0.1.0
+ */
+export interface RetryOptions {
+  /** Tries in all, at least 1. Default 3. */
+  readonly attempts?: number | undefined
+  /** Wait after each failed try but the last. A number is milliseconds. Default 100 ms. */
+  readonly delay?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options shared by every entry point (the `@upstash/lock` options, without `redis`, which is a Layer).
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The resource's name. 1 to 1024 characters; any text is fine (it is never spliced into Lua). */
+  readonly id: string
+  /** How long a lease lasts without extension. A number is milliseconds. Default 10 seconds. */
+  readonly lease?: Duration.DurationInput | undefined
+  readonly retry?: RetryOptions | undefined
+  /** Namespace for every key. Default `"effect-lock:"`; the lock's key is `<prefix>lock:{<id>}`. */
+  readonly prefix?: string | undefined
+}
+
+/**
+ * Options of {@link acquire}, {@link withLock} and {@link withLockIfAvailable}.
+ *
+ * @since 0.1.0
+ */
+export interface AcquireOptions extends Omit<Options, "retry"> {
+  /**
+   * How to wait for a held lock: {@link RetryOptions}, or any `Schedule` fed the `LockNotAcquired` of each
+   * failed try. Default: 3 tries 100 ms apart, or, when `timeout` is set, a try every 100 ms until it.
+   */
+  readonly retry?: RetryOptions | Schedule.Schedule<unknown, LockNotAcquired> | undefined
+  /** Give up waiting after this long, with `LockNotAcquired` (reason `"timeout"`). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * When to extend the lease while it is held; each extension resets it to the full `lease`. Default:
+   * every third of the lease. `false` disables extension: the lease then simply runs out.
+   */
+  readonly keepAlive?: Schedule.Schedule<unknown, void> | false | undefined
+}
+
+/**
+ * What the handle's parity `acquire` may override for one call (as in `@upstash/lock`).
+ *
+ * @since 0.1.0
+ */
+export interface AcquireOverrides {
+  readonly lease?: Duration.DurationInput | undefined
+  readonly retry?: RetryOptions | undefined
+  /** A caller-chosen owner token instead of a random one (used only when the handle holds none). */
+  readonly uuid?: string | undefined
+}
+
+/**
+ * Who holds a lock, as seen by one handle.
+ *
+ * @since 0.1.0
+ */
+export type State = Data.TaggedEnum<{
+  Free: {}
+  HeldByMe: { readonly remaining: Duration.Duration }
+  HeldByOther: { readonly remaining: Duration.Duration }
+}>
+
+/**
+ * Constructors and matchers for {@link State}.
+ *
+ * @since 0.1.0
+ */
+export const State = Data.taggedEnum<State>()
+
+/**
+ * The `@upstash/lock`-compatible handle returned by {@link make}.
+ *
+ * @since 0.1.0
+ */
+export interface Lock {
+  readonly id: string
+  /**
+   * Tries up to `retry.attempts` times to take the lock; `true` when this handle holds it afterwards. On a
+   * handle that already holds the lock, it renews the lease (same fence) and succeeds. A failed call never
+   * forgets a token the handle holds.
+   */
+  readonly acquire: (overrides?: AcquireOverrides) => Effect.Effect<boolean, RedisError | InvalidOptions>
+  /** Releases the lock if this handle holds it; `true` when it did. */
+  readonly release: Effect.Effect<boolean, RedisError>
+  /** Adds time (a number is milliseconds) to the lease if this handle holds it; `true` when it did. */
+  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
+  /** `"ACQUIRED"` when this handle holds the lock, else `"FREE"` (also when another owner holds it). */
+  readonly status: Effect.Effect<"ACQUIRED" | "FREE", RedisError>
+  /** The richer status: free, held by this handle, or held by another owner, with the time left. */
+  readonly state: Effect.Effect<State, RedisError>
+  /** The fencing token of this handle's current acquisition, if it has one. */
+  readonly fence: Effect.Effect<Option.Option<number>>
+}
+
+/**
+ * A held lease, returned by {@link acquire}. It lives as long as the scope it was acquired in.
+ *
+ * @since 0.1.0
+ */
+export interface Lease {
+  readonly id: string
+  /** Strictly greater than the fence of every earlier acquisition of this id. */
+  readonly fence: number
+  /** Fails with `LockLost` once the lease is lost; never succeeds. Race your work against it. */
+  readonly lost: Effect.Effect<never, LockLost>
+  /** Whether the lease has been lost. */
+  readonly isLost: Effect.Effect<boolean>
+  /** The local deadline: `Clock` milliseconds before which the lease is known to hold. */
+  readonly validUntil: Effect.Effect<number>
+  /** Adds time to the lease; `false` when the lease is no longer ours. */
+  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
+}
+
+/**
+ * Counters and timings of every lock in the process. Read them with `Metric.value`, or export them with
+ * any Effect metrics exporter.
+ *
+ * @since 0.1.0
+ */
+export const metrics = {
+  attempts: Metric.counter("effect_lock_acquire_attempts", { description: "tries to acquire a lock" }),
+  acquired: Metric.counter("effect_lock_acquired", { description: "successful acquisitions" }),
+  waitMillis: Metric.histogram(
+    "effect_lock_wait_ms",
+    MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
+    "time from the first try to the acquisition"
+  ),
+  extensions: Metric.counter("effect_lock_extensions", { description: "confirmed lease extensions" }),
+  lost: Metric.counter("effect_lock_lost", { description: "leases lost while held" })
+} as const
+
+const DEFAULT_LEASE = 10_000
+const DEFAULT_ATTEMPTS = 3
+const DEFAULT_DELAY = 100
+
+/** Milliseconds taken off a lease when computing its local deadline (clock drift, as in Redlock). */
+const driftOf = (lease: number): number => Math.floor(lease * 0.01) + 2
+
+interface Retry {
+  readonly attempts: number
+  readonly delay: number
+}
+
+const parseRetry = (retry: RetryOptions | undefined, fallback: Retry): Effect.Effect<Retry, InvalidOptions> =>
+  retry === undefined
+    ? Effect.succeed(fallback)
+    : Effect.all({
+      attempts: validate.orDefault(retry.attempts, fallback.attempts, (u) => validate.integer("retry.attempts", u, 1)),
+      delay: validate.orDefault(retry.delay, fallback.delay, (u) => validate.millis("retry.delay", u, 0))
+    })
+
+const parseLease = (u: unknown, fallback: number) => validate.orDefault(u, fallback, (u) => validate.millis("lease", u, 1))
+
+const parseBase = (options: Omit<Options, "retry">) =>
+  Effect.all({
+    id: validate.text("id", options?.id),
+    lease: parseLease(options?.lease, DEFAULT_LEASE),
+    prefix: validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) => validate.prefix("prefix", u))
+  })
+
+const retrySchedule = ({ attempts, delay }: Retry): Schedule.Schedule<unknown, unknown> =>
+  Schedule.spaced(delay).pipe(Schedule.intersect(Schedule.recurs(attempts - 1)))
+
+/** One lock id's operations for one owner token, over the Redis service. */
+const operations = (redis: Redis["Type"], keys: LockKeys) => ({
+  tryAcquire: (token: string, lease: number) =>
+    redis.run(scripts.acquire, [keys.lock, keys.fence], [token, String(lease)]).pipe(
+      Metric.trackAll(metrics.attempts, 1)
+    ),
+  release: (token: string) => redis.run(scripts.release, [keys.lock], [token]),
+  extend: (token: string, ms: number, mode: "add" | "set") =>
+    redis.run(scripts.extend, [keys.lock], [token, String(ms), mode]),
+  state: (token: string) =>
+    Effect.map(redis.run(scripts.status, [keys.lock], [token]), (reply): State =>
+      reply._tag === "Free" ? State.Free() : State[reply._tag]({ remaining: Duration.millis(reply.remaining) }))
+})
+
+/**
+ * Tries `attempt` again on the schedule while it fails with `LockNotAcquired` (the schedule is fed each
+ * one); any other failure, such as a Redis fault, stops at once.
+ */
+const retryWhileHeld = <A, E, R>(
+  attempt: Effect.Effect<A, E | LockNotAcquired, R>,
+  schedule: Schedule.Schedule<unknown, LockNotAcquired>
+): Effect.Effect<A, E | LockNotAcquired, R> =>
+  Effect.flatMap(Schedule.driver(schedule), (driver) => {
+    const loop: Effect.Effect<A, E | LockNotAcquired, R> = Effect.catchIf(
+      attempt,
+      (e): e is LockNotAcquired => e instanceof LockNotAcquired,
+      (e) => Effect.matchEffect(driver.next(e), { onFailure: () => Effect.fail(e), onSuccess: () => loop })
+    )
+    return loop
+  })
+
+/**
+ * Makes an `@upstash/lock`-compatible handle. Nothing is sent to Redis until a method runs.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const program = Effect.gen(function*() {
+ *   const lock = yield* Lock.make({ id: "invoice-42", lease: 5000, retry: { attempts: 3, delay: 100 } })
+ *   if (yield* lock.acquire()) {
+ *     yield* Effect.log("working")
+ *     yield* lock.extend(2000)
+ *     yield* lock.release
+ *   }
+ * })
+ * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redis> =>
+  Effect.gen(function*() {
+    const base = yield* parseBase(options)
+    const retry = yield* parseRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY })
+    const redis = yield* Redis
+    const ops = operations(redis, lockKeys(base.prefix, base.id))
+    const held = yield* Ref.make(Option.none<{ readonly token: string; readonly fence: number }>())
+    const tokenOr = (fallback: string) =>
+      Effect.map(Ref.get(held), Option.match({ onNone: () => fallback, onSome: (h) => h.token }))
+
+    const acquire = (overrides?: AcquireOverrides) =>
+      Effect.gen(function*() {
+        const lease = yield* parseLease(overrides?.lease, base.lease)
+        const tries = yield* parseRetry(overrides?.retry, retry)
+        const uuid = yield* validate.orDefault(overrides?.uuid, randomToken(), (u) => validate.text("uuid", u))
+        const token = yield* tokenOr(uuid)
+        const attempt = Effect.flatMap(ops.tryAcquire(token, lease), (reply) =>
+          reply.acquired
+            ? Ref.set(held, Option.some({ token, fence: reply.fence }))
+            : Effect.fail(new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })))
+        return yield* retryWhileHeld(attempt, retrySchedule(tries)).pipe(
+          Effect.as(true),
+          Effect.catchTag("LockNotAcquired", () => Effect.succeed(false))
+        )
+      }).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": base.id } }))
+
+    const release = Effect.flatMap(Ref.get(held), (current) =>
+      Option.match(current, {
+        onNone: () => Effect.succeed(false),
+        onSome: ({ token }) =>
+          Effect.tap(ops.release(token), (released) => (released ? Ref.set(held, Option.none()) : Effect.void))
+      }))
+
+    const extend = (amount: Duration.DurationInput) =>
+      Effect.flatMap(validate.millis("extend", amount, 1), (ms) =>
+        Effect.flatMap(Ref.get(held), (current) =>
+          Option.match(current, {
+            onNone: () => Effect.succeed(false),
+            onSome: ({ token }) => Effect.map(ops.extend(token, ms, "add"), (ttl) => ttl > 0)
+          })))
+
+    const state = Effect.flatMap(tokenOr(""), ops.state)
+
+    return {
+      id: base.id,
+      acquire,
+      release,
+      extend,
+      state,
+      status: Effect.map(state, (s) => (s._tag === "HeldByMe" ? "ACQUIRED" as const : "FREE" as const)),
+      fence: Effect.map(Ref.get(held), Option.map((h) => h.fence))
+    }
+  })
+
+/**
+ * Acquires a lease for the lifetime of the current scope.
+ *
+ * - Waits for a held lock on `retry` (bounded by `timeout`); failing that, `LockNotAcquired`.
+ * - Releases the lease when the scope closes, however it closes.
+ * - Extends it on `keepAlive` in a fiber of the scope. When an extension finds the lock gone or taken,
+ *   or none is confirmed before the local deadline — the lease measured from just *before* the request
+ *   that won it, minus 1% + 2 ms for clock drift — `lease.lost` fails with `LockLost`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function*() {
+ *     const lease = yield* Lock.acquire({ id: "ledger", lease: "10 seconds", timeout: "30 seconds" })
+ *     yield* Effect.log(`fence ${lease.fence}`)
+ *   })
+ * )
+ * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+export const acquire = (
+  options: AcquireOptions
+): Effect.Effect<Lease, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
+  Effect.gen(function*() {
+    const base = yield* parseBase(options)
+    const timeout = yield* validate.orDefault(options?.timeout, undefined, (u) => validate.millis("timeout", u, 0))
+    const schedule: Schedule.Schedule<unknown, LockNotAcquired> = Schedule.isSchedule(options?.retry)
+      ? options.retry
+      : options?.retry === undefined && timeout !== undefined
+      ? Schedule.spaced(DEFAULT_DELAY)
+      : retrySchedule(yield* parseRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY }))
+    const keepAlive = options?.keepAlive === undefined
+      ? Schedule.spaced(Math.max(1, Math.floor(base.lease / 3)))
+      : options.keepAlive
+
+    const redis = yield* Redis
+    const ops = operations(redis, lockKeys(base.prefix, base.id))
+    const token = randomToken()
+    const drift = driftOf(base.lease)
+    const startedAt = yield* Clock.currentTimeMillis
+
+    let lastRemaining = 0
+    const attempt = Effect.acquireRelease(
+      Effect.gen(function*() {
+        const sentAt = yield* Clock.currentTimeMillis
+        const reply = yield* ops.tryAcquire(token, base.lease)
+        if (!reply.acquired) {
+          lastRemaining = reply.remaining
+          return yield* new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })
+        }
+        return { fence: reply.fence, sentAt }
+      }),
+      () =>
+        ops.release(token).pipe(
+          Effect.catchAll((error) => Effect.logWarning("could not release lease; it will expire", error.message))
+        )
+    )
+    const waited = retryWhileHeld(attempt, schedule)
+    const won = yield* timeout === undefined ? waited : waited.pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new LockNotAcquired({ id: base.id, remaining: lastRemaining, reason: "timeout" })
+      })
+    )
+
+    const acquiredAt = yield* Clock.currentTimeMillis
+    yield* Metric.increment(metrics.acquired)
+    yield* Metric.update(metrics.waitMillis, acquiredAt - startedAt)
+
+    const lost = yield* Deferred.make<never, LockLost>()
+    const deadline = yield* Ref.make(won.sentAt + base.lease - drift)
+    const lose = (reason: LockLost["reason"]) =>
+      Deferred.fail(lost, new LockLost({ id: base.id, fence: won.fence, reason })).pipe(
+        Effect.zipRight(Metric.increment(metrics.lost)),
+        Effect.zipRight(Effect.logWarning("lease lost", reason))
+      )
+
+    /** Extends by `ms` ("add") or to `ms` ("set"); on success moves the local deadline. */
+    const extendBy = (ms: number, mode: "add" | "set") =>
+      Effect.gen(function*() {
+        const sentAt = yield* Clock.currentTimeMillis
+        const ttl = yield* ops.extend(token, ms, mode)
+        if (ttl <= 0) return false
+        yield* Ref.set(deadline, sentAt + ttl - driftOf(ttl))
+        yield* Metric.increment(metrics.extensions)
+        return true
+      })
+
+    // Wakes at the local deadline; if no extension moved it meanwhile, the lease is lost.
+    const watchdog: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const until = yield* Ref.get(deadline)
+        if (now >= until) return yield* lose(keepAlive === false ? "expired" : "unconfirmed")
+        yield* Effect.sleep(until - now)
+      }
+    })
+
+    const keeper = keepAlive === false ? watchdog : Effect.raceFirst(
+      watchdog,
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(keepAlive)
+        while (true) {
+          const next = yield* Effect.option(driver.next(undefined))
+          if (Option.isNone(next)) return yield* Effect.never // schedule done: the watchdog has the last word
+          const extended = yield* extendBy(base.lease, "set").pipe(
+            Effect.catchAll((error) => Effect.as(Effect.logWarning("lease extension failed", error.message), true))
+          )
+          if (!extended) return yield* lose("expired")
+        }
+      })
+    )
+    yield* keeper.pipe(Effect.interruptible, Effect.forkScoped)
+
+    return {
+      id: base.id,
+      fence: won.fence,
+      lost: Deferred.await(lost),
+      isLost: Deferred.isDone(lost),
+      validUntil: Ref.get(deadline),
+      extend: (amount) =>
+        Effect.flatMap(validate.millis("extend", amount, 1), (ms) =>
+          Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost ? Effect.succeed(false) : extendBy(ms, "add"))))
+    } satisfies Lease
+  }).pipe(
+    Effect.annotateLogs("lock.id", String(options?.id)),
+    Effect.withSpan("Lock.acquire", { attributes: { "lock.id": options?.id } })
+  )
+
+/**
+ * Runs an effect while holding the lock: acquire, run, release. If the lease is lost mid-way, the
+ * effect is interrupted and the result fails with `LockLost`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const sendDigest = Effect.log("sending the digest")
+ * const once = sendDigest.pipe(Lock.withLock({ id: "digest", timeout: "2 seconds" }))
+ * Effect.runPromise(once.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+export const withLock: {
+  (options: AcquireOptions): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options: AcquireOptions
+  ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: AcquireOptions) =>
+    Effect.scoped(Effect.flatMap(acquire(options), (lease) => guard(self, lease)))
+)
+
+/**
+ * Runs an effect under the lock if it is free right now (one try, no waiting): `Option.some` of its
+ * result, or `Option.none` when another owner holds the lock.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ *
+ * const maybe = Effect.log("cron tick").pipe(Lock.withLockIfAvailable({ id: "cron" }))
+ *
+ * @since 0.1.0
+ */
+export const withLockIfAvailable: {
+  (options: Omit<AcquireOptions, "retry" | "timeout">): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options: Omit<AcquireOptions, "retry" | "timeout">
+  ): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Omit<AcquireOptions, "retry" | "timeout">) =>
+    acquire({ ...options, retry: { attempts: 1 } }).pipe(
+      Effect.map(Option.some),
+      Effect.catchTag("LockNotAcquired", () => Effect.succeed(Option.none<Lease>())),
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeed(Option.none<A>()),
+        onSome: (lease) => Effect.map(guard(self, lease), Option.some)
+      })),
+      Effect.scoped
+    )
+)
+
+/** Runs `self` until it ends or the lease is lost, whichever comes first. */
+const guard = <A, E, R>(self: Effect.Effect<A, E, R>, lease: Lease): Effect.Effect<A, E | LockLost, R> =>
+  Effect.raceFirst(self, lease.lost)

@@ -1,0 +1,113 @@
+/**
+ * The typed errors of effect-lock. Every failure the library reports is one of these values, in the
+ * error channel; none of them is thrown.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock, LockError } from "effect-lock"
+ *
+ * const program = Lock.withLock({ id: "report" })(Effect.log("working")).pipe(
+ *   Effect.catchTags({
+ *     LockNotAcquired: (e) => Effect.log(`busy: ${e.message}`),
+ *     LockLost: (e) => Effect.logWarning(e.message)
+ *   })
+ * )
+ *
+ * @since 0.1.0
+ */
+import { Predicate, Schema } from "effect"
+
+/**
+ * The lock could not be acquired within the attempts, schedule or timeout given: another owner holds it.
+ *
+ * @since 0.1.0
+ */
+export class LockNotAcquired extends Schema.TaggedError<LockNotAcquired>("effect-lock/LockNotAcquired")(
+  "LockNotAcquired",
+  {
+    id: Schema.String,
+    /** Milliseconds the current holder's lease still had when we last looked (0 if unknown). */
+    remaining: Schema.Number,
+    /** Why we stopped trying. */
+    reason: Schema.Literal("held", "timeout")
+  }
+) {
+  override get message(): string {
+    return this.reason === "timeout"
+      ? `lock "${this.id}" was not acquired before the timeout`
+      : `lock "${this.id}" is held by another owner (${this.remaining} ms left on its lease)`
+  }
+}
+
+/**
+ * A lease we held is gone: an extension found another owner (or no owner) on the key, or no extension
+ * could be confirmed before the lease would have expired. Work guarded by the lease is interrupted.
+ *
+ * @since 0.1.0
+ */
+export class LockLost extends Schema.TaggedError<LockLost>("effect-lock/LockLost")("LockLost", {
+  id: Schema.String,
+  /** The fencing token of the lost lease. */
+  fence: Schema.Number,
+  reason: Schema.Literal("expired", "unconfirmed")
+}) {
+  override get message(): string {
+    return this.reason === "expired"
+      ? `lease on lock "${this.id}" (fence ${this.fence}) expired or was taken by another owner`
+      : `lease on lock "${this.id}" (fence ${this.fence}) could not be confirmed before it would expire`
+  }
+}
+
+/**
+ * An option or argument was rejected before anything was sent to Redis.
+ *
+ * @since 0.1.0
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>("effect-lock/InvalidOptions")(
+  "InvalidOptions",
+  {
+    /** The option at fault, e.g. `"lease"` or `"retry.attempts"`. */
+    option: Schema.String,
+    /** What the option must be. */
+    expected: Schema.String,
+    /** A short, printable rendering of the value received (never a secret). */
+    received: Schema.String
+  }
+) {
+  override get message(): string {
+    return `invalid option "${this.option}": expected ${this.expected}, received ${this.received}`
+  }
+}
+
+/**
+ * Redis (or the transport to it) failed: connection refused, timeout, an error reply, a reply we could
+ * not decode. It never carries credentials.
+ *
+ * @since 0.1.0
+ */
+export class RedisError extends Schema.TaggedError<RedisError>("effect-lock/RedisError")("RedisError", {
+  /** What we were doing, e.g. `"eval lock.acquire"`. */
+  operation: Schema.String,
+  /** The backend's own description of the failure. */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Redis ${this.operation} failed: ${this.detail}`
+  }
+}
+
+/**
+ * Every error the Lock API can fail with.
+ *
+ * @since 0.1.0
+ */
+export type LockError = LockNotAcquired | LockLost | InvalidOptions | RedisError
+
+/**
+ * @since 0.1.0
+ */
+export const isLockError = (u: unknown): u is LockError =>
+  Predicate.isTagged(u, "LockNotAcquired") ||
+  Predicate.isTagged(u, "LockLost") ||
+  Predicate.isTagged(u, "InvalidOptions") ||
+  Predicate.isTagged(u, "RedisError")

@@ -1,0 +1,148 @@
+/**
+ * The Redis seam: the one service through which every Redis operation of effect-lock goes.
+ *
+ * An operation is a {@link Script}: a named value holding its Lua source, its key count, a decoder for
+ * its reply and the same operation written in TypeScript over a {@link Keyspace} (used by the embedded
+ * store). A backend only has to know how to run a script:
+ *
+ * - `effect-lock/Redis/Memory` — in process, time from Effect's `Clock` (no Redis needed).
+ * - `effect-lock/Redis/IoRedis` — TCP through `ioredis`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const program = Lock.withLock({ id: "job" })(Effect.log("only one of me at a time"))
+ * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Either } from "effect"
+import { RedisError } from "./LockError.js"
+
+/**
+ * A reply as Redis gives it to a script's caller: integers, bulk strings, nil and arrays of those.
+ *
+ * @since 0.1.0
+ */
+export type Reply = number | string | null | ReadonlyArray<Reply>
+
+/**
+ * The keyspace operations a script's TypeScript twin may use. Each one means exactly what the Redis
+ * command of the same name means (expiry in milliseconds of the store's clock).
+ *
+ * @since 0.1.0
+ */
+export interface Keyspace {
+  /** The store's current time in milliseconds. */
+  readonly now: number
+  readonly get: (key: string) => string | null
+  /** `SET key value [PX px]` (no expiry when `px` is omitted). */
+  readonly set: (key: string, value: string, px?: number) => void
+  readonly del: (key: string) => number
+  /** `INCR`: throws on a value that is not an integer, like Redis does. */
+  readonly incr: (key: string) => number
+  /** `PTTL`: -2 when missing, -1 when the key has no expiry. */
+  readonly pttl: (key: string) => number
+  /** `PEXPIRE`: 1 if the key exists, else 0. */
+  readonly pexpire: (key: string, ms: number) => number
+}
+
+/**
+ * One atomic operation: Lua for Redis, and its TypeScript twin for the embedded store. Both must give
+ * the same reply; the conformance suite checks that they do.
+ *
+ * @since 0.1.0
+ */
+export interface Script<A> {
+  /** A stable name, used in spans, logs and errors. */
+  readonly name: string
+  readonly lua: string
+  readonly numberOfKeys: number
+  /** The embedded store's implementation: runs synchronously, so it is atomic. */
+  readonly local: (keyspace: Keyspace, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) => Reply
+  /** Turns the backend's raw reply into a value, or says why it cannot. */
+  readonly decode: (reply: unknown) => Either.Either<A, string>
+}
+
+/**
+ * Builds a {@link Script}.
+ *
+ * @since 0.1.0
+ */
+export const script = <A>(options: Script<A>): Script<A> => options
+
+/**
+ * @since 0.1.0
+ */
+export interface Service {
+  /** Which backend this is (`"memory"`, `"ioredis"`, `"upstash"`). */
+  readonly backend: string
+  /** Runs a script atomically with `KEYS` and `ARGV`; faults of any kind are a {@link RedisError}. */
+  readonly run: <A>(
+    script: Script<A>,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ) => Effect.Effect<A, RedisError>
+}
+
+/**
+ * The Redis service. Provide it with a backend's layer.
+ *
+ * @since 0.1.0
+ */
+export class Redis extends Context.Tag("effect-lock/Redis")<Redis, Service>() {}
+
+/**
+ * Reads an integer out of a reply, whatever shape the client gave it (a number, or a numeric string when a
+ * client decodes replies differently).
+ *
+ * @since 0.1.0
+ */
+export const decodeInteger = (reply: unknown): Either.Either<number, string> => {
+  const n = typeof reply === "string" && reply.trim() !== "" ? Number(reply) : reply
+  return typeof n === "number" && Number.isSafeInteger(n)
+    ? Either.right(n)
+    : Either.left(`expected an integer reply, got ${describeReply(reply)}`)
+}
+
+/**
+ * Reads a fixed-length array of integers out of a reply.
+ *
+ * @since 0.1.0
+ */
+export const decodeIntegers =
+  (length: number) => (reply: unknown): Either.Either<ReadonlyArray<number>, string> => {
+    if (!Array.isArray(reply) || reply.length !== length) {
+      return Either.left(`expected an array of ${length} integers, got ${describeReply(reply)}`)
+    }
+    const out: Array<number> = []
+    for (const item of reply) {
+      const n = decodeInteger(item)
+      if (Either.isLeft(n)) return Either.left(n.left)
+      out.push(n.right)
+    }
+    return Either.right(out)
+  }
+
+const describeReply = (reply: unknown): string => {
+  try {
+    const text = JSON.stringify(reply)
+    return text === undefined ? String(reply) : text.length > 80 ? `${text.slice(0, 80)}…` : text
+  } catch {
+    return typeof reply
+  }
+}
+
+/**
+ * Decodes a backend's raw reply with the script's decoder; a reply of the wrong shape is a
+ * {@link RedisError}. For backend authors.
+ *
+ * @since 0.1.0
+ */
+export const decodeReply = <A>(script: Script<A>, reply: unknown): Effect.Effect<A, RedisError> =>
+  Either.match(script.decode(reply), {
+    onLeft: (detail) => Effect.fail(new RedisError({ operation: `eval ${script.name}`, detail })),
+    onRight: Effect.succeed
+  })

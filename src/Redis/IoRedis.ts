@@ -1,0 +1,123 @@
+/**
+ * The Redis seam over TCP, through `ioredis` (an optional peer dependency: install it to use this module).
+ *
+ * - {@link layer} creates a client from options and owns it (quits it when the layer is released).
+ * - {@link layerClient} runs over a client you created; it never closes it.
+ * - {@link layerConfig} reads the connection from `Config` (by default `REDIS_URL`).
+ *
+ * Scripts are sent with EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart
+ * or `SCRIPT FLUSH`). Every failure, whatever ioredis rejects with, becomes a `RedisError`.
+ *
+ * @example
+ * import { Effect, Redacted } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as IoRedis from "effect-lock/Redis/IoRedis"
+ *
+ * const RedisLive = IoRedis.layer({ url: Redacted.make("redis://127.0.0.1:6379") })
+ * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(RedisLive), Effect.runPromise)
+ *
+ * @since 0.1.0
+ */
+import { Config, type ConfigError, Effect, Layer, Redacted, Runtime } from "effect"
+import type { Cluster, RedisOptions } from "ioredis"
+import { Redis as IORedis } from "ioredis"
+import { makeRun } from "../internal/evalsha.js"
+import { RedisError } from "../LockError.js"
+import * as Redis from "../Redis.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /** `redis://[:password@]host:port/db`; kept `Redacted` because it may hold a password. */
+  readonly url?: Redacted.Redacted | string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** Any other ioredis option (`host`, `port`, `db`, `commandTimeout`, `tls`, …). */
+  readonly client?: Omit<RedisOptions, "password"> | undefined
+}
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/**
+ * The Redis service over a client you own. Closing the layer leaves the client open.
+ *
+ * @since 0.1.0
+ */
+export const make = (client: IORedis | Cluster): Redis.Service => {
+  const call = (operation: string, f: () => Promise<unknown>) =>
+    Effect.tryPromise({
+      try: f,
+      catch: (error) => new RedisError({ operation, detail: describe(error) })
+    })
+  return Redis.Redis.of({
+    backend: "ioredis",
+    run: makeRun({
+      evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
+        call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
+      eval: (lua, numberOfKeys, keysAndArgs, name) =>
+        call(`eval ${name}`, () => client.eval(lua, numberOfKeys, ...keysAndArgs))
+    })
+  })
+}
+
+/**
+ * @since 0.1.0
+ */
+export const layerClient = (client: IORedis | Cluster): Layer.Layer<Redis.Redis> =>
+  Layer.succeed(Redis.Redis, make(client))
+
+/**
+ * Creates an ioredis client and owns it: it is quit when the layer is released. Connection errors are
+ * logged (without credentials) at debug level; operations report them as `RedisError`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
+  Layer.scoped(
+    Redis.Redis,
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const clientOptions: RedisOptions = {
+            ...options.client,
+            ...(options.password === undefined ? {} : { password: Redacted.value(options.password) })
+          }
+          const url = options.url === undefined
+            ? undefined
+            : Redacted.isRedacted(options.url)
+            ? Redacted.value(options.url)
+            : options.url
+          const created = url === undefined ? new IORedis(clientOptions) : new IORedis(url, clientOptions)
+          created.on("error", (error: unknown) => {
+            Runtime.runFork(runtime)(
+              Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error)))
+            )
+          })
+          return created
+        }),
+        (client) =>
+          Effect.tryPromise(() => client.quit()).pipe(
+            Effect.timeout("1 second"),
+            Effect.catchAll(() => Effect.sync(() => client.disconnect()))
+          )
+      )
+      return make(client)
+    })
+  )
+
+/**
+ * Reads the options from `Config`; by default the URL from `REDIS_URL` (as a redacted value).
+ *
+ * @example
+ * import { Config } from "effect"
+ * import * as IoRedis from "effect-lock/Redis/IoRedis"
+ *
+ * const fromEnv = IoRedis.layerConfig()
+ * const custom = IoRedis.layerConfig({ url: Config.redacted("CACHE_URL") })
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Pick<Options, "url" | "password">> = { url: Config.redacted("REDIS_URL") }
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,29 @@
+/**
+ * effect-lock: distributed locks for Effect, on Redis.
+ *
+ * Backends are deep imports so that you load only the client you use:
+ * `effect-lock/Redis/Memory`, `effect-lock/Redis/IoRedis`.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Distributed locks: the `@upstash/lock` handle and the scoped, self-extending lease.
+ *
+ * @since 0.1.0
+ */
+export * as Lock from "./Lock.js"
+
+/**
+ * The typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as LockError from "./LockError.js"
+
+/**
+ * The Redis seam that every backend provides.
+ *
+ * @since 0.1.0
+ */
+export * as Redis from "./Redis.js"

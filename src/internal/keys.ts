@@ -1,0 +1,17 @@
+/**
+ * Key layout. Every key of one lock id shares the hash tag `{id}`, so multi-key scripts stay legal on
+ * Redis Cluster and Upstash. Ids are passed as KEYS, never spliced into Lua.
+ */
+export const DEFAULT_PREFIX = "effect-lock:"
+
+export interface LockKeys {
+  /** Holds the owner token, with PX. */
+  readonly lock: string
+  /** The fencing counter; no TTL, so fences never go back. */
+  readonly fence: string
+}
+
+export const lockKeys = (prefix: string, id: string): LockKeys => {
+  const lock = `${prefix}lock:{${id}}`
+  return { lock, fence: `${lock}:fence` }
+}
