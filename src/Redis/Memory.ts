@@ -21,7 +21,8 @@ import * as Redis from "../Redis.js"
 
 interface Entry {
   value: string
-  /** Milliseconds of the store's clock; `undefined` means no expiry. */
+  /** Milliseconds of the store's clock; `undefined` means no expiry. Like Redis, a key expires once
+   * the clock is past this instant (at it, PTTL is 0 and the key still exists). */
   expiresAt: number | undefined
 }
 
@@ -31,7 +32,7 @@ class Store {
   keyspace(now: number): Redis.Keyspace {
     const live = (key: string): Entry | undefined => {
       const entry = this.entries.get(key)
-      if (entry !== undefined && entry.expiresAt !== undefined && entry.expiresAt <= now) {
+      if (entry !== undefined && entry.expiresAt !== undefined && entry.expiresAt < now) {
         this.entries.delete(key)
         return undefined
       }
@@ -69,7 +70,7 @@ class Store {
 
   sweep(now: number): void {
     for (const [key, entry] of this.entries) {
-      if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(key)
+      if (entry.expiresAt !== undefined && entry.expiresAt < now) this.entries.delete(key)
     }
   }
 }

@@ -1,0 +1,101 @@
+/**
+ * Real redis-server processes for tests: started on a free loopback port, stopped with their scope.
+ * The binary comes from PATH; with REDIS_URL set, `layer` uses that server instead of starting one.
+ */
+import { Command, type CommandExecutor } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { Context, Data, Deferred, Effect, Layer, Option, type Scope, Stream } from "effect"
+import * as net from "node:net"
+
+export class RedisServerError extends Data.TaggedError("RedisServerError")<{ readonly message: string }> {}
+
+export interface Server {
+  readonly host: string
+  readonly port: number
+  readonly url: string
+  /** Whether this harness started (and so may kill/restart) the server. */
+  readonly owned: boolean
+}
+
+export class RedisServer extends Context.Tag("test/RedisServer")<RedisServer, Server>() {}
+
+/** A port nobody listens on right now (the OS picks it). */
+export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.unref()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const missing =
+  "redis-server was not found on PATH and REDIS_URL is not set: install Redis (apt-get install redis-server) " +
+  "or point REDIS_URL at a server the tests may use"
+
+/**
+ * Starts `redis-server` on `port` (a free one by default) and waits, by reading its log, until it
+ * accepts connections. The process is killed when the scope closes.
+ */
+export const start = (
+  options: { readonly port?: number; readonly args?: ReadonlyArray<string> } = {}
+): Effect.Effect<Server, RedisServerError, Scope.Scope | CommandExecutor.CommandExecutor> =>
+  Effect.gen(function*() {
+    const port = options.port ?? (yield* freePort)
+    const command = Command.make(
+      "redis-server",
+      "--port", String(port),
+      "--bind", "127.0.0.1",
+      "--save", "",
+      "--appendonly", "no",
+      "--protected-mode", "yes",
+      ...(options.args ?? [])
+    )
+    const process = yield* Command.start(command).pipe(
+      Effect.mapError(() => new RedisServerError({ message: missing }))
+    )
+    const ready = yield* Deferred.make<void, RedisServerError>()
+    const log: Array<string> = []
+    // Keep draining the log for the server's whole life, so its pipe never fills.
+    yield* process.stdout.pipe(
+      Stream.decodeText(),
+      Stream.splitLines,
+      Stream.runForEach((line) => {
+        if (log.length < 50) log.push(line)
+        return line.includes("Ready to accept connections") ? Deferred.succeed(ready, undefined) : Effect.void
+      }),
+      Effect.ensuring(Deferred.fail(ready, new RedisServerError({ message: `redis-server exited:\n${log.join("\n")}` }))),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    yield* Deferred.await(ready).pipe(
+      Effect.timeoutFail({
+        duration: "20 seconds",
+        onTimeout: () => new RedisServerError({ message: `redis-server did not start:\n${log.join("\n")}` })
+      })
+    )
+    return { host: "127.0.0.1", port, url: `redis://127.0.0.1:${port}`, owned: true }
+  })
+
+/** Starts a server, trying a fresh port again if another process took the chosen one first. */
+export const startFresh = (options: { readonly args?: ReadonlyArray<string> } = {}) =>
+  start(options).pipe(Effect.retry({ times: 3 }))
+
+const fromEnv: Option.Option<Server> = Option.fromNullable(process.env.REDIS_URL).pipe(
+  Option.map((url) => {
+    const parsed = new URL(url)
+    return { host: parsed.hostname, port: Number(parsed.port || 6379), url, owned: false }
+  })
+)
+
+/** One server for a test file: REDIS_URL's if set, else a private redis-server. */
+export const layer: Layer.Layer<RedisServer, RedisServerError> = Option.match(fromEnv, {
+  onSome: (server) => Layer.succeed(RedisServer, server),
+  onNone: () => Layer.scoped(RedisServer, startFresh()).pipe(Layer.provide(NodeContext.layer))
+})
+
+/** A private server that this harness owns (for tests that kill or restart it), ignoring REDIS_URL. */
+export const layerOwned: Layer.Layer<RedisServer, RedisServerError> = Layer.scoped(RedisServer, startFresh()).pipe(
+  Layer.provide(NodeContext.layer)
+)

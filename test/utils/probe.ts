@@ -1,0 +1,73 @@
+/**
+ * Test-only scripts and Redis wrappers: read raw keys through the seam (so the same check runs on
+ * every backend), count what reaches the backend, and inject faults.
+ */
+import { Effect, Either, Layer } from "effect"
+import { randomToken } from "../../src/internal/token.js"
+import { RedisError } from "../../src/LockError.js"
+import * as Redis from "../../src/Redis.js"
+
+/** `[value or nil, PTTL]` of one key. */
+export const peek = Redis.script<{ readonly value: string | null; readonly pttl: number }>({
+  name: "test.peek",
+  numberOfKeys: 1,
+  lua: "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
+  local: (ks, [key]) => [ks.get(key!), ks.pttl(key!)],
+  decode: (reply) => {
+    // Redis turns a nil inside an array into false → null in clients.
+    if (!Array.isArray(reply) || reply.length !== 2) return Either.left("bad peek reply")
+    const [value, pttl] = reply as [unknown, unknown]
+    return Either.map(Redis.decodeInteger(pttl), (pttl) => ({
+      value: value === null || value === false || value === undefined ? null : String(value),
+      pttl
+    }))
+  }
+})
+
+/** `SET key value PX ms`, bypassing the lock's owner check (a rogue client). */
+export const overwrite = Redis.script<boolean>({
+  name: "test.overwrite",
+  numberOfKeys: 1,
+  lua: "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1",
+  local: (ks, [key], [value, px]) => {
+    ks.set(key!, value!, Number(px))
+    return 1
+  },
+  decode: (reply) => Either.map(Redis.decodeInteger(reply), (n) => n === 1)
+})
+
+export const readKey = (key: string) => Effect.flatMap(Redis.Redis, (redis) => redis.run(peek, [key], []))
+
+export const writeKey = (key: string, value: string, px: number) =>
+  Effect.flatMap(Redis.Redis, (redis) => redis.run(overwrite, [key], [value, String(px)]))
+
+/** A fresh id per test, so tests sharing one server never meet. */
+export const uniqueId = (label: string) => Effect.sync(() => `${label}-${randomToken().slice(0, 10)}`)
+
+export interface Recorder {
+  /** Names of the scripts run, in order. */
+  readonly calls: Array<string>
+}
+
+/**
+ * Wraps the Redis service: records every script run and lets a test replace what a run does
+ * (e.g. fail, or never answer) per script name.
+ */
+export const recording = (
+  recorder: Recorder,
+  intercept: <A>(name: string, run: Effect.Effect<A, RedisError>) => Effect.Effect<A, RedisError> = (_, run) => run
+): Layer.Layer<Redis.Redis, never, Redis.Redis> =>
+  Layer.effect(
+    Redis.Redis,
+    Effect.map(Redis.Redis, (inner) =>
+      Redis.Redis.of({
+        backend: inner.backend,
+        run: (script, keys, args) =>
+          Effect.suspend(() => {
+            recorder.calls.push(script.name)
+            return intercept(script.name, inner.run(script, keys, args))
+          })
+      }))
+  )
+
+export const redisDown = (name: string) => Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
