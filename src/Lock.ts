@@ -401,7 +401,7 @@ export const acquire = (
     const lose = (reason: LockLost["reason"]) =>
       Deferred.fail(lost, new LockLost({ id: base.id, fence: won.fence, reason })).pipe(
         Effect.zipRight(Metric.increment(metrics.lost)),
-        Effect.zipRight(Effect.logWarning("lease lost", reason))
+        Effect.zipRight(Effect.logWarning(`lease lost (${reason})`))
       )
 
     /** Extends by `ms` ("add") or to `ms` ("set"); on success moves the local deadline. */
