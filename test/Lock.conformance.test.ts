@@ -1,6 +1,5 @@
 import { describe, it, layer } from "@effect/vitest"
-import { Cause, Effect, Fiber, Layer, TestClock } from "effect"
-import * as IoRedis from "../src/Redis/IoRedis.js"
+import { Cause, Effect, Fiber, TestClock } from "effect"
 import * as Memory from "../src/Redis/Memory.js"
 import { lockConformance } from "./conformance/lock.js"
 import * as RedisServer from "./utils/RedisServer.js"
@@ -22,12 +21,10 @@ describe("Memory", () => {
   })
 })
 
-const ioredis = Layer.unwrapScoped(Effect.map(RedisServer.RedisServer, (server) => IoRedis.layer({ url: server.url })))
-
 layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedis", (it) => {
   lockConformance({
     name: "IoRedis (redis-server)",
-    test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(ioredis))),
+    test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(RedisServer.ioredis))),
     elapse: (ms) => Effect.sleep(ms),
     within: (ms, self) =>
       Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),

@@ -35,7 +35,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       expect(yield* lock.release).toBe(true)
       expect(yield* lock.acquire()).toBe(true)
       expect(yield* Effect.promise(() => raw.script("EXISTS", sha))).toEqual([1])
-    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(RedisServer.RedisServer, (s) => IoRedis.layer({ url: s.url })))))
+    }).pipe(Effect.provide(RedisServer.ioredis))
   )
 
   it.scoped("keys are <prefix>lock:{id} with PX and <prefix>lock:{id}:fence without TTL, and nothing else", () =>
@@ -54,7 +54,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
         expect(yield* Effect.promise(() => raw.get(`${prefix}lock:{${id}}:fence`))).toBe(String(lease.fence))
       }))
       expect(yield* Effect.promise(() => raw.keys(`${prefix}*`))).toEqual([`${prefix}lock:{${id}}:fence`])
-    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(RedisServer.RedisServer, (s) => IoRedis.layer({ url: s.url })))))
+    }).pipe(Effect.provide(RedisServer.ioredis))
   )
 
   it.scoped("keep-alive holds a lease across many lease lengths on Redis's own clock, then it is released", () =>
@@ -76,7 +76,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       )
       for (const pttl of seen) expect(pttl).toBeGreaterThan(0)
       expect(yield* Effect.promise(() => raw.exists(key))).toBe(0)
-    }).pipe(Effect.provide(Layer.unwrapScoped(Effect.map(RedisServer.RedisServer, (s) => IoRedis.layer({ url: s.url })))))
+    }).pipe(Effect.provide(RedisServer.ioredis))
   )
 
   it.scoped("fibers with separate connections exclude each other and see increasing fences", () =>

@@ -6,6 +6,7 @@ import { Command, type CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Context, Data, Deferred, Effect, Layer, Option, type Scope, Stream } from "effect"
 import * as net from "node:net"
+import * as IoRedisBackend from "../../src/Redis/IoRedis.js"
 
 export class RedisServerError extends Data.TaggedError("RedisServerError")<{ readonly message: string }> {}
 
@@ -98,4 +99,9 @@ export const layer: Layer.Layer<RedisServer, RedisServerError> = Option.match(fr
 /** A private server that this harness owns (for tests that kill or restart it), ignoring REDIS_URL. */
 export const layerOwned: Layer.Layer<RedisServer, RedisServerError> = Layer.scoped(RedisServer, startFresh()).pipe(
   Layer.provide(NodeContext.layer)
+)
+
+/** The IoRedis backend on the file's server (one client per use). */
+export const ioredis = Layer.unwrapScoped(
+  Effect.map(RedisServer, (server) => IoRedisBackend.layer({ url: server.url }))
 )
