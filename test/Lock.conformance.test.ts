@@ -1,8 +1,11 @@
+/** The Lock conformance suite on every backend: Memory (TestClock), IoRedis and Upstash (real servers). */
 import { describe, it, layer } from "@effect/vitest"
-import { Cause, Effect, Fiber, TestClock } from "effect"
+import { Cause, Effect, Fiber, Layer, type Scope, TestClock } from "effect"
+import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
-import { lockConformance } from "./conformance/lock.js"
+import { type Backend, lockConformance } from "./conformance/lock.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import * as UpstashServer from "./utils/UpstashServer.js"
 
 describe("Memory", () => {
   lockConformance({
@@ -21,15 +24,31 @@ describe("Memory", () => {
   })
 })
 
-layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedis", (it) => {
-  lockConformance({
-    name: "IoRedis (redis-server)",
-    test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(RedisServer.ioredis))),
-    elapse: (ms) => Effect.sleep(ms),
-    within: (ms, self) =>
-      Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
-    shortLease: 300,
-    margin: 200,
-    exactTime: false
-  })
+/** A backend on a real server: the wall clock, with margins for a loaded two-core machine. */
+const onServer = <R>(
+  name: string,
+  backend: Layer.Layer<Redis, unknown, R>,
+  test: (name: string, self: () => Effect.Effect<void, unknown, R | Scope.Scope>) => void
+): Backend => ({
+  name,
+  test: (name, body) => test(name, () => body.pipe(Effect.provide(backend))),
+  elapse: (ms) => Effect.sleep(ms),
+  within: (ms, self) =>
+    Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
+  shortLease: 300,
+  margin: 200,
+  exactTime: false
 })
+
+layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedis", (it) => {
+  lockConformance(onServer("IoRedis (redis-server)", RedisServer.ioredis, it.scoped))
+})
+
+layer(UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer)), { timeout: 30_000, excludeTestServices: true })(
+  "Upstash",
+  (it) => {
+    lockConformance(
+      onServer("Upstash (@upstash/redis → REST fixture → redis-server)", UpstashServer.upstash, it.scoped)
+    )
+  }
+)

@@ -11,14 +11,18 @@ import * as Redis from "../../src/Redis.js"
 export const peek = Redis.script<{ readonly value: string | null; readonly pttl: number }>({
   name: "test.peek",
   numberOfKeys: 1,
-  lua: "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}",
-  local: (ks, [key]) => [ks.get(key!), ks.pttl(key!)],
+  // The value comes back behind "=" so that no client can take it for JSON (`@upstash/redis` would turn
+  // "123" into 123); a missing key is nil (null in every client).
+  lua: "local v = redis.call('GET', KEYS[1]) if v then v = '=' .. v end return {v, redis.call('PTTL', KEYS[1])}",
+  local: (ks, [key]) => {
+    const value = ks.get(key!)
+    return [value === null ? null : `=${value}`, ks.pttl(key!)]
+  },
   decode: (reply) => {
-    // Redis turns a nil inside an array into false → null in clients.
     if (!Array.isArray(reply) || reply.length !== 2) return Either.left("bad peek reply")
     const [value, pttl] = reply as [unknown, unknown]
     return Either.map(Redis.decodeInteger(pttl), (pttl) => ({
-      value: value === null || value === false || value === undefined ? null : String(value),
+      value: typeof value === "string" && value.startsWith("=") ? value.slice(1) : null,
       pttl
     }))
   }

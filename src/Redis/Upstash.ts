@@ -1,0 +1,132 @@
+/**
+ * The Redis seam over HTTP, through `@upstash/redis` (an optional peer dependency): for serverless and
+ * edge runtimes that reach Redis over Upstash's REST API. Nothing here imports from Node.
+ *
+ * - {@link layer} creates a client from a URL and a `Redacted` token.
+ * - {@link layerClient} runs over a client you created (any entry: `@upstash/redis`,
+ *   `@upstash/redis/cloudflare`, `@upstash/redis/fastly`).
+ * - {@link layerConfig} reads `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, like `Redis.fromEnv()`.
+ *
+ * The client's defaults are fine: every script compares tokens inside Lua and replies with integers
+ * only, so automatic JSON deserialization and base64 response encoding cannot change a result. Scripts
+ * go with EVALSHA and fall back to EVAL on NOSCRIPT. Every failure (HTTP error text, `{ error }` in a
+ * 200, a failed pipeline entry, a network `TypeError`, a timeout) becomes one `RedisError`, without the
+ * command echo that `@upstash/redis` appends (it would carry owner tokens) and without the REST token.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ * import * as Upstash from "effect-lock/Redis/Upstash"
+ *
+ * // UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, as Redis.fromEnv() reads them
+ * const RedisLive = Upstash.layerConfig()
+ * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(RedisLive), Effect.runPromise)
+ *
+ * @since 0.1.0
+ */
+import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
+import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
+import { makeRun } from "../internal/evalsha.js"
+import { render } from "../internal/validate.js"
+import { InvalidOptions, RedisError } from "../LockError.js"
+import * as Redis from "../Redis.js"
+
+/**
+ * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`.
+ *
+ * @since 0.1.0
+ */
+export interface Client {
+  readonly eval: (script: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
+  readonly evalsha: (sha1: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The REST URL (`UPSTASH_REDIS_REST_URL`). */
+  readonly url: string
+  /** The REST token (`UPSTASH_REDIS_REST_TOKEN`), unwrapped only when the client is made. */
+  readonly token: Redacted.Redacted
+  /** Longest wait for one operation, retries included; then `RedisError`. Default 10 seconds. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Any other `@upstash/redis` option (`retry`, `responseEncoding`, `enableAutoPipelining`, …). */
+  readonly client?: Omit<RedisConfigNodejs, "url" | "token"> | undefined
+}
+
+const DEFAULT_TIMEOUT = Duration.seconds(10)
+
+/** The message of whatever the client threw, minus its echo of the command. */
+const describe = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error)
+  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  return `${message.split(", command was:")[0]!}${cause}`
+}
+
+/**
+ * The Redis service over a client. `timeout` bounds each operation.
+ *
+ * @since 0.1.0
+ */
+export const make = (client: Client, timeout: Duration.DurationInput = DEFAULT_TIMEOUT): Redis.Service => {
+  const call = (operation: string, f: () => Promise<unknown>) =>
+    Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) }).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new RedisError({ operation, detail: `no answer within ${Duration.format(timeout)}` })
+      })
+    )
+  return Redis.Redis.of({
+    backend: "upstash",
+    run: makeRun({
+      evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
+        call(`eval ${name}`, () =>
+          client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys))),
+      eval: (lua, numberOfKeys, keysAndArgs, name) =>
+        call(`eval ${name}`, () => client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)))
+    })
+  })
+}
+
+/**
+ * Over a client you made; it is never closed (REST clients hold no connection to close).
+ *
+ * @since 0.1.0
+ */
+export const layerClient = (client: Client, options: { readonly timeout?: Duration.DurationInput } = {}): Layer.Layer<
+  Redis.Redis
+> => Layer.succeed(Redis.Redis, make(client, options.timeout))
+
+/**
+ * Makes an `@upstash/redis` client from a URL and token.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import * as Upstash from "effect-lock/Redis/Upstash"
+ *
+ * const RedisLive = Upstash.layer({ url: "https://eu1-example.upstash.io", token: Redacted.make("AX…") })
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions> =>
+  Layer.effect(
+    Redis.Redis,
+    Effect.try({
+      try: () => new UpstashRedis({ ...options.client, url: options.url, token: Redacted.value(options.token) }),
+      catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })
+    }).pipe(Effect.map((client) => make(client, options.timeout)))
+  )
+
+/**
+ * Reads the URL and token from `Config`; by default `UPSTASH_REDIS_REST_URL` and
+ * `UPSTASH_REDIS_REST_TOKEN` (the token as a redacted value).
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Pick<Options, "url" | "token">> = {
+    url: Config.string("UPSTASH_REDIS_REST_URL"),
+    token: Config.redacted("UPSTASH_REDIS_REST_TOKEN")
+  }
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
