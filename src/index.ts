@@ -27,3 +27,10 @@ export * as LockError from "./LockError.js"
  * @since 0.1.0
  */
 export * as Redis from "./Redis.js"
+
+/**
+ * Distributed debounce as a service: calls within `wait` collapse into one run with the last arguments.
+ *
+ * @since 0.1.0
+ */
+export * as Debounce from "./Debounce.js"

@@ -1,0 +1,251 @@
+/**
+ * Distributed debounce: many calls, from any number of processes, within `wait` collapse into one run
+ * of the callback, with the last call's arguments (the `@upstash/lock` `Debounce` contract).
+ *
+ * A debounced operation is a service: declare a tag for it and provide it with {@link layer}. `call`
+ * says what happened to that call: it ran here (with the callback's result), or a later call superseded
+ * it, or (leading edge) it fell inside a burst that already ran.
+ *
+ * Beyond the parity: `maxWait` (a run at least once per `maxWait` under a steady stream of calls),
+ * `leading` (run on the first call of a burst, then stay quiet), per-key debouncing (`key`), runs that
+ * never overlap (each run holds a Lock), and state in Redis that always carries a TTL, under its own
+ * key namespace.
+ *
+ * @example
+ * import { Context, Effect } from "effect"
+ * import { Debounce } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * class Reindex extends Context.Tag("app/Reindex")<Reindex, Debounce.Debounce<[tenant: string], number>>() {}
+ *
+ * const ReindexLive = Debounce.layer(Reindex, {
+ *   id: "reindex",
+ *   wait: "2 seconds",
+ *   key: (tenant) => tenant,
+ *   callback: (tenant) => Effect.as(Effect.log(`reindexing ${tenant}`), 1)
+ * })
+ *
+ * const program = Effect.flatMap(Reindex, (reindex) => reindex.call("acme"))
+ * Effect.runPromise(program.pipe(Effect.provide(ReindexLive), Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+import { type Cause, type Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as scripts from "./internal/debounceScripts.js"
+import { DEFAULT_PREFIX } from "./internal/keys.js"
+import * as validate from "./internal/validate.js"
+import * as Lock from "./Lock.js"
+import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } from "./LockError.js"
+import { Redis } from "./Redis.js"
+
+/**
+ * What happened to one call.
+ *
+ * - `Ran`: the callback ran in this call (`edge` says why) and returned `result`.
+ * - `Superseded`: a later call in the same burst took over; it runs (or ran) with its arguments.
+ * - `Suppressed`: (leading mode) the burst already ran on its first call.
+ *
+ * @since 0.1.0
+ */
+export type Outcome<A> =
+  | { readonly _tag: "Ran"; readonly edge: "leading" | "trailing" | "maxWait"; readonly result: A }
+  | { readonly _tag: "Superseded" }
+  | { readonly _tag: "Suppressed" }
+
+/**
+ * Every error a call can fail with, besides the callback's own.
+ *
+ * @since 0.1.0
+ */
+export type DebounceError = RedisError | InvalidOptions | LockLost | LockNotAcquired
+
+/**
+ * A debounced operation.
+ *
+ * @since 0.1.0
+ */
+export interface Debounce<Args extends ReadonlyArray<unknown>, A, E = never> {
+  readonly id: string
+  /**
+   * Records a call and resolves once its fate is decided: after `wait` (trailing), or at once (leading).
+   * Arguments must be plain JSON values (they travel through Redis to whichever call runs).
+   */
+  readonly call: (...args: Args) => Effect.Effect<Outcome<A>, E | DebounceError>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Options<Args extends ReadonlyArray<unknown>, Out> {
+  /** The operation's name: 1 to 512 characters. */
+  readonly id: string
+  /**
+   * What to run: returns an Effect (its requirements stay in the layer's type), a Promise or a value.
+   * It receives the last call's arguments.
+   */
+  readonly callback: (...args: Args) => Out
+  /** Quiet time that ends a burst. A number is milliseconds. Default 1 second. */
+  readonly wait?: Duration.DurationInput | undefined
+  /** Under a steady stream of calls, run at least once per `maxWait` (≥ `wait`). Default: none. */
+  readonly maxWait?: Duration.DurationInput | undefined
+  /** Run on the first call of a burst, then suppress until the burst goes quiet. Default false. */
+  readonly leading?: boolean | undefined
+  /** Debounce per key: calls for one key never suppress another's. Default: one key for all calls. */
+  readonly key?: ((...args: Args) => string) | undefined
+  /** Namespace for every key. Default `"effect-lock:"`; state lives under `<prefix>debounce:{<id>}…`. */
+  readonly prefix?: string | undefined
+}
+
+/** The callback's success type, whether it returns an Effect, a Promise or a value. */
+export type Success<Out> = Out extends Effect.Effect<infer A, infer _E, infer _R> ? A : Awaited<Out>
+/** The callback's error type: its Effect's, or `UnknownException` for a rejected Promise or a throw. */
+export type Failure<Out> = Out extends Effect.Effect<infer _A, infer E, infer _R> ? E : Cause.UnknownException
+/** The callback's requirements. */
+export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
+
+const DEFAULT_WAIT = 1000
+const MAX_KEY_LENGTH = 511
+
+/** Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays, plain objects. */
+const isPlainJson = (u: unknown, seen: Set<unknown> = new Set()): boolean => {
+  if (u === null || typeof u === "string" || typeof u === "boolean") return true
+  if (typeof u === "number") return Number.isFinite(u)
+  if (typeof u !== "object" || seen.has(u)) return false
+  seen.add(u)
+  const proto = Object.getPrototypeOf(u)
+  const ok = Array.isArray(u)
+    ? u.every((item) => isPlainJson(item, seen))
+    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen))
+  seen.delete(u)
+  return ok
+}
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  u !== null && typeof u === "object" && typeof (u as { then?: unknown }).then === "function"
+
+/** The callback's outcome as an Effect, whichever of the three shapes it returned. */
+const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>> =>
+  (Effect.isEffect(out)
+    ? out
+    : isPromiseLike(out)
+    ? Effect.tryPromise(() => out)
+    : Effect.succeed(out)) as Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>>
+
+/**
+ * Builds a debounced operation. Options are checked here, before anything reaches Redis.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Debounce } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const program = Effect.gen(function*() {
+ *   const save = yield* Debounce.make({ id: "autosave", wait: 500, callback: (doc: string) => Effect.log(doc) })
+ *   yield* Effect.all([save.call("draft 1"), save.call("draft 2")], { concurrency: "unbounded" })
+ * })
+ * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ *
+ * @since 0.1.0
+ */
+export const make = <Args extends ReadonlyArray<unknown>, Out>(
+  options: Options<Args, Out>
+): Effect.Effect<Debounce<Args, Success<Out>, Failure<Out>>, InvalidOptions, Redis | Requirements<Out>> =>
+  Effect.gen(function*() {
+    const id = yield* validate.text("id", options?.id, 512)
+    const wait = yield* validate.orDefault(options?.wait, DEFAULT_WAIT, (u) => validate.millis("wait", u, 1))
+    const maxWait = yield* validate.orDefault(options?.maxWait, 0, (u) =>
+      Effect.filterOrFail(validate.millis("maxWait", u, 1), (ms) => ms >= wait, () =>
+        new InvalidOptions({
+          option: "maxWait",
+          expected: `a duration of at least wait (${wait} ms)`,
+          received: validate.render(u)
+        })))
+    const prefix = yield* validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) => validate.prefix("prefix", u))
+    if (typeof options?.callback !== "function") {
+      return yield* new InvalidOptions({ option: "callback", expected: "a function", received: validate.render(options?.callback) })
+    }
+    const leading = options.leading === true
+    const keyOf = options.key
+    const redis = yield* Redis
+    const context = yield* Effect.context<Requirements<Out>>()
+    // State outlives the longest window it must remember, then expires.
+    const ttl = String(Math.min(validate.MAX_MILLIS, Math.max(wait, maxWait) * 4 + 1000))
+
+    const keysOf = (key: string) => {
+      const base = `${prefix}debounce:{${id}}:${encodeURIComponent(key)}`
+      return [`${base}:seq`, `${base}:args`, `${base}:first`] as const
+    }
+
+    const run = (key: string, args: Args, edge: "leading" | "trailing" | "maxWait") =>
+      Effect.suspend(() => runCallback(options.callback(...args))).pipe(
+        Effect.provide(context),
+        // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
+        Lock.withLock({
+          id: `${id}\n${key}`,
+          prefix: `${prefix}debounce:`,
+          retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
+        }),
+        Effect.map((result): Outcome<Success<Out>> => ({ _tag: "Ran", edge, result }))
+      )
+
+    const call = (...args: Args) =>
+      Effect.gen(function*() {
+        if (!isPlainJson(args)) {
+          return yield* new InvalidOptions({
+            option: "arguments",
+            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects)",
+            received: "a value JSON cannot carry"
+          })
+        }
+        const key = keyOf === undefined ? "" : keyOf(...args)
+        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH) {
+          return yield* new InvalidOptions({
+            option: "key",
+            expected: `a string of at most ${MAX_KEY_LENGTH} characters`,
+            received: validate.render(key)
+          })
+        }
+        const keys = keysOf(key)
+        const marked = yield* redis.run(scripts.mark, keys, [
+          JSON.stringify(args),
+          ttl,
+          leading ? "leading" : "trailing",
+          String(wait),
+          String(maxWait)
+        ])
+        if (leading) {
+          return marked.runNow === undefined ? { _tag: "Suppressed" } as const : yield* run(key, args, marked.runNow)
+        }
+        yield* Effect.sleep(wait)
+        const settled = yield* redis.run(scripts.settle, keys, [String(marked.seq), String(maxWait), ttl])
+        if (settled._tag === "Superseded") return settled
+        return yield* run(key, JSON.parse(settled.args) as Args, settled.edge)
+      }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
+
+    return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>
+  })
+
+/**
+ * Provides a debounced operation as the service of `tag`. The callback's requirements stay in the
+ * layer's type.
+ *
+ * @example
+ * import { Context, Effect } from "effect"
+ * import { Debounce } from "effect-lock"
+ *
+ * class Notify extends Context.Tag("app/Notify")<Notify, Debounce.Debounce<[userId: string], void>>() {}
+ *
+ * const NotifyLive = Debounce.layer(Notify, {
+ *   id: "notify",
+ *   wait: "5 seconds",
+ *   maxWait: "1 minute",
+ *   key: (userId) => userId,
+ *   callback: (userId) => Effect.log(`one digest for ${userId}`)
+ * })
+ *
+ * @since 0.1.0
+ */
+export const layer = <I, Args extends ReadonlyArray<unknown>, Out>(
+  tag: Context.Tag<I, NoInfer<Debounce<Args, Success<Out>, Failure<Out>>>>,
+  options: Options<Args, Out>
+): Layer.Layer<I, InvalidOptions, Redis | Requirements<Out>> => Layer.effect(tag, make(options))

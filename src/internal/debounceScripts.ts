@@ -1,0 +1,140 @@
+/**
+ * Debounce's atomic operations, Lua beside its TypeScript twin.
+ *
+ * Keys, all with one hash tag: KEYS[1] `…:seq` (the call counter; never reset while it lives, so a
+ * late sleeper can never mistake a newer burst's number for its own), KEYS[2] `…:args` (the last call's
+ * arguments as JSON), KEYS[3] `…:first` (server time the burst, or the current maxWait window, began).
+ * Every key carries a TTL. Time is the server's (`TIME`). Arguments come back behind `=`, so a client
+ * that JSON-decodes replies (`@upstash/redis`) cannot turn them into something else.
+ */
+import { Either } from "effect"
+import * as Redis from "../Redis.js"
+
+const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+/** `[1, seq]`: run now (leading edge); `[2, seq]`: run now (maxWait); `[0, seq]`: wait, then settle with `seq`. */
+export interface Marked {
+  readonly runNow: "leading" | "maxWait" | undefined
+  readonly seq: number
+}
+
+const decodePair = Redis.decodeIntegers(2)
+
+/**
+ * Records a call. ARGV: args JSON, state TTL, mode (`trailing` | `leading`), wait, maxWait (0 = none).
+ * Trailing: bump the counter, keep the args, start the burst clock if it is not running.
+ * Leading: the first call of a burst (no counter alive) runs now; the counter then lives `wait` past
+ * the latest call; with maxWait, a call more than maxWait into the burst runs now too.
+ */
+export const mark = Redis.script<Marked>({
+  name: "debounce.mark",
+  numberOfKeys: 3,
+  lua: `${NOW}
+local ttl = tonumber(ARGV[2])
+local maxWait = tonumber(ARGV[5])
+if ARGV[3] == 'leading' then
+  local fresh = redis.call('EXISTS', KEYS[1]) == 0
+  local seq = redis.call('INCR', KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  if fresh then
+    redis.call('SET', KEYS[3], now, 'PX', ttl)
+    return {1, seq}
+  end
+  local first = tonumber(redis.call('GET', KEYS[3]) or now)
+  if maxWait > 0 and now - first >= maxWait then
+    redis.call('SET', KEYS[3], now, 'PX', ttl)
+    return {2, seq}
+  end
+  return {0, seq}
+end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[3], now, 'PX', ttl)
+end
+return {0, seq}`,
+  local: (ks, [seqKey, argsKey, firstKey], [args, ttlText, mode, wait, maxWaitText]) => {
+    const ttl = Number(ttlText)
+    const maxWait = Number(maxWaitText)
+    if (mode === "leading") {
+      const fresh = ks.get(seqKey!) === null
+      const seq = ks.incr(seqKey!)
+      ks.pexpire(seqKey!, Number(wait))
+      if (fresh) {
+        ks.set(firstKey!, String(ks.now), ttl)
+        return [1, seq]
+      }
+      const first = Number(ks.get(firstKey!) ?? ks.now)
+      if (maxWait > 0 && ks.now - first >= maxWait) {
+        ks.set(firstKey!, String(ks.now), ttl)
+        return [2, seq]
+      }
+      return [0, seq]
+    }
+    const seq = ks.incr(seqKey!)
+    ks.pexpire(seqKey!, ttl)
+    ks.set(argsKey!, args!, ttl)
+    if (ks.get(firstKey!) === null) ks.set(firstKey!, String(ks.now), ttl)
+    return [0, seq]
+  },
+  decode: (reply) =>
+    Either.map(decodePair(reply), ([run, seq]) => ({
+      runNow: run === 1 ? "leading" as const : run === 2 ? "maxWait" as const : undefined,
+      seq: seq!
+    }))
+})
+
+/** What a trailing caller learns after its wait. */
+export type Settled =
+  | { readonly _tag: "Run"; readonly edge: "trailing" | "maxWait"; readonly args: string }
+  | { readonly _tag: "Superseded" }
+
+/**
+ * Decides a trailing call after its wait. ARGV: the call's seq, maxWait (0 = none), state TTL.
+ * `[1, '=args']`: it was the last call: run with the last args and end the burst. `[2, '=args']`: not the
+ * last, but the burst is maxWait old: run with the latest args and start a new window. `[0, '']`: superseded.
+ */
+export const settle = Redis.script<Settled>({
+  name: "debounce.settle",
+  numberOfKeys: 3,
+  lua: `${NOW}
+if tonumber(redis.call('GET', KEYS[1]) or '-1') == tonumber(ARGV[1]) then
+  local args = redis.call('GET', KEYS[2]) or '[]'
+  redis.call('DEL', KEYS[2], KEYS[3])
+  return {1, '=' .. args}
+end
+local maxWait = tonumber(ARGV[2])
+local first = redis.call('GET', KEYS[3])
+if maxWait > 0 and first and now - tonumber(first) >= maxWait then
+  redis.call('SET', KEYS[3], now, 'PX', ARGV[3])
+  return {2, '=' .. (redis.call('GET', KEYS[2]) or '[]')}
+end
+return {0, ''}`,
+  local: (ks, [seqKey, argsKey, firstKey], [seq, maxWaitText, ttl]) => {
+    if (Number(ks.get(seqKey!) ?? "-1") === Number(seq)) {
+      const args = ks.get(argsKey!) ?? "[]"
+      ks.del(argsKey!)
+      ks.del(firstKey!)
+      return [1, `=${args}`]
+    }
+    const maxWait = Number(maxWaitText)
+    const first = ks.get(firstKey!)
+    if (maxWait > 0 && first !== null && ks.now - Number(first) >= maxWait) {
+      ks.set(firstKey!, String(ks.now), Number(ttl))
+      return [2, `=${ks.get(argsKey!) ?? "[]"}`]
+    }
+    return [0, ""]
+  },
+  decode: (reply): Either.Either<Settled, string> => {
+    if (!Array.isArray(reply) || reply.length !== 2) return Either.left("expected a [state, args] reply")
+    return Either.flatMap(Redis.decodeInteger(reply[0]), (state): Either.Either<Settled, string> => {
+      if (state === 0) return Either.right({ _tag: "Superseded" })
+      const args = reply[1]
+      if ((state !== 1 && state !== 2) || typeof args !== "string" || !args.startsWith("=")) {
+        return Either.left(`unexpected settle reply ${state}`)
+      }
+      return Either.right({ _tag: "Run", edge: state === 1 ? "trailing" : "maxWait", args: args.slice(1) })
+    })
+  }
+})
