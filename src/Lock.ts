@@ -369,6 +369,18 @@ export const acquire = (
     const startedAt = yield* Clock.currentTimeMillis
 
     let lastRemaining = 0
+    // The local deadline: until it passes, the lease is known to hold. Set once the lock is won.
+    const deadline = yield* Ref.make(0)
+    // A release waits at most for what is left of the lease (and 1 s at least): after that Redis drops
+    // the key anyway, and a scope must not hang on an unreachable Redis.
+    const release = Effect.gen(function*() {
+      const left = (yield* Ref.get(deadline)) - (yield* Clock.currentTimeMillis)
+      // Finalizers run uninterruptibly: the release must be made interruptible for the timeout to cut it.
+      const released = yield* ops.release(token).pipe(Effect.interruptible, Effect.timeout(Math.max(1000, left)))
+      if (!released) yield* Effect.logDebug("lease was no longer held at release")
+    }).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`could not release the lease; it will expire (${error.message})`))
+    )
     const attempt = Effect.acquireRelease(
       Effect.gen(function*() {
         const sentAt = yield* Clock.currentTimeMillis
@@ -377,12 +389,10 @@ export const acquire = (
           lastRemaining = reply.remaining
           return yield* new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })
         }
+        yield* Ref.set(deadline, sentAt + base.lease - drift)
         return { fence: reply.fence, sentAt }
       }),
-      () =>
-        ops.release(token).pipe(
-          Effect.catchAll((error) => Effect.logWarning("could not release lease; it will expire", error.message))
-        )
+      () => release
     )
     const waited = retryWhileHeld(attempt, schedule)
     const won = yield* timeout === undefined ? waited : waited.pipe(
@@ -397,7 +407,6 @@ export const acquire = (
     yield* Metric.update(metrics.waitMillis, acquiredAt - startedAt)
 
     const lost = yield* Deferred.make<never, LockLost>()
-    const deadline = yield* Ref.make(won.sentAt + base.lease - drift)
     const lose = (reason: LockLost["reason"]) =>
       Deferred.fail(lost, new LockLost({ id: base.id, fence: won.fence, reason })).pipe(
         Effect.zipRight(Metric.increment(metrics.lost)),

@@ -235,6 +235,19 @@ describe("Lock.acquire (the scoped lease)", () => {
       expect((yield* probe.state)._tag).toBe("Free")
     }).pipe(Effect.provide(Memory.layer)))
 
+  it.effect("a release that never answers cannot hang the scope: it gives up when the lease would have ended", () => {
+    const { layer } = setup((name, run) => (name === "lock.release" ? Effect.never : run))
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Lock.withLock({ id: "hang", lease: 5000 })(Effect.sleep(1000)))
+      yield* TestClock.adjust(1000) // the work ends; the release hangs
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust(5000 - 52 - 1000 - 1)
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust(1) // the local deadline of the last extension (at 0 + lease − drift)
+      expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("Lease.extend adds time and moves the local deadline", () =>
     Effect.scoped(Effect.gen(function*() {
       const lease = yield* Lock.acquire({ id: "le", lease: 1000, keepAlive: false })

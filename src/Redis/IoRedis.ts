@@ -98,6 +98,7 @@ export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
         }),
         (client) =>
           Effect.tryPromise(() => client.quit()).pipe(
+            Effect.interruptible, // a finalizer is uninterruptible: without this the timeout could not cut it
             Effect.timeout("1 second"),
             Effect.catchAll(() => Effect.sync(() => client.disconnect()))
           )
