@@ -32,6 +32,8 @@ import {
   Deferred,
   Duration,
   Effect,
+  Exit,
+  FiberId,
   Metric,
   MetricBoundaries,
   Option,
@@ -45,7 +47,7 @@ import * as scripts from "./internal/lockScripts.js"
 import { randomToken } from "./internal/token.js"
 import * as validate from "./internal/validate.js"
 import { type InvalidOptions, LockLost, LockNotAcquired, type RedisError } from "./LockError.js"
-import { Redis } from "./Redis.js"
+import { Redis, type Subscriber } from "./Redis.js"
 
 /**
  * How often to try and how long to wait between tries. `attempts` counts every try, the first included.
@@ -87,6 +89,12 @@ export interface AcquireOptions extends Omit<Options, "retry"> {
   readonly retry?: RetryOptions | Schedule.Schedule<unknown, LockNotAcquired> | undefined
   /** Give up waiting after this long, with `LockNotAcquired` (reason `"timeout"`). */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Wait in line (default `true`): waiters are served first come, first served, and a release hands the
+   * lock straight to the next waiter, woken over pub/sub where the backend has it (polling bounded by the
+   * holder's lease where it does not). `false`: every try is a plain SET NX, whoever comes first wins.
+   */
+  readonly fair?: boolean | undefined
   /**
    * When to extend the lease while it is held; each extension resets it to the full `lease`. Default:
    * every third of the lease. `false` disables extension: the lease then simply runs out.
@@ -187,6 +195,10 @@ export const metrics = {
 } as const
 
 const DEFAULT_LEASE = 10_000
+/** How long a released lock stays reserved for the waiter it was handed to (a dead waiter blocks no longer). */
+const RESERVATION = 1000
+/** The line of waiters expires this long after the last one joined (unless leases are longer). */
+const QUEUE_TTL = 60_000
 const DEFAULT_ATTEMPTS = 3
 const DEFAULT_DELAY = 100
 
@@ -220,11 +232,25 @@ const retrySchedule = ({ attempts, delay }: Retry): Schedule.Schedule<unknown, u
 
 /** One lock id's operations for one owner token, over the Redis service. */
 const operations = (redis: Redis["Type"], keys: LockKeys) => ({
+  /** The `@upstash/lock` SET NX, outside the line of waiters. */
   tryAcquire: (token: string, lease: number) =>
     redis.run(scripts.acquire, [keys.lock, keys.fence], [token, String(lease)]).pipe(
       Metric.trackAll(metrics.attempts, 1)
     ),
-  release: (token: string) => redis.run(scripts.release, [keys.lock], [token]),
+  /** In line: takes the lock if it is this waiter's turn, else joins (or stays in) the line. */
+  tryAcquireFair: (token: string, lease: number, recheck: boolean) =>
+    redis.run(scripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
+      token,
+      String(lease),
+      String(RESERVATION),
+      keys.channel,
+      String(Math.max(QUEUE_TTL, lease * 4)),
+      recheck ? "1" : "0"
+    ]).pipe(Metric.trackAll(metrics.attempts, 1)),
+  release: (token: string) =>
+    redis.run(scripts.release, [keys.lock, keys.queue], [token, String(RESERVATION), keys.channel]),
+  dequeue: (token: string) =>
+    redis.run(scripts.dequeue, [keys.lock, keys.queue], [token, String(RESERVATION), keys.channel]),
   extend: (token: string, ms: number, mode: "add" | "set") =>
     redis.run(scripts.extend, [keys.lock], [token, String(ms), mode]),
   state: (token: string) =>
@@ -247,6 +273,86 @@ const retryWhileHeld = <A, E, R>(
       (e) => Effect.matchEffect(driver.next(e), { onFailure: () => Effect.fail(e), onSuccess: () => loop })
     )
     return loop
+  })
+
+/**
+ * Tries until the lock is won, the schedule gives up, or a Redis fault stops it. Between tries a waiter
+ * sleeps until the first of: its wake-up (the lock was handed to it), the end of the current holder's
+ * lease or reservation, or the schedule's next delay. When the lock is handed to another waiter, the
+ * sleep is cut to that reservation's length: if that waiter is dead, the next one looks as soon as the
+ * reservation lapses. Before it first waits it makes sure the lock's
+ * channel is subscribed, then looks once more, so a release published meanwhile is never missed. A
+ * waiter that gives up or is interrupted leaves the line (and passes on a reservation made for it).
+ */
+const waitForTurn = <A>(options: {
+  readonly attempt: (recheck: boolean) => Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope>
+  readonly schedule: Schedule.Schedule<unknown, LockNotAcquired>
+  readonly subscriber: Subscriber | undefined
+  readonly channel: string
+  readonly token: string
+  readonly leave: Effect.Effect<boolean, RedisError>
+  readonly reservation: number
+}): Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { attempt, channel, subscriber, token } = options
+    const driver = yield* Schedule.driver(options.schedule)
+    // The wake-up of the current wait. Made before each try, so a message that arrives while the try
+    // is on its way is not lost.
+    let woken = Deferred.unsafeMake<void>(FiberId.none)
+    // Completed when the lock is handed to another waiter.
+    let handedOff = Deferred.unsafeMake<void>(FiberId.none)
+    const listening = subscriber === undefined ? undefined : yield* subscriber.listen(channel, (message) => {
+      Deferred.unsafeDone(message === token ? woken : handedOff, Exit.void)
+    })
+    let subscribed = listening?.active ?? false
+    let waited = false
+
+    /** Sleeps `ms`, restarting at the reservation's length whenever the lock is handed to someone else. */
+    const nap = (ms: number) =>
+      Effect.gen(function*() {
+        let left = ms
+        while (true) {
+          handedOff = Deferred.unsafeMake<void>(FiberId.none)
+          const other = handedOff
+          const outcome = yield* Effect.raceFirst(
+            Effect.as(Effect.sleep(left), "slept" as const),
+            Effect.as(Deferred.await(other), "handed off" as const)
+          )
+          if (outcome === "slept") return
+          left = options.reservation + 1
+        }
+      })
+
+    const loop = (recheck: boolean): Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope> =>
+      Effect.suspend(() => {
+        woken = Deferred.unsafeMake<void>(FiberId.none)
+        const wake = woken
+        return Effect.catchIf(
+          attempt(recheck),
+          (e): e is LockNotAcquired => e instanceof LockNotAcquired,
+          (e) =>
+            Effect.gen(function*() {
+              waited = true
+              if (subscriber !== undefined && !subscribed) {
+                yield* subscriber.subscribe(channel)
+                subscribed = true
+                return yield* loop(true)
+              }
+              const turn = Effect.raceFirst(Deferred.await(wake), nap(Math.max(1, e.remaining + 1)))
+              yield* Effect.raceFirst(Effect.mapError(driver.next(e), () => e), turn)
+              return yield* loop(true)
+            })
+        )
+      })
+
+    return yield* loop(false).pipe(
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit) || !waited
+          ? Effect.void
+          : options.leave.pipe(Effect.interruptible, Effect.timeout(1000), Effect.ignore)
+      ),
+      Effect.ensuring(listening === undefined ? Effect.void : listening.remove)
+    )
   })
 
 /**
@@ -363,7 +469,8 @@ export const acquire = (
       : options.keepAlive
 
     const redis = yield* Redis
-    const ops = operations(redis, lockKeys(base.prefix, base.id))
+    const keys = lockKeys(base.prefix, base.id)
+    const ops = operations(redis, keys)
     const token = randomToken()
     const drift = driftOf(base.lease)
     const startedAt = yield* Clock.currentTimeMillis
@@ -381,20 +488,31 @@ export const acquire = (
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`could not release the lease; it will expire (${error.message})`))
     )
-    const attempt = Effect.acquireRelease(
-      Effect.gen(function*() {
-        const sentAt = yield* Clock.currentTimeMillis
-        const reply = yield* ops.tryAcquire(token, base.lease)
-        if (!reply.acquired) {
-          lastRemaining = reply.remaining
-          return yield* new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })
-        }
-        yield* Ref.set(deadline, sentAt + base.lease - drift)
-        return { fence: reply.fence, sentAt }
-      }),
-      () => release
-    )
-    const waited = retryWhileHeld(attempt, schedule)
+    const fair = options?.fair !== false
+    /** One try; on success the release is registered in the scope. */
+    const attempt = (recheck: boolean) =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const sentAt = yield* Clock.currentTimeMillis
+          const reply = yield* (fair ? ops.tryAcquireFair(token, base.lease, recheck) : ops.tryAcquire(token, base.lease))
+          if (!reply.acquired) {
+            lastRemaining = reply.remaining
+            return yield* new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })
+          }
+          yield* Ref.set(deadline, sentAt + base.lease - drift)
+          return { fence: reply.fence, sentAt }
+        }),
+        () => release
+      )
+    const waited = waitForTurn({
+      attempt,
+      schedule,
+      subscriber: fair ? redis.subscriber : undefined,
+      channel: keys.channel,
+      token,
+      leave: fair ? ops.dequeue(token) : Effect.succeed(false),
+      reservation: RESERVATION
+    })
     const won = yield* timeout === undefined ? waited : waited.pipe(
       Effect.timeoutFail({
         duration: timeout,
@@ -507,17 +625,17 @@ export const withLock: {
  * @since 0.1.0
  */
 export const withLockIfAvailable: {
-  (options: Omit<AcquireOptions, "retry" | "timeout">): <A, E, R>(
+  (options: Omit<AcquireOptions, "retry" | "timeout" | "fair">): <A, E, R>(
     self: Effect.Effect<A, E, R>
   ) => Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis>
   <A, E, R>(
     self: Effect.Effect<A, E, R>,
-    options: Omit<AcquireOptions, "retry" | "timeout">
+    options: Omit<AcquireOptions, "retry" | "timeout" | "fair">
   ): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis>
 } = dual(
   2,
-  <A, E, R>(self: Effect.Effect<A, E, R>, options: Omit<AcquireOptions, "retry" | "timeout">) =>
-    acquire({ ...options, retry: { attempts: 1 } }).pipe(
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Omit<AcquireOptions, "retry" | "timeout" | "fair">) =>
+    acquire({ ...options, retry: { attempts: 1 }, fair: false }).pipe(
       Effect.map(Option.some),
       Effect.catchTag("LockNotAcquired", () => Effect.succeed(Option.none<Lease>())),
       Effect.flatMap(Option.match({

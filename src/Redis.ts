@@ -47,6 +47,18 @@ export interface Keyspace {
   readonly pttl: (key: string) => number
   /** `PEXPIRE`: 1 if the key exists, else 0. */
   readonly pexpire: (key: string, ms: number) => number
+  /** `LINDEX`: the element at `index` of a list, or null. */
+  readonly lindex: (key: string, index: number) => string | null
+  /** `RPUSH` one element; the new length. */
+  readonly rpush: (key: string, value: string) => number
+  /** `LPOP` one element, or null. */
+  readonly lpop: (key: string) => string | null
+  /** `LREM key 0 value`: removes every occurrence; how many. */
+  readonly lrem: (key: string, value: string) => number
+  /** `LPOS`: the index of the first occurrence, or null. */
+  readonly lpos: (key: string, value: string) => number | null
+  /** `PUBLISH`: delivered to subscribers once the script has finished. */
+  readonly publish: (channel: string, message: string) => void
 }
 
 /**
@@ -85,6 +97,27 @@ export interface Service {
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ) => Effect.Effect<A, RedisError>
+  /** Pub/sub, on backends that can push (not Upstash over REST); waiters then wake on a release. */
+  readonly subscriber?: Subscriber | undefined
+}
+
+/**
+ * Push notifications over one shared subscriber connection. A channel stays subscribed while it has
+ * listeners, and lingers a while after the last one leaves, so busy locks do not churn SUBSCRIBE.
+ *
+ * @since 0.1.0
+ */
+export interface Subscriber {
+  /**
+   * Adds a listener (no round trip). `active` tells whether the channel was already subscribed, i.e.
+   * messages published from now on reach the listener. Remove it with `remove`.
+   */
+  readonly listen: (
+    channel: string,
+    listener: (message: string) => void
+  ) => Effect.Effect<{ readonly active: boolean; readonly remove: Effect.Effect<void> }>
+  /** Subscribes the channel if it is not, and waits for the server's confirmation. */
+  readonly subscribe: (channel: string) => Effect.Effect<void, RedisError>
 }
 
 /**

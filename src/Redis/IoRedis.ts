@@ -18,10 +18,11 @@
  *
  * @since 0.1.0
  */
-import { Config, type ConfigError, Effect, Layer, Redacted, Runtime } from "effect"
+import { Config, type ConfigError, Effect, Layer, Redacted, Runtime, type Scope } from "effect"
 import type { Cluster, RedisOptions } from "ioredis"
 import { Redis as IORedis } from "ioredis"
 import { makeRun } from "../internal/evalsha.js"
+import * as Subscriber from "../internal/subscriber.js"
 import { RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
@@ -38,33 +39,64 @@ export interface Options {
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/** Quits a connection, or drops it if it does not answer within a second (also inside a finalizer). */
+const close = (client: IORedis | Cluster) =>
+  Effect.tryPromise(() => client.quit()).pipe(
+    Effect.interruptible, // a finalizer is uninterruptible: without this the timeout could not cut it
+    Effect.timeout("1 second"),
+    Effect.catchAll(() => Effect.sync(() => client.disconnect()))
+  )
+
 /**
- * The Redis service over a client you own. Closing the layer leaves the client open.
+ * The Redis service over a client. Waiters share one subscriber connection, duplicated from the client
+ * on first need and closed with the scope; the client itself is left open.
  *
  * @since 0.1.0
  */
-export const make = (client: IORedis | Cluster): Redis.Service => {
-  const call = (operation: string, f: () => Promise<unknown>) =>
-    Effect.tryPromise({
-      try: f,
-      catch: (error) => new RedisError({ operation, detail: describe(error) })
+export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const call = (operation: string, f: () => Promise<unknown>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (error) => new RedisError({ operation, detail: describe(error) })
+      })
+    const runtime = yield* Effect.runtime<never>()
+    let connection: IORedis | Cluster | undefined
+    let dispatch: (channel: string, message: string) => void = () => {}
+    const connect = () => {
+      if (connection === undefined) {
+        connection = client.duplicate()
+        connection.on("message", (channel: string, message: string) => dispatch(channel, message))
+        connection.on("error", (error: unknown) => logConnectionError(runtime, error))
+      }
+      return connection
+    }
+    yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : close(connection)))
+    const made = yield* Subscriber.make({
+      subscribe: (channel) => Effect.asVoid(call("subscribe", () => connect().subscribe(channel))),
+      unsubscribe: (channel) => Effect.ignore(call("unsubscribe", () => connect().unsubscribe(channel)))
     })
-  return Redis.Redis.of({
-    backend: "ioredis",
-    run: makeRun({
-      evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
-      eval: (lua, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () => client.eval(lua, numberOfKeys, ...keysAndArgs))
+    dispatch = made.dispatch
+    return Redis.Redis.of({
+      backend: "ioredis",
+      subscriber: made.subscriber,
+      run: makeRun({
+        evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
+          call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
+        eval: (lua, numberOfKeys, keysAndArgs, name) =>
+          call(`eval ${name}`, () => client.eval(lua, numberOfKeys, ...keysAndArgs))
+      })
     })
   })
-}
+
+const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
+  Runtime.runFork(runtime)(Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error))))
 
 /**
  * @since 0.1.0
  */
 export const layerClient = (client: IORedis | Cluster): Layer.Layer<Redis.Redis> =>
-  Layer.succeed(Redis.Redis, make(client))
+  Layer.scoped(Redis.Redis, make(client))
 
 /**
  * Creates an ioredis client and owns it: it is quit when the layer is released. Connection errors are
@@ -89,21 +121,12 @@ export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
             ? Redacted.value(options.url)
             : options.url
           const created = url === undefined ? new IORedis(clientOptions) : new IORedis(url, clientOptions)
-          created.on("error", (error: unknown) => {
-            Runtime.runFork(runtime)(
-              Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error)))
-            )
-          })
+          created.on("error", (error: unknown) => logConnectionError(runtime, error))
           return created
         }),
-        (client) =>
-          Effect.tryPromise(() => client.quit()).pipe(
-            Effect.interruptible, // a finalizer is uninterruptible: without this the timeout could not cut it
-            Effect.timeout("1 second"),
-            Effect.catchAll(() => Effect.sync(() => client.disconnect()))
-          )
+        close
       )
-      return make(client)
+      return yield* make(client)
     })
   )
 

@@ -17,19 +17,25 @@
  */
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
 import { RedisError } from "../LockError.js"
+import * as Subscriber from "../internal/subscriber.js"
 import * as Redis from "../Redis.js"
 
+type Value = string | Array<string>
+
 interface Entry {
-  value: string
+  value: Value
   /** Milliseconds of the store's clock; `undefined` means no expiry. Like Redis, a key expires once
    * the clock is past this instant (at it, PTTL is 0 and the key still exists). */
   expiresAt: number | undefined
 }
 
+const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
 class Store {
   readonly entries = new Map<string, Entry>()
 
-  keyspace(now: number): Redis.Keyspace {
+  /** The keyspace as one script sees it; messages it publishes are collected in `outbox`. */
+  keyspace(now: number, outbox: Array<readonly [string, string]>): Redis.Keyspace {
     const live = (key: string): Entry | undefined => {
       const entry = this.entries.get(key)
       if (entry !== undefined && entry.expiresAt !== undefined && entry.expiresAt < now) {
@@ -38,20 +44,32 @@ class Store {
       }
       return entry
     }
+    const typed = <V extends Value>(key: string, is: (v: Value) => v is V): V | undefined => {
+      const entry = live(key)
+      if (entry === undefined) return undefined
+      if (!is(entry.value)) throw new Error(WRONGTYPE)
+      return entry.value
+    }
+    const isString = (v: Value): v is string => typeof v === "string"
+    const isList = (v: Value): v is Array<string> => Array.isArray(v)
+    /** Like Redis, an emptied list no longer exists. */
+    const dropIfEmpty = (key: string, list: Array<string>) => {
+      if (list.length === 0) this.entries.delete(key)
+    }
     return {
       now,
-      get: (key) => live(key)?.value ?? null,
+      get: (key) => typed(key, isString) ?? null,
       set: (key, value, px) => {
         this.entries.set(key, { value, expiresAt: px === undefined ? undefined : now + px })
       },
       del: (key) => (live(key) !== undefined && this.entries.delete(key) ? 1 : 0),
       incr: (key) => {
-        const entry = live(key)
-        const current = entry === undefined ? 0 : Number(entry.value)
-        if ((entry !== undefined && !/^-?\d+$/.test(entry.value)) || !Number.isSafeInteger(current + 1)) {
+        const value = typed(key, isString)
+        const current = value === undefined ? 0 : Number(value)
+        if ((value !== undefined && !/^-?\d+$/.test(value)) || !Number.isSafeInteger(current + 1)) {
           throw new Error("ERR value is not an integer or out of range")
         }
-        this.entries.set(key, { value: String(current + 1), expiresAt: entry?.expiresAt })
+        this.entries.set(key, { value: String(current + 1), expiresAt: live(key)?.expiresAt })
         return current + 1
       },
       pttl: (key) => {
@@ -64,7 +82,37 @@ class Store {
         if (ms <= 0) this.entries.delete(key)
         else entry.expiresAt = now + ms
         return 1
-      }
+      },
+      lindex: (key, index) => typed(key, isList)?.at(index) ?? null,
+      rpush: (key, value) => {
+        const list = typed(key, isList)
+        if (list === undefined) {
+          this.entries.set(key, { value: [value], expiresAt: undefined })
+          return 1
+        }
+        return list.push(value)
+      },
+      lpop: (key) => {
+        const list = typed(key, isList)
+        if (list === undefined) return null
+        const head = list.shift() ?? null
+        dropIfEmpty(key, list)
+        return head
+      },
+      lrem: (key, value) => {
+        const list = typed(key, isList)
+        if (list === undefined) return 0
+        const kept = list.filter((item) => item !== value)
+        const removed = list.length - kept.length
+        list.splice(0, list.length, ...kept)
+        dropIfEmpty(key, list)
+        return removed
+      },
+      lpos: (key, value) => {
+        const index = typed(key, isList)?.indexOf(value) ?? -1
+        return index < 0 ? null : index
+      },
+      publish: (channel, message) => void outbox.push([channel, message])
     }
   }
 
@@ -76,7 +124,8 @@ class Store {
 }
 
 /**
- * Builds a fresh, empty store. Expired keys are dropped when touched and swept once a minute.
+ * Builds a fresh, empty store, with in-process pub/sub. Expired keys are dropped when touched and swept
+ * once a minute.
  *
  * @since 0.1.0
  */
@@ -88,13 +137,25 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     Effect.interruptible,
     Effect.forkScoped
   )
+  const subscribed = new Set<string>()
+  const { subscriber, dispatch } = yield* Subscriber.make({
+    subscribe: (channel) => Effect.sync(() => void subscribed.add(channel)),
+    unsubscribe: (channel) => Effect.sync(() => void subscribed.delete(channel))
+  })
   return Redis.Redis.of({
     backend: "memory",
+    subscriber,
     run: (script, keys, args) =>
       Clock.currentTimeMillis.pipe(
         Effect.flatMap((now) =>
           Effect.try({
-            try: () => script.local(store.keyspace(now), keys, args),
+            try: () => {
+              const outbox: Array<readonly [string, string]> = []
+              const reply = script.local(store.keyspace(now, outbox), keys, args)
+              // Delivered after the script, as Redis does; only to subscribed channels.
+              for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
+              return reply
+            },
             catch: (e) =>
               new RedisError({ operation: `eval ${script.name}`, detail: e instanceof Error ? e.message : String(e) })
           })

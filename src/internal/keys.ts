@@ -9,9 +9,13 @@ export interface LockKeys {
   readonly lock: string
   /** The fencing counter; no TTL, so fences never go back. */
   readonly fence: string
+  /** Waiters in line (a list of tokens, oldest first). */
+  readonly queue: string
+  /** The pub/sub channel on which a released lock wakes the waiter it was handed to. */
+  readonly channel: string
 }
 
 export const lockKeys = (prefix: string, id: string): LockKeys => {
   const lock = `${prefix}lock:{${id}}`
-  return { lock, fence: `${lock}:fence` }
+  return { lock, fence: `${lock}:fence`, queue: `${lock}:queue`, channel: `${lock}:wake` }
 }

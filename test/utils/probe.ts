@@ -65,7 +65,7 @@ export const recording = (
     Redis.Redis,
     Effect.map(Redis.Redis, (inner) =>
       Redis.Redis.of({
-        backend: inner.backend,
+        ...inner,
         run: (script, keys, args) =>
           Effect.suspend(() => {
             recorder.calls.push(script.name)
@@ -75,3 +75,21 @@ export const recording = (
   )
 
 export const redisDown = (name: string) => Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
+
+/** The elements of a list (LRANGE 0 -1), e.g. a lock's line of waiters. */
+export const listItems = Redis.script<ReadonlyArray<string>>({
+  name: "test.list",
+  numberOfKeys: 1,
+  lua: "local items = redis.call('LRANGE', KEYS[1], 0, -1) for i, v in ipairs(items) do items[i] = '=' .. v end return items",
+  local: (ks, [key]) => {
+    const items: Array<string> = []
+    for (let i = 0; ks.lindex(key!, i) !== null; i++) items.push(`=${ks.lindex(key!, i)}`)
+    return items
+  },
+  decode: (reply) =>
+    Array.isArray(reply) && reply.every((x) => typeof x === "string" && x.startsWith("="))
+      ? Either.right(reply.map((x: string) => x.slice(1)))
+      : Either.left("bad list reply")
+})
+
+export const readList = (key: string) => Effect.flatMap(Redis.Redis, (redis) => redis.run(listItems, [key], []))
