@@ -307,26 +307,31 @@ const waitForTurn = <A>(options: {
     let subscribed = listening?.active ?? false
     let waited = false
 
-    /** Sleeps `ms`, restarting at the reservation's length whenever the lock is handed to someone else. */
-    const nap = (ms: number) =>
+    /**
+     * Sleeps `ms`, restarting at the reservation's length whenever the lock is handed to someone else.
+     * `first` is the hand-off signal made before the last try, so a hand-off since then is not missed.
+     */
+    const nap = (ms: number, first: Deferred.Deferred<void>) =>
       Effect.gen(function*() {
         let left = ms
+        let other = first
         while (true) {
-          handedOff = Deferred.unsafeMake<void>(FiberId.none)
-          const other = handedOff
           const outcome = yield* Effect.raceFirst(
             Effect.as(Effect.sleep(left), "slept" as const),
             Effect.as(Deferred.await(other), "handed off" as const)
           )
           if (outcome === "slept") return
           left = options.reservation + 1
+          other = handedOff = Deferred.unsafeMake<void>(FiberId.none)
         }
       })
 
     const loop = (recheck: boolean): Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope> =>
       Effect.suspend(() => {
         woken = Deferred.unsafeMake<void>(FiberId.none)
+        handedOff = Deferred.unsafeMake<void>(FiberId.none)
         const wake = woken
+        const other = handedOff
         return Effect.catchIf(
           attempt(recheck),
           (e): e is LockNotAcquired => e instanceof LockNotAcquired,
@@ -338,7 +343,7 @@ const waitForTurn = <A>(options: {
                 subscribed = true
                 return yield* loop(true)
               }
-              const turn = Effect.raceFirst(Deferred.await(wake), nap(Math.max(1, e.remaining + 1)))
+              const turn = Effect.raceFirst(Deferred.await(wake), nap(Math.max(1, e.remaining + 1), other))
               yield* Effect.raceFirst(Effect.mapError(driver.next(e), () => e), turn)
               return yield* loop(true)
             })
