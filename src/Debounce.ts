@@ -185,7 +185,9 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           prefix: `${prefix}debounce:`,
           retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
         }),
-        Effect.map((result): Outcome<Success<Out>> => ({ _tag: "Ran", edge, result }))
+        Effect.map((result): Outcome<Success<Out>> => ({ _tag: "Ran", edge, result })),
+        // the run lock talks to the same Redis as the debounce, whatever the caller's context holds
+        Effect.provideService(Redis, redis)
       )
 
     const call = (...args: Args) =>

@@ -301,10 +301,13 @@ const waitForTurn = <A>(options: {
     let woken = Deferred.unsafeMake<void>(FiberId.none)
     // Completed when the lock is handed to another waiter.
     let handedOff = Deferred.unsafeMake<void>(FiberId.none)
-    const listening = subscriber === undefined ? undefined : yield* subscriber.listen(channel, (message) => {
-      Deferred.unsafeDone(message === token ? woken : handedOff, Exit.void)
-    })
-    let subscribed = listening?.active ?? false
+    const listener = (message: string) => Deferred.unsafeDone(message === token ? woken : handedOff, Exit.void)
+    // Listen before the first try only if messages can already arrive; otherwise a failed try subscribes,
+    // starts listening, and looks again. An uncontended acquisition thus costs no pub/sub bookkeeping.
+    let listening = subscriber !== undefined && subscriber.isActive(channel)
+      ? yield* subscriber.listen(channel, listener)
+      : undefined
+    let subscribed = listening !== undefined
     let waited = false
 
     /**
@@ -339,6 +342,7 @@ const waitForTurn = <A>(options: {
             Effect.gen(function*() {
               waited = true
               if (subscriber !== undefined && !subscribed) {
+                listening ??= yield* subscriber.listen(channel, listener)
                 yield* subscriber.subscribe(channel)
                 subscribed = true
                 return yield* loop(true)
@@ -356,7 +360,7 @@ const waitForTurn = <A>(options: {
           ? Effect.void
           : options.leave.pipe(Effect.interruptible, Effect.timeout(1000), Effect.ignore)
       ),
-      Effect.ensuring(listening === undefined ? Effect.void : listening.remove)
+      Effect.ensuring(Effect.suspend(() => (listening === undefined ? Effect.void : listening.remove)))
     )
   })
 
@@ -404,7 +408,7 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
           Effect.as(true),
           Effect.catchTag("LockNotAcquired", () => Effect.succeed(false))
         )
-      }).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": base.id } }))
+      }).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": base.id }, captureStackTrace: false }))
 
     const release = Effect.flatMap(Ref.get(held), (current) =>
       Option.match(current, {
@@ -585,7 +589,7 @@ export const acquire = (
     } satisfies Lease
   }).pipe(
     Effect.annotateLogs("lock.id", String(options?.id)),
-    Effect.withSpan("Lock.acquire", { attributes: { "lock.id": options?.id } })
+    Effect.withSpan("Lock.acquire", { attributes: { "lock.id": options?.id }, captureStackTrace: false })
   )
 
 /**

@@ -102,12 +102,14 @@ export interface Service {
 }
 
 /**
- * Push notifications over one shared subscriber connection. A channel stays subscribed while it has
- * listeners, and lingers a while after the last one leaves, so busy locks do not churn SUBSCRIBE.
+ * Push notifications over one shared subscriber connection. A channel stays subscribed while it is in
+ * use, and a while after, so busy locks do not churn SUBSCRIBE.
  *
  * @since 0.1.0
  */
 export interface Subscriber {
+  /** Whether the channel is subscribed now (messages published from now on are delivered). */
+  readonly isActive: (channel: string) => boolean
   /**
    * Adds a listener (no round trip). `active` tells whether the channel was already subscribed, i.e.
    * messages published from now on reach the listener. Remove it with `remove`.

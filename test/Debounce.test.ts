@@ -79,6 +79,18 @@ describe("Debounce (the @upstash/lock contract)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 })
 
+describe("Debounce's own Redis", () => {
+  it.effect("a call needs no Redis in its caller's context: it uses the one the debounce was made with", () =>
+    Effect.gen(function*() {
+      const d = yield* Debounce.make({ id: "ctx", wait: 10, callback: () => Effect.succeed(1) }).pipe(
+        Effect.provide(Memory.layer)
+      )
+      const fiber = yield* Effect.fork(d.call()) // no Redis provided here
+      yield* TestClock.adjust(10)
+      expect(yield* Fiber.join(fiber)).toEqual({ _tag: "Ran", edge: "trailing", result: 1 })
+    }))
+})
+
 describe("Debounce as a Layer", () => {
   class Greeting extends Context.Tag("test/Greeting")<Greeting, string>() {}
   class Notify extends Context.Tag("test/Notify")<Notify, Debounce.Debounce<[user: string], string>>() {}

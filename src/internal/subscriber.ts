@@ -1,9 +1,10 @@
 /**
- * One subscriber connection shared by every waiter of a client: channels are subscribed on demand,
- * reference-counted by listener, and linger after the last listener leaves (so a busy lock does not
- * send SUBSCRIBE/UNSUBSCRIBE for every wait). Backends supply the raw connection.
+ * One subscriber connection shared by every waiter of a client: channels are subscribed on demand and
+ * kept while in use; one sweep, every `linger`, unsubscribes channels nobody has listened on since the
+ * previous sweep (so a busy lock never churns SUBSCRIBE, and an idle one does not stay subscribed).
+ * Backends supply the raw connection.
  */
-import { Deferred, Duration, Effect, Fiber, FiberId, type Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Schedule, type Scope } from "effect"
 import type { RedisError } from "../LockError.js"
 import type * as Redis from "../Redis.js"
 
@@ -17,7 +18,8 @@ interface Channel {
   readonly listeners: Set<(message: string) => void>
   state: "idle" | "subscribing" | "active"
   confirmed: Deferred.Deferred<void, RedisError> | undefined
-  linger: Fiber.RuntimeFiber<void> | undefined
+  /** Whether a listener came since the last sweep. */
+  used: boolean
 }
 
 export const DEFAULT_LINGER = Duration.minutes(1)
@@ -31,66 +33,53 @@ export const make = (connection: Connection, linger: Duration.DurationInput = DE
   Scope.Scope
 > =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
     const channels = new Map<string, Channel>()
     const channelOf = (name: string): Channel => {
       let channel = channels.get(name)
       if (channel === undefined) {
-        channel = { listeners: new Set(), state: "idle", confirmed: undefined, linger: undefined }
+        channel = { listeners: new Set(), state: "idle", confirmed: undefined, used: true }
         channels.set(name, channel)
       }
       return channel
     }
 
-    const stopLinger = (channel: Channel) =>
-      channel.linger === undefined ? Effect.void : Effect.suspend(() => {
-        const fiber = channel.linger!
-        channel.linger = undefined
-        return Fiber.interruptFork(fiber)
-      })
-
-    // After the last listener leaves, keep the subscription a while, then drop it if still unused.
-    const startLinger = (name: string, channel: Channel) =>
-      Effect.sleep(linger).pipe(
-        Effect.zipRight(Effect.suspend(() => {
-          if (channel.listeners.size > 0 || channel.state !== "active") return Effect.void
-          channels.delete(name)
-          return connection.unsubscribe(name)
-        })),
-        Effect.interruptible,
-        Effect.forkIn(scope),
-        Effect.tap((fiber) => Effect.sync(() => void (channel.linger = fiber)))
-      )
+    yield* Effect.suspend(() => {
+      const idle: Array<string> = []
+      for (const [name, channel] of channels) {
+        if (channel.listeners.size === 0 && !channel.used && channel.state === "active") idle.push(name)
+        channel.used = false
+      }
+      for (const name of idle) channels.delete(name)
+      return Effect.forEach(idle, connection.unsubscribe, { discard: true })
+    }).pipe(Effect.repeat(Schedule.spaced(linger)), Effect.interruptible, Effect.forkScoped)
 
     const subscriber: Redis.Subscriber = {
+      isActive: (name) => channels.get(name)?.state === "active",
       listen: (name, listener) =>
-        Effect.gen(function*() {
+        Effect.sync(() => {
           const channel = channelOf(name)
-          yield* stopLinger(channel)
+          channel.used = true
           channel.listeners.add(listener)
           return {
             active: channel.state === "active",
-            remove: Effect.suspend(() => {
-              channel.listeners.delete(listener)
-              return channel.listeners.size === 0 && channel.state === "active"
-                ? Effect.asVoid(startLinger(name, channel))
-                : Effect.void
-            })
+            remove: Effect.sync(() => void channel.listeners.delete(listener))
           }
         }),
       subscribe: (name) =>
         Effect.suspend(() => {
           const channel = channelOf(name)
+          channel.used = true
           if (channel.state === "active") return Effect.void
           if (channel.state === "subscribing") return Deferred.await(channel.confirmed!)
           const confirmed = Deferred.unsafeMake<void, RedisError>(FiberId.none)
           channel.state = "subscribing"
           channel.confirmed = confirmed
           return connection.subscribe(name).pipe(
-            Effect.tap(() => Effect.sync(() => void (channel.state = "active"))),
-            Effect.tapError(() => Effect.sync(() => void (channel.state = "idle"))),
             Effect.exit,
-            Effect.flatMap((exit) => Effect.zipRight(Deferred.done(confirmed, exit), exit))
+            Effect.flatMap((exit) => {
+              channel.state = Exit.isSuccess(exit) ? "active" : "idle"
+              return Effect.zipRight(Deferred.done(confirmed, exit), exit)
+            })
           )
         })
     }
