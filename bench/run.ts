@@ -22,7 +22,7 @@ import { type Contender, contenders, type Servers } from "./contenders.js"
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 400)
 const SECTIONS = Number(process.env.BENCH_SECTIONS ?? 96)
-const WORKERS = [2, 8, 32]
+const WORKERS = (process.env.BENCH_WORKERS ?? "2,8,32").split(",").map(Number)
 
 const now = () => performance.now()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -202,7 +202,10 @@ const main = Effect.gen(function*() {
   const admin = new IORedis(server.url)
   const redisVersion = /redis_version:(\S+)/.exec(yield* Effect.promise(() => admin.info("server")))?.[1] ?? "?"
   const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, Redis ${redisVersion} on loopback`
-  const libs = contenders(servers)
+  // BENCH_ONLY=floor,effect-lock (substrings of names) runs a subset; the floor always runs, first.
+  const only = process.env.BENCH_ONLY?.split(",").filter((x) => x.length > 0)
+  const all = contenders(servers)
+  const libs = only === undefined ? all : all.filter((c, i) => i <= 1 || only.some((o) => c.name.includes(o)))
   console.log(`effect-lock benchmark — ${machine}`)
   console.log(`${ROUNDS} interleaved rounds; ${CYCLES} uncontended cycles, ${SECTIONS} contended sections per run\n`)
 

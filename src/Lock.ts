@@ -39,6 +39,8 @@ import {
   Option,
   Ref,
   Schedule,
+  ScheduleDecision,
+  ScheduleIntervals,
   type Scope
 } from "effect"
 import { dual } from "effect/Function"
@@ -295,12 +297,13 @@ const waitForTurn = <A>(options: {
 }): Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const { attempt, channel, subscriber, token } = options
-    const driver = yield* Schedule.driver(options.schedule)
-    // The wake-up of the current wait. Made before each try, so a message that arrives while the try
-    // is on its way is not lost.
+    // Made on the first wait only: an uncontended acquisition needs none of this.
+    let driver: Schedule.ScheduleDriver<unknown, LockNotAcquired> | undefined
+    // The wake-up of the current wait. Made before each try (once listening), so a message that
+    // arrives while the try is on its way is not lost.
     let woken = Deferred.unsafeMake<void>(FiberId.none)
     // Completed when the lock is handed to another waiter.
-    let handedOff = Deferred.unsafeMake<void>(FiberId.none)
+    let handedOff = woken
     const listener = (message: string) => Deferred.unsafeDone(message === token ? woken : handedOff, Exit.void)
     // Listen before the first try only if messages can already arrive; otherwise a failed try subscribes,
     // starts listening, and looks again. An uncontended acquisition thus costs no pub/sub bookkeeping.
@@ -331,8 +334,10 @@ const waitForTurn = <A>(options: {
 
     const loop = (recheck: boolean): Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope> =>
       Effect.suspend(() => {
-        woken = Deferred.unsafeMake<void>(FiberId.none)
-        handedOff = Deferred.unsafeMake<void>(FiberId.none)
+        if (listening !== undefined) {
+          woken = Deferred.unsafeMake<void>(FiberId.none)
+          handedOff = Deferred.unsafeMake<void>(FiberId.none)
+        }
         const wake = woken
         const other = handedOff
         return Effect.catchIf(
@@ -347,7 +352,11 @@ const waitForTurn = <A>(options: {
                 subscribed = true
                 return yield* loop(true)
               }
-              const turn = Effect.raceFirst(Deferred.await(wake), nap(Math.max(1, e.remaining + 1), other))
+              driver ??= yield* Schedule.driver(options.schedule)
+              const bound = Math.max(1, e.remaining + 1)
+              const turn = listening === undefined
+                ? Effect.sleep(bound) // no push here: look again when the holder's lease or reservation ends
+                : Effect.raceFirst(Deferred.await(wake), nap(bound, other))
               yield* Effect.raceFirst(Effect.mapError(driver.next(e), () => e), turn)
               return yield* loop(true)
             })
@@ -551,30 +560,35 @@ export const acquire = (
         return true
       })
 
-    // Wakes at the local deadline; if no extension moved it meanwhile, the lease is lost.
-    const watchdog: Effect.Effect<void> = Effect.gen(function*() {
+    // One fiber keeps the lease. It sleeps until the next keep-alive tick (stepped from the schedule)
+    // or the local deadline, whichever comes first. At a tick it extends, waiting no longer than the
+    // deadline; at the deadline, unless an extension moved it, the lease is lost.
+    let tickState = keepAlive === false ? undefined : keepAlive.initial
+    const nextTick = (now: number): Effect.Effect<number> =>
+      keepAlive === false
+        ? Effect.succeed(Infinity)
+        : Effect.map(keepAlive.step(now, undefined, tickState), ([state, _, decision]) => {
+          tickState = state
+          return ScheduleDecision.isDone(decision) ? Infinity : Math.max(now, ScheduleIntervals.start(decision.intervals))
+        })
+    const keeper: Effect.Effect<void> = Effect.gen(function*() {
+      let tick = yield* nextTick(acquiredAt)
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const until = yield* Ref.get(deadline)
         if (now >= until) return yield* lose(keepAlive === false ? "expired" : "unconfirmed")
-        yield* Effect.sleep(until - now)
+        if (now < tick) {
+          yield* Effect.sleep(Math.min(until, tick) - now)
+          continue
+        }
+        const extended = yield* extendBy(base.lease, "set").pipe(
+          Effect.timeout(until - now),
+          Effect.catchAll((error) => Effect.as(Effect.logWarning(`lease extension failed (${error.message})`), true))
+        )
+        if (!extended) return yield* lose("expired")
+        tick = yield* nextTick(yield* Clock.currentTimeMillis)
       }
     })
-
-    const keeper = keepAlive === false ? watchdog : Effect.raceFirst(
-      watchdog,
-      Effect.gen(function*() {
-        const driver = yield* Schedule.driver(keepAlive)
-        while (true) {
-          const next = yield* Effect.option(driver.next(undefined))
-          if (Option.isNone(next)) return yield* Effect.never // schedule done: the watchdog has the last word
-          const extended = yield* extendBy(base.lease, "set").pipe(
-            Effect.catchAll((error) => Effect.as(Effect.logWarning("lease extension failed", error.message), true))
-          )
-          if (!extended) return yield* lose("expired")
-        }
-      })
-    )
     yield* keeper.pipe(Effect.interruptible, Effect.forkScoped)
 
     return {
