@@ -3,13 +3,13 @@
  * a Redis provided, and how to let time pass (TestClock on Memory, the wall clock on a real server).
  */
 import { describe, expect } from "@effect/vitest"
-import { Duration, Effect, FastCheck as fc, Option, Ref, Runtime, type Scope } from "effect"
+import { Duration, Effect, FastCheck as fc, Fiber, Option, Ref, Runtime, type Scope } from "effect"
 import { lockKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as scripts from "../../src/internal/lockScripts.js"
 import { Redis } from "../../src/Redis.js"
-import { readKey, uniqueId } from "../utils/probe.js"
+import { readKey, readList, uniqueId } from "../utils/probe.js"
 
 export interface Backend {
   readonly name: string
@@ -221,6 +221,58 @@ export const lockConformance = (backend: Backend) =>
       expect(yield* Effect.succeed(1).pipe(Lock.withLockIfAvailable({ id }))).toEqual(Option.some(1))
       yield* holder.acquire()
       expect(yield* Effect.succeed(2).pipe(Lock.withLockIfAvailable({ id }))).toEqual(Option.none())
+    }))
+
+    test("waiters are served first come, first served; one that gives up leaves the line", Effect.gen(function*() {
+      const id = yield* uniqueId("line")
+      const keys = lockKeys("effect-lock:", id)
+      const order: Array<string> = []
+      const holder = yield* Lock.make({ id })
+      yield* holder.acquire()
+      const join = (name: string, options: Partial<Lock.AcquireOptions> = {}) =>
+        Effect.gen(function*() {
+          const before = (yield* readList(keys.queue)).length
+          const fiber = yield* Effect.fork(
+            Lock.withLock({ id, timeout: "30 seconds", ...options })(Effect.sync(() => void order.push(name)))
+          )
+          yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
+            Effect.repeat({ until: (line) => line.length > before })
+          )
+          return fiber
+        })
+      const a = yield* join("a")
+      const quitter = yield* join("quitter")
+      const b = yield* join("b")
+      yield* Fiber.interrupt(quitter)
+      expect((yield* readList(keys.queue)).length).toBe(2)
+      yield* holder.release
+      yield* backend.within(2000, Effect.all([Fiber.join(a), Fiber.join(b)]))
+      expect(order).toEqual(["a", "b"])
+      expect(yield* readList(keys.queue)).toEqual([])
+    }))
+
+    test("a waiter that died in line blocks the lock only until its reservation lapses", Effect.gen(function*() {
+      const id = yield* uniqueId("dead")
+      const keys = lockKeys("effect-lock:", id)
+      const redis = yield* Redis
+      const holder = yield* Lock.make({ id })
+      yield* holder.acquire()
+      // A waiter joins the line and dies: nobody will ever claim what is handed to it.
+      yield* redis.run(scripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
+        "dead-waiter",
+        "10000",
+        "1000",
+        keys.channel,
+        "60000",
+        "0"
+      ])
+      const live = yield* Effect.fork(Lock.withLock({ id, timeout: "30 seconds" })(Effect.succeed("live")))
+      yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
+        Effect.repeat({ until: (line) => line.length === 2 })
+      )
+      yield* holder.release
+      expect((yield* readKey(keys.lock)).value).toBe("~dead-waiter")
+      expect(yield* backend.within(3000, Fiber.join(live))).toBe("live")
     }))
 
     test("random acquire/extend/release sequences by several owners agree with a simple model", Effect.gen(function*() {
