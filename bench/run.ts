@@ -286,7 +286,8 @@ const main = Effect.gen(function*() {
   out()
   out(`Hand-off: from a release returning to a *different* worker's acquire returning (0 when the waiter had`)
   out(`the lock before the releaser heard back). "Most others waited through": the largest number of`)
-  out(`acquisitions by other workers that happened while one waiter waited (FIFO: at most W − 1).`)
+  out(`acquisitions by other workers that happened while one waiter waited, counted from its call to acquire`)
+  out(`(FIFO: W − 1, plus whatever happens before its first try reaches Redis — a few on the slower REST path).`)
 
   const markdown = lines.join("\n") + "\n"
   console.log(markdown)
