@@ -9,7 +9,7 @@ import * as scripts from "../src/internal/lockScripts.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
-import { readKey, readList, type Recorder, recording } from "./utils/probe.js"
+import { deadWaiter, readKey, readList, type Recorder, recording } from "./utils/probe.js"
 
 const keys = lockKeys("effect-lock:", "line")
 
@@ -89,19 +89,11 @@ describe("Lock.acquire waits in line", () => {
 
   it.effect("a dead waiter at the head blocks the lock only until its reservation lapses (1 s)", () =>
     Effect.gen(function*() {
-      const redis = yield* Redis
       const order = yield* Ref.make<Array<string>>([])
       const holder = yield* Lock.make({ id: "line" })
       yield* holder.acquire()
       // A waiter that joined the line and then died: its token is in line, nobody listens for it.
-      yield* redis.run(scripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
-        "dead-waiter",
-        "10000",
-        "1000",
-        keys.channel,
-        "60000",
-        "0"
-      ])
+      yield* deadWaiter(keys)
       const live = yield* waiter("live", order)
       yield* holder.release // reserved for the dead waiter
       expect((yield* readKey(keys.lock)).value).toBe("~dead-waiter")

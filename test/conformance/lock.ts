@@ -9,7 +9,7 @@ import * as Lock from "../../src/Lock.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as scripts from "../../src/internal/lockScripts.js"
 import { Redis } from "../../src/Redis.js"
-import { readKey, readList, uniqueId } from "../utils/probe.js"
+import { deadWaiter, readKey, readList, uniqueId } from "../utils/probe.js"
 
 export interface Backend {
   readonly name: string
@@ -254,18 +254,10 @@ export const lockConformance = (backend: Backend) =>
     test("a waiter that died in line blocks the lock only until its reservation lapses", Effect.gen(function*() {
       const id = yield* uniqueId("dead")
       const keys = lockKeys("effect-lock:", id)
-      const redis = yield* Redis
       const holder = yield* Lock.make({ id })
       yield* holder.acquire()
       // A waiter joins the line and dies: nobody will ever claim what is handed to it.
-      yield* redis.run(scripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
-        "dead-waiter",
-        "10000",
-        "1000",
-        keys.channel,
-        "60000",
-        "0"
-      ])
+      yield* deadWaiter(keys)
       const live = yield* Effect.fork(Lock.withLock({ id, timeout: "30 seconds" })(Effect.succeed("live")))
       yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
         Effect.repeat({ until: (line) => line.length === 2 })

@@ -3,6 +3,8 @@
  * every backend), count what reaches the backend, and inject faults.
  */
 import { Effect, Either, Layer } from "effect"
+import type { LockKeys } from "../../src/internal/keys.js"
+import * as lockScripts from "../../src/internal/lockScripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import { RedisError } from "../../src/LockError.js"
 import * as Redis from "../../src/Redis.js"
@@ -93,3 +95,15 @@ export const listItems = Redis.script<ReadonlyArray<string>>({
 })
 
 export const readList = (key: string) => Effect.flatMap(Redis.Redis, (redis) => redis.run(listItems, [key], []))
+
+/** A waiter that joins a lock's line under `token` and then dies: nobody will claim what it is handed. */
+export const deadWaiter = (keys: LockKeys, token = "dead-waiter") =>
+  Effect.flatMap(Redis.Redis, (redis) =>
+    redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
+      token,
+      "10000",
+      "1000",
+      keys.channel,
+      "60000",
+      "0"
+    ]))
