@@ -48,7 +48,7 @@ import { DEFAULT_PREFIX, type LockKeys, lockKeys } from "./internal/keys.js"
 import * as scripts from "./internal/lockScripts.js"
 import { randomToken } from "./internal/token.js"
 import * as validate from "./internal/validate.js"
-import { type InvalidOptions, LockLost, LockNotAcquired, type RedisError } from "./LockError.js"
+import { InvalidOptions, LockLost, LockNotAcquired, type RedisError } from "./LockError.js"
 import { Redis, type Subscriber } from "./Redis.js"
 
 /**
@@ -112,7 +112,8 @@ export interface AcquireOptions extends Omit<Options, "retry"> {
 export interface AcquireOverrides {
   readonly lease?: Duration.DurationInput | undefined
   readonly retry?: RetryOptions | undefined
-  /** A caller-chosen owner token instead of a random one (used only when the handle holds none). */
+  /** A caller-chosen owner token instead of a random one (used only when the handle holds none; it
+   * may not start with `~`, which marks a lock reserved for a waiter). */
   readonly uuid?: string | undefined
 }
 
@@ -407,7 +408,9 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
       Effect.gen(function*() {
         const lease = yield* parseLease(overrides?.lease, base.lease)
         const tries = yield* parseRetry(overrides?.retry, retry)
-        const uuid = yield* validate.orDefault(overrides?.uuid, randomToken(), (u) => validate.text("uuid", u))
+        const uuid = yield* validate.orDefault(overrides?.uuid, randomToken(), (u) =>
+          Effect.filterOrFail(validate.text("uuid", u), (t) => !t.startsWith("~"), () =>
+            new InvalidOptions({ option: "uuid", expected: "a token not starting with \"~\" (reserved)", received: validate.render(u) })))
         const token = yield* tokenOr(uuid)
         const attempt = Effect.flatMap(ops.tryAcquire(token, lease), (reply) =>
           reply.acquired

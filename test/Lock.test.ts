@@ -350,7 +350,8 @@ describe("bad input is rejected with InvalidOptions before anything reaches Redi
     ["extend(1.5)", (l) => l.extend(1.5)],
     ["acquire({ lease: 0 })", (l) => l.acquire({ lease: 0 })],
     ["acquire({ retry: { attempts: -1 } })", (l) => l.acquire({ retry: { attempts: -1 } })],
-    ["acquire({ uuid: \"\" })", (l) => l.acquire({ uuid: "" })]
+    ["acquire({ uuid: \"\" })", (l) => l.acquire({ uuid: "" })],
+    ["acquire({ uuid: \"~reserved\" })", (l) => l.acquire({ uuid: "~reserved" })]
   ]
   for (const [name, call] of invalidCalls) {
     it.effect(`handle.${name}`, () => {
