@@ -247,7 +247,19 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
  *
  * @since 0.1.0
  */
-export const layer = <I, Args extends ReadonlyArray<unknown>, Out>(
-  tag: Context.Tag<I, NoInfer<Debounce<Args, Success<Out>, Failure<Out>>>>,
-  options: Options<Args, Out>
-): Layer.Layer<I, InvalidOptions, Redis | Requirements<Out>> => Layer.effect(tag, make(options))
+export const layer = <I, S extends Debounce<any, any, any>, Out extends ResultFor<S>>(
+  tag: Context.Tag<I, S>,
+  options: Options<ArgsOf<S>, Out>
+): Layer.Layer<I, InvalidOptions, Redis | Requirements<Out>> =>
+  Layer.effect(tag, make<ArgsOf<S>, Out>(options) as unknown as Effect.Effect<S, InvalidOptions, Redis | Requirements<Out>>)
+
+/** The argument types of a Debounce service type. */
+export type ArgsOf<S> = S extends Debounce<infer Args, any, any> ? Args : never
+
+/**
+ * What a callback may return for a tag's `Debounce<Args, A, E>`: an Effect of `A` failing with `E`, a
+ * value `A`, or (when `E` admits `UnknownException`) a Promise of `A`.
+ */
+export type ResultFor<S> = S extends Debounce<any, infer A, infer E>
+  ? Effect.Effect<A, E, any> | A | (Cause.UnknownException extends E ? PromiseLike<A> : never)
+  : never

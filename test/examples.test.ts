@@ -1,0 +1,60 @@
+/**
+ * Every `@example` in src/ and every TypeScript block in the README must compile against the package's
+ * own entry points (`effect-lock`, `effect-lock/Redis/Memory`, …), with the project's strict settings.
+ */
+import { expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import ts from "typescript"
+
+const root = path.resolve(import.meta.dirname, "..")
+const out = path.join(root, "node_modules/.cache/effect-lock-examples")
+
+const fromSources = (): Array<readonly [string, string]> =>
+  fs.readdirSync(path.join(root, "src"), { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".ts"))
+    .flatMap((file) => {
+      const text = fs.readFileSync(path.join(root, "src", file), "utf8")
+      return [...text.matchAll(/@example\n((?: \*(?: .*)?\n)+?) \*(?: @|\/)/g)].map((match, i) =>
+        [`${file.replace(/[/.]/g, "_")}_${i}`, match[1]!.split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n")] as const
+      )
+    })
+
+const fromReadme = (): Array<readonly [string, string]> =>
+  [...fs.readFileSync(path.join(root, "README.md"), "utf8").matchAll(/```ts\n([\s\S]*?)```/g)].map((match, i) =>
+    [`README_${i}`, match[1]!] as const
+  )
+
+it("every @example and README snippet compiles", () => {
+  const examples = [...fromSources(), ...fromReadme()]
+  expect(examples.length).toBeGreaterThan(15)
+  fs.rmSync(out, { recursive: true, force: true })
+  fs.mkdirSync(out, { recursive: true })
+  const files = examples.map(([name, code]) => {
+    const file = path.join(out, `${name}.ts`)
+    // each snippet is its own module
+    fs.writeFileSync(file, `${code}\nexport {}\n`)
+    return file
+  })
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    exactOptionalPropertyTypes: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: ["node"],
+    baseUrl: root,
+    paths: {
+      "effect-lock": ["src/index.ts"],
+      "effect-lock/*": ["src/*.ts"]
+    },
+    allowImportingTsExtensions: true
+  })
+  const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+    const where = d.file ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ""
+    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+  })
+  expect(problems).toEqual([])
+}, 120_000)
