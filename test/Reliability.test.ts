@@ -213,9 +213,9 @@ describe("reliability on real redis-server processes", () => {
       const slow = Effect.provide(IoRedis.layer({ url: proxy.url }))
       const id = yield* uniqueId("slow")
 
-      // Work of 2.5 leases, with every round trip 200 ms (400 ms when a script is new to the server):
-      // keep-alive still holds the lease.
-      const result = yield* Lock.withLock({ id, lease: 2000 })(Effect.as(Effect.sleep("5 seconds"), "done")).pipe(slow)
+      // Work of 2 leases, with every round trip 200 ms (400 ms when a script is new to the server):
+      // keep-alive still holds the lease. (The first extension is confirmed ~1 s before the deadline.)
+      const result = yield* Lock.withLock({ id, lease: 3000 })(Effect.as(Effect.sleep("6 seconds"), "done")).pipe(slow)
       expect(result).toBe("done")
 
       const error = yield* Effect.scoped(Lock.acquire({ id, timeout: "50 millis" })).pipe(slow, Effect.flip)
