@@ -3,6 +3,9 @@
  *
  * - {@link layer} creates a client from options and owns it (quits it when the layer is released).
  * - {@link layerClient} runs over a client you created; it never closes it.
+ *
+ * Waiters share one subscriber connection per layer, duplicated from the client the first time a lock
+ * is waited for, and closed with the layer.
  * - {@link layerConfig} reads the connection from `Config` (by default `REDIS_URL`).
  *
  * Scripts are sent with EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart
