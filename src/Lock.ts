@@ -86,7 +86,8 @@ export interface Options {
 export interface AcquireOptions extends Omit<Options, "retry"> {
   /**
    * How to wait for a held lock: {@link RetryOptions}, or any `Schedule` fed the `LockNotAcquired` of each
-   * failed try. Default: 3 tries 100 ms apart, or, when `timeout` is set, a try every 100 ms until it.
+   * failed try. Default: 3 tries 100 ms apart; when `timeout` is set, tries until it: on each wake-up
+   * where the backend pushes them (and every 2 s regardless), else every 100 ms.
    */
   readonly retry?: RetryOptions | Schedule.Schedule<unknown, LockNotAcquired> | undefined
   /** Give up waiting after this long, with `LockNotAcquired` (reason `"timeout"`). */
@@ -202,6 +203,8 @@ const DEFAULT_LEASE = 10_000
 const RESERVATION = 1000
 /** The line of waiters expires this long after the last one joined (unless leases are longer). */
 const QUEUE_TTL = 60_000
+/** A waiter woken by pushes still looks this often, in case a message was lost. */
+const RECHECK = 2000
 const DEFAULT_ATTEMPTS = 3
 const DEFAULT_DELAY = 100
 
@@ -354,7 +357,9 @@ const waitForTurn = <A>(options: {
                 return yield* loop(true)
               }
               driver ??= yield* Schedule.driver(options.schedule)
-              const bound = Math.max(1, e.remaining + 1)
+              // Until the holder's lease (or a reservation) ends; when woken by pushes, at least every
+              // RECHECK ms all the same, in case a message was lost with a connection.
+              const bound = Math.max(1, listening === undefined ? e.remaining + 1 : Math.min(e.remaining + 1, RECHECK))
               const turn = listening === undefined
                 ? Effect.sleep(bound) // no push here: look again when the holder's lease or reservation ends
                 : Effect.raceFirst(Deferred.await(wake), nap(bound, other))
@@ -480,16 +485,19 @@ export const acquire = (
   Effect.gen(function*() {
     const base = yield* parseBase(options)
     const timeout = yield* validate.orDefault(options?.timeout, undefined, (u) => validate.millis("timeout", u, 0))
+    const redis = yield* Redis
+    const fair = options?.fair !== false
+    // Where releases wake waiters, waiting until the timeout needs no polling at all.
+    const push = fair && redis.subscriber !== undefined
     const schedule: Schedule.Schedule<unknown, LockNotAcquired> = Schedule.isSchedule(options?.retry)
       ? options.retry
       : options?.retry === undefined && timeout !== undefined
-      ? Schedule.spaced(DEFAULT_DELAY)
+      ? Schedule.spaced(push ? Duration.infinity : Duration.millis(DEFAULT_DELAY))
       : retrySchedule(yield* parseRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY }))
     const keepAlive = options?.keepAlive === undefined
       ? Schedule.spaced(Math.max(1, Math.floor(base.lease / 3)))
       : options.keepAlive
 
-    const redis = yield* Redis
     const keys = lockKeys(base.prefix, base.id)
     const ops = operations(redis, keys)
     const token = randomToken()
@@ -509,7 +517,6 @@ export const acquire = (
     }).pipe(
       Effect.catchAll((error) => Effect.logWarning(`could not release the lease; it will expire (${error.message})`))
     )
-    const fair = options?.fair !== false
     /** One try; on success the release is registered in the scope. */
     const attempt = (recheck: boolean) =>
       Effect.acquireRelease(

@@ -7,6 +7,7 @@ import { Effect, Exit, Fiber, Layer, Metric, Option, Ref, Schedule, TestClock } 
 import { lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
 import type { LockLost, LockNotAcquired, RedisError } from "../src/LockError.js"
+import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import { readKey, type Recorder, recording, redisDown, uniqueId, writeKey } from "./utils/probe.js"
 
@@ -118,20 +119,36 @@ describe("Lock.acquire (the scoped lease)", () => {
       expect((error as LockNotAcquired).remaining).toBe(10_000 - 750)
     }).pipe(Effect.provide(Memory.layer)))
 
-  it.effect("with a timeout and no retry it keeps trying until the timeout, then fails with reason timeout", () => {
+  it.effect("with a timeout and no retry, a woken-by-push waiter does not poll: it fails at the timeout", () => {
     const { layer, count } = setup()
     return Effect.gen(function*() {
       const holder = yield* Lock.make({ id: "to" })
       yield* holder.acquire()
-      const fiber = yield* Effect.fork(Effect.scoped(Lock.acquire({ id: "to", timeout: "2 seconds" })))
-      yield* TestClock.adjust(1999)
+      const fiber = yield* Effect.fork(Effect.scoped(Lock.acquire({ id: "to", timeout: "5 seconds" })))
+      yield* TestClock.adjust(4999)
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust(1)
       const error = (yield* Effect.flip(Fiber.join(fiber))) as LockNotAcquired
       expect(error.reason).toBe("timeout")
       expect(error.message).toContain("timeout")
-      expect(count("lock.acquireFair")).toBeGreaterThanOrEqual(20) // a look every 100 ms (no release came)
+      // a first try, one more after subscribing, then one every 2 s in case a wake-up was lost
+      expect(count("lock.acquireFair")).toBe(4)
     }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("with a timeout and no retry, where nothing pushes, a waiter looks every 100 ms until the timeout", () => {
+    const { layer, count } = setup()
+    const noPush = Layer.effect(Redis, Effect.map(Redis, ({ subscriber: _, ...rest }) => Redis.of(rest))).pipe(
+      Layer.provide(layer)
+    )
+    return Effect.gen(function*() {
+      const holder = yield* Lock.make({ id: "to" })
+      yield* holder.acquire()
+      const fiber = yield* Effect.fork(Effect.scoped(Lock.acquire({ id: "to", timeout: "2 seconds" })))
+      yield* TestClock.adjust(2000)
+      expect(((yield* Effect.flip(Fiber.join(fiber))) as LockNotAcquired).reason).toBe("timeout")
+      expect(count("lock.acquireFair")).toBeGreaterThanOrEqual(20)
+    }).pipe(Effect.provide(noPush))
   })
 
   it.effect("accepts any Schedule for waiting", () =>
