@@ -286,9 +286,12 @@ const retryWhileHeld = <A, E, R>(
  * sleeps until the first of: its wake-up (the lock was handed to it), the end of the current holder's
  * lease or reservation, or the schedule's next delay. When the lock is handed to another waiter, the
  * sleep is cut to that reservation's length: if that waiter is dead, the next one looks as soon as the
- * reservation lapses. Before it first waits it makes sure the lock's
- * channel is subscribed, then looks once more, so a release published meanwhile is never missed. A
- * waiter that gives up or is interrupted leaves the line (and passes on a reservation made for it).
+ * reservation lapses. Before it first waits it makes sure the lock's channel is subscribed, then looks
+ * once more, so a release published meanwhile is never missed. A waiter that gives up or is
+ * interrupted leaves the line (and passes on a reservation made for it).
+ *
+ * The parity handle keeps its own loop (`retryWhileHeld`): its contract is exactly `attempts` tries
+ * `delay` apart, which these lease-bounded wake-ups would change.
  */
 const waitForTurn = <A>(options: {
   readonly attempt: (recheck: boolean) => Effect.Effect<A, LockNotAcquired | RedisError, Scope.Scope>
