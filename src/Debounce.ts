@@ -34,7 +34,7 @@ import { type Cause, type Context, Duration, Effect, Layer, Schedule } from "eff
 import * as scripts from "./internal/debounceScripts.js"
 import { DEFAULT_PREFIX } from "./internal/keys.js"
 import * as validate from "./internal/validate.js"
-import * as Lock from "./Lock.js"
+import * as LockInternal from "./internal/lock/acquire.js"
 import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } from "./LockError.js"
 import { Redis } from "./Redis.js"
 
@@ -180,11 +180,12 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
       Effect.suspend(() => runCallback(options.callback(...args))).pipe(
         Effect.provide(context),
         // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
-        Lock.withLock({
-          id: `${id}\n${key}`,
-          prefix: `${prefix}debounce:`,
-          retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
-        }),
+        (self) =>
+          LockInternal.withHeld({
+            id: `${id.length}:${id}:${key}`,
+            prefix: `${prefix}debounce:`,
+            retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
+          }, { fenceTtl: Number(ttl) }, () => self),
         Effect.map((result): Outcome<Success<Out>> => ({ _tag: "Ran", edge, result })),
         // the run lock talks to the same Redis as the debounce, whatever the caller's context holds
         Effect.provideService(Redis, redis)

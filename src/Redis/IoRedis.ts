@@ -26,6 +26,7 @@ import type { Cluster, RedisOptions } from "ioredis"
 import { Redis as IORedis } from "ioredis"
 import { makeRun } from "../internal/evalsha.js"
 import * as Subscriber from "../internal/subscriber.js"
+import * as Timer from "../internal/timer.js"
 import { RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
@@ -80,15 +81,16 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       unsubscribe: (channel) => Effect.ignore(call("unsubscribe", () => connect().unsubscribe(channel)))
     })
     dispatch = made.dispatch
+    const timer = yield* Timer.make
     return Redis.Redis.of({
       backend: "ioredis",
       subscriber: made.subscriber,
+      timer,
       run: makeRun({
-        evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
-        eval: (lua, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () => client.eval(lua, numberOfKeys, ...keysAndArgs))
-      })
+        evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
+        eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
+        describe
+      }, timer)
     })
   })
 

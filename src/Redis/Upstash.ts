@@ -25,10 +25,11 @@
  * @since 0.1.0
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
-import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
+import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { makeRun } from "../internal/evalsha.js"
+import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
-import { InvalidOptions, RedisError } from "../LockError.js"
+import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
@@ -69,25 +70,24 @@ const describe = (error: unknown): string => {
  *
  * @since 0.1.0
  */
-export const make = (client: Client, timeout: Duration.DurationInput = DEFAULT_TIMEOUT): Redis.Service => {
-  const call = (operation: string, f: () => Promise<unknown>) =>
-    Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) }).pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new RedisError({ operation, detail: `no answer within ${Duration.format(timeout)}` })
-      })
-    )
-  return Redis.Redis.of({
-    backend: "upstash",
-    run: makeRun({
-      evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () =>
-          client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys))),
-      eval: (lua, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () => client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)))
-    })
-  })
-}
+export const make = (
+  client: Client,
+  timeout: Duration.DurationInput = DEFAULT_TIMEOUT
+): Effect.Effect<Redis.Service, never, Scope.Scope> =>
+  Effect.map(Timer.make, (timer) =>
+    Redis.Redis.of({
+      backend: "upstash",
+      timer,
+      // The timeout is an entry on the service's timer, not a race per call.
+      run: makeRun({
+        evalsha: (sha, numberOfKeys, keysAndArgs) =>
+          client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)),
+        eval: (lua, numberOfKeys, keysAndArgs) =>
+          client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)),
+        describe,
+        timeout: Duration.toMillis(Duration.decode(timeout))
+      }, timer)
+    }))
 
 /**
  * Over a client you made; it is never closed (REST clients hold no connection to close).
@@ -96,7 +96,7 @@ export const make = (client: Client, timeout: Duration.DurationInput = DEFAULT_T
  */
 export const layerClient = (client: Client, options: { readonly timeout?: Duration.DurationInput } = {}): Layer.Layer<
   Redis.Redis
-> => Layer.succeed(Redis.Redis, make(client, options.timeout))
+> => Layer.scoped(Redis.Redis, make(client, options.timeout))
 
 /**
  * Makes an `@upstash/redis` client from a URL and token.
@@ -110,12 +110,12 @@ export const layerClient = (client: Client, options: { readonly timeout?: Durati
  * @since 0.1.0
  */
 export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions> =>
-  Layer.effect(
+  Layer.scoped(
     Redis.Redis,
     Effect.try({
       try: () => new UpstashRedis({ ...options.client, url: options.url, token: Redacted.value(options.token) }),
       catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })
-    }).pipe(Effect.map((client) => make(client, options.timeout)))
+    }).pipe(Effect.flatMap((client) => make(client, options.timeout)))
   )
 
 /**
