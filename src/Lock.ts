@@ -36,7 +36,6 @@ import { dual } from "effect/Function"
 import * as internal from "./internal/lock/acquire.js"
 import * as handle from "./internal/lock/handle.js"
 import { metrics as lockMetrics } from "./internal/lock/metrics.js"
-import * as validate from "./internal/validate.js"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "./LockError.js"
 import type { Redis } from "./Redis.js"
 
@@ -244,14 +243,7 @@ export const acquire = (
 ): Effect.Effect<Lease, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
   Effect.map(internal.acquire(options), toLease)
 
-const toLease = (held: internal.Acquired): Lease => ({
-  id: held.id,
-  fence: held.fence,
-  lost: held.lost,
-  isLost: held.isLost,
-  validUntil: held.validUntil,
-  extend: (amount) => Effect.flatMap(validate.millis("extend", amount, 1), held.extend)
-})
+const toLease = (held: internal.Acquired): Lease => held
 
 /**
  * Runs `f(lease)` while holding the lock: acquire, run, release. The body gets the {@link Lease}, so it

@@ -3,7 +3,7 @@
  * Between winning and registering the release nothing can interrupt, so a won lock is never left
  * held by a caller who was told it failed.
  */
-import { Effect, type Option, Scope } from "effect"
+import { Context, Effect, type Option, Scope } from "effect"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { randomToken } from "../token.js"
@@ -13,16 +13,16 @@ import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
 import { type AcquireInput, parseAcquisition } from "./options.js"
 
-export interface Acquired extends Held {
-  readonly id: string
-}
+export type Acquired = Held
 
 export const acquire = (
   options: AcquireInput,
   internal: { readonly fenceTtl?: number } = {}
 ): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
   Effect.flatMap(parseAcquisition(options, internal.fenceTtl), (acq) =>
-    Effect.flatMap(Redis, (redis) => {
+    Effect.contextWithEffect((context: Context.Context<Redis | Scope.Scope>) => {
+      const redis = Context.get(context, Redis)
+      const scope = Context.get(context, Scope.Scope)
       const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
       const token = randomToken()
       const tags = labels(acq.id, acq.labelMetrics)
@@ -30,7 +30,7 @@ export const acquire = (
       const counted = () => metrics.attempts.unsafeUpdate(1, tags)
       return Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(restore(obtain(acq, redis, ops, token, counted)), (won) =>
-          Effect.withFiberRuntime<Acquired, never, Scope.Scope>((fiber) => {
+          Effect.withFiberRuntime<Acquired>((fiber) => {
             const held = hold({
               acq,
               redis,
@@ -50,7 +50,7 @@ export const acquire = (
             })
             metrics.acquired.unsafeUpdate(1, tags)
             metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
-            return Effect.as(Effect.addFinalizer(() => held.release), { ...held, id: acq.id })
+            return Effect.as(Scope.addFinalizer(scope, held.release), held)
           })
         )
       )

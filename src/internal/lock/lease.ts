@@ -10,10 +10,23 @@
  * - Loss completes `lost`, interrupts the guarded work, and never goes unnoticed: a keeper that fails
  *   for any reason loses the lease.
  */
-import { Cause, Deferred, Effect, Exit, Fiber, FiberId, type FiberRefs, Runtime, ScheduleDecision, ScheduleIntervals } from "effect"
-import type { Context } from "effect"
-import { LockLost, type RedisError } from "../../LockError.js"
+import {
+  Cause,
+  type Context,
+  Deferred,
+  type Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  type FiberRefs,
+  Runtime,
+  ScheduleDecision,
+  ScheduleIntervals
+} from "effect"
+import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import * as validate from "../validate.js"
 import type { Operations } from "./operations.js"
 import type { Acquisition } from "./options.js"
 
@@ -29,11 +42,13 @@ export interface Hooks {
 }
 
 export interface Held {
+  readonly id: string
   readonly fence: number
   readonly lost: Effect.Effect<never, LockLost>
   readonly isLost: Effect.Effect<boolean>
   readonly validUntil: Effect.Effect<number>
-  readonly extend: (ms: number) => Effect.Effect<boolean, RedisError>
+  /** Adds time to the lease (never shortens it); `false` when it is no longer ours. */
+  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
   /** Runs `self` until it ends or the lease is lost (then `LockLost`). */
   readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost, R>
   /** Stops keeping the lease and releases it; never fails. */
@@ -46,7 +61,7 @@ export interface Origin {
   readonly fiberRefs: FiberRefs.FiberRefs
 }
 
-export const hold = (options: {
+export interface HoldOptions {
   readonly acq: Acquisition
   readonly redis: Redis.Service
   readonly ops: Operations
@@ -55,170 +70,203 @@ export const hold = (options: {
   readonly sentAt: number
   readonly origin: Origin
   readonly hooks: Hooks
-}): Held => {
-  const { acq, hooks, ops, origin, token } = options
-  const timer = options.redis.timer
-  const keepAlive = acq.keepAlive
-  let deadline = options.sentAt + acq.lease - driftOf(acq.lease)
-  let phase: "held" | "lost" | "released" = "held"
-  const lost = Deferred.unsafeMake<never, LockLost>(FiberId.none)
-  const guards = new Set<() => void>()
-  let runtime: Runtime.Runtime<never> | undefined
-  const fork = (effect: Effect.Effect<void>) => {
-    runtime ??= Runtime.make({ context: origin.context, fiberRefs: origin.fiberRefs, runtimeFlags: Runtime.defaultRuntimeFlags })
-    Runtime.runFork(runtime)(effect)
+}
+
+/**
+ * One held lease. A class, so that an uncontended acquisition allocates one object and few closures:
+ * what only keep-alive or loss needs is made when it is needed.
+ */
+class Lease implements Held {
+  readonly id: string
+  readonly fence: number
+  private deadline: number
+  private phase: "held" | "lost" | "released" = "held"
+  private readonly lostSignal = Deferred.unsafeMake<never, LockLost>(FiberId.none)
+  private guards: Set<() => void> | undefined
+  private runtime: Runtime.Runtime<never> | undefined
+  /** The next keep-alive tick (timer ms); `undefined` while it is being worked out. */
+  private nextTick: number | undefined
+  private tickState: unknown
+  /** An extension is in flight (only the deadline is watched meanwhile). */
+  private extending = false
+  private cancel: (() => void) | undefined
+  private readonly timer: Redis.Timer
+
+  constructor(private readonly options: HoldOptions) {
+    const { acq } = options
+    this.id = acq.id
+    this.fence = options.fence
+    this.timer = options.redis.timer
+    this.deadline = options.sentAt + acq.lease - driftOf(acq.lease)
+    const keepAlive = acq.keepAlive
+    if (keepAlive === false) {
+      this.nextTick = Infinity
+    } else if (keepAlive.every !== undefined) {
+      this.nextTick = this.timer.now() + keepAlive.every
+    } else {
+      // A schedule of the user's: its first step runs in a fiber, like every later one.
+      this.tickState = keepAlive.schedule.initial
+      this.extending = true
+      this.fork(this.planNext())
+    }
+    this.arm()
   }
 
-  const lose = (reason: LockLost["reason"]) => {
-    if (phase !== "held") return
-    phase = "lost"
-    cancel()
-    const error = new LockLost({ id: acq.id, fence: options.fence, reason })
-    Deferred.unsafeDone(lost, Exit.fail(error))
-    for (const interrupt of guards) interrupt()
-    fork(hooks.lost(reason))
+  get lost(): Effect.Effect<never, LockLost> {
+    return Deferred.await(this.lostSignal)
+  }
+  get isLost(): Effect.Effect<boolean> {
+    return Effect.sync(() => this.phase === "lost")
+  }
+  get validUntil(): Effect.Effect<number> {
+    return Effect.sync(() => this.deadline)
+  }
+
+  private fork(effect: Effect.Effect<void>): void {
+    const { origin } = this.options
+    this.runtime ??= Runtime.make({
+      context: origin.context,
+      fiberRefs: origin.fiberRefs,
+      runtimeFlags: Runtime.defaultRuntimeFlags
+    })
+    Runtime.runFork(this.runtime)(effect)
+  }
+
+  private lose(reason: LockLost["reason"]): void {
+    if (this.phase !== "held") return
+    this.phase = "lost"
+    this.cancel?.()
+    Deferred.unsafeDone(this.lostSignal, Exit.fail(new LockLost({ id: this.id, fence: this.fence, reason })))
+    if (this.guards !== undefined) for (const interrupt of this.guards) interrupt()
+    this.fork(this.options.hooks.lost(reason))
   }
 
   /** Moves the deadline to what a reply proves: the expiry is at least `ttl` after `sentAt`. */
-  const prove = (sentAt: number, ttl: number) => {
-    deadline = Math.max(deadline, sentAt + ttl - driftOf(ttl))
+  private prove(sentAt: number, ttl: number): void {
+    this.deadline = Math.max(this.deadline, sentAt + ttl - driftOf(ttl))
+    this.options.hooks.extended()
   }
 
-  // One timer entry: the next keep-alive tick or the deadline, whichever comes first.
-  let nextTick = keepAlive === false ? Infinity : undefined as number | undefined
-  let tickState: unknown = keepAlive === false ? undefined : keepAlive.every === undefined ? keepAlive.schedule.initial : undefined
-  let extending = false
-  let cancel: () => void = () => {}
-  const arm = () => {
-    cancel()
-    if (phase !== "held") return
-    cancel = timer.schedule(extending ? deadline : Math.min(nextTick ?? Infinity, deadline), onTimer)
+  /** One timer entry: the next keep-alive tick or the deadline, whichever comes first. */
+  private arm(): void {
+    this.cancel?.()
+    if (this.phase !== "held") return
+    const at = this.extending ? this.deadline : Math.min(this.nextTick ?? Infinity, this.deadline)
+    this.cancel = this.timer.schedule(at, this.onTimer)
   }
-  const onTimer = () => {
-    if (phase !== "held") return
-    const now = timer.now()
-    if (now >= deadline) return lose(keepAlive === false ? "expired" : "unconfirmed")
-    if (!extending && nextTick !== undefined && now >= nextTick) {
-      extending = true
-      fork(keep)
+
+  private readonly onTimer = (): void => {
+    if (this.phase !== "held") return
+    const now = this.timer.now()
+    if (now >= this.deadline) return this.lose(this.options.acq.keepAlive === false ? "expired" : "unconfirmed")
+    if (!this.extending && this.nextTick !== undefined && now >= this.nextTick) {
+      this.extending = true
+      this.fork(this.keep())
     }
-    arm()
+    this.arm()
   }
 
-  /** The instant of the tick after `now`, stepping the keep-alive schedule. */
-  const stepTick = (now: number): Effect.Effect<number> => {
-    if (keepAlive === false) return Effect.succeed(Infinity)
-    if (keepAlive.every !== undefined) return Effect.succeed(now + keepAlive.every)
-    return Effect.map(keepAlive.schedule.step(now, undefined, tickState), ([state, _, decision]) => {
-      tickState = state
-      return ScheduleDecision.isDone(decision) ? Infinity : Math.max(now, ScheduleIntervals.start(decision.intervals))
-    })
-  }
-
-  /** One keep-alive step: extend to the full lease, then plan the next tick. Any defect loses the lease. */
-  const keep: Effect.Effect<void> = Effect.suspend(() => {
-    const sentAt = timer.now()
-    return ops.extend(token, acq.lease, "set", deadline).pipe(
-      Effect.flatMap((ttl) => {
-        if (phase !== "held") return Effect.void
-        if (ttl <= 0) return Effect.sync(() => lose("expired"))
-        prove(sentAt, ttl)
-        hooks.extended()
-        return Effect.void
-      }),
-      Effect.catchTag("RedisError", (error) => Effect.logWarning(`lease extension failed (${error.message})`)),
-      Effect.zipRight(Effect.suspend(() => stepTick(timer.now()))),
+  /** Works out the next tick from the keep-alive schedule, then re-arms; a failure loses the lease. */
+  private planNext(): Effect.Effect<void> {
+    const keepAlive = this.options.acq.keepAlive
+    const now = this.timer.now()
+    const step: Effect.Effect<number> = keepAlive === false
+      ? Effect.succeed(Infinity)
+      : keepAlive.every !== undefined
+      ? Effect.succeed(now + keepAlive.every)
+      : Effect.map(keepAlive.schedule.step(now, undefined, this.tickState), ([state, _, decision]) => {
+        this.tickState = state
+        return ScheduleDecision.isDone(decision) ? Infinity : Math.max(now, ScheduleIntervals.start(decision.intervals))
+      })
+    return step.pipe(
       Effect.map((tick) => {
-        extending = false
-        nextTick = tick
-        arm()
+        this.extending = false
+        this.nextTick = tick
+        this.arm()
       }),
       Effect.catchAllCause((cause) =>
-        Effect.sync(() => lose("unconfirmed")).pipe(
-          Effect.zipRight(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("lease keeper failed", cause))
-        )
-      ),
-      Effect.annotateLogs("lock.id", acq.id)
-    )
-  })
-
-  const start = () => {
-    if (keepAlive === false) return arm()
-    if (keepAlive.every !== undefined) {
-      nextTick = timer.now() + keepAlive.every
-      return arm()
-    }
-    // A schedule of the user's: its first step runs in a fiber, like every later one.
-    extending = true
-    arm()
-    fork(
-      stepTick(timer.now()).pipe(
-        Effect.map((tick) => {
-          extending = false
-          nextTick = tick
-          arm()
-        }),
-        Effect.catchAllCause((cause) =>
-          Effect.sync(() => lose("unconfirmed")).pipe(Effect.zipRight(Effect.logError("lease keeper failed", cause)))
+        Effect.sync(() => this.lose("unconfirmed")).pipe(
+          Effect.zipRight(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("lease keeper failed", cause)),
+          Effect.annotateLogs("lock.id", this.id)
         )
       )
     )
   }
-  start()
 
-  const release: Effect.Effect<void> = Effect.suspend(() => {
-    if (phase === "released") return Effect.void
-    phase = "released"
-    cancel()
-    const now = timer.now()
-    return ops.release(token, now + Math.max(RELEASE_LIMIT, deadline - now)).pipe(
-      Effect.flatMap((released) => (released ? Effect.void : Effect.logDebug("lease was no longer held at release"))),
-      Effect.catchAll((error) => Effect.logWarning(`could not release the lease; it will expire (${error.message})`)),
-      Effect.annotateLogs("lock.id", acq.id)
+  /** One keep-alive step: extend to the full lease, then plan the next tick. */
+  private keep(): Effect.Effect<void> {
+    const sentAt = this.timer.now()
+    const { acq, ops, token } = this.options
+    return ops.extend(token, acq.lease, "set", this.deadline).pipe(
+      Effect.matchEffect({
+        onFailure: (error) => this.log("warning", `lease extension failed (${error.message})`),
+        onSuccess: (ttl) =>
+          Effect.sync(() => {
+            if (this.phase !== "held") return
+            if (ttl <= 0) return this.lose("expired")
+            this.prove(sentAt, ttl)
+          })
+      }),
+      Effect.zipRight(Effect.suspend(() => this.planNext()))
     )
-  })
+  }
 
-  const extend = (ms: number) =>
-    Effect.suspend(() => {
-      if (phase !== "held") return Effect.succeed(false)
-      const sentAt = timer.now()
-      return Effect.map(ops.extend(token, ms, "add", deadline), (ttl) => {
+  get release(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.phase === "released") return Effect.void
+      this.phase = "released"
+      this.cancel?.()
+      const now = this.timer.now()
+      return this.options.ops.release(this.options.token, now + Math.max(RELEASE_LIMIT, this.deadline - now)).pipe(
+        Effect.matchEffect({
+          onFailure: (error) => this.log("warning", `could not release the lease; it will expire (${error.message})`),
+          onSuccess: (released) => (released ? Effect.void : this.log("debug", "lease was no longer held at release"))
+        })
+      )
+    })
+  }
+
+  private log(level: "warning" | "debug", message: string): Effect.Effect<void> {
+    return (level === "warning" ? Effect.logWarning(message) : Effect.logDebug(message)).pipe(
+      Effect.annotateLogs("lock.id", this.id)
+    )
+  }
+
+  extend(amount: Duration.DurationInput): Effect.Effect<boolean, RedisError | InvalidOptions> {
+    return Effect.flatMap(validate.millis("extend", amount, 1), (ms) => {
+      if (this.phase !== "held") return Effect.succeed(false)
+      const sentAt = this.timer.now()
+      return Effect.map(this.options.ops.extend(this.options.token, ms, "add", this.deadline), (ttl) => {
         if (ttl <= 0) {
-          lose("expired")
+          this.lose("expired")
           return false
         }
-        if (phase !== "held") return false
-        prove(sentAt, ttl)
-        hooks.extended()
+        if (this.phase !== "held") return false
+        this.prove(sentAt, ttl)
         return true
       })
     })
+  }
 
-  const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost, R> =>
-    Effect.uninterruptibleMask((restore) =>
+  guard<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockLost, R> {
+    return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.fork(restore(self)), (child) => {
         const interrupt = () => child.unsafeInterruptAsFork(FiberId.none)
-        if (phase === "lost") interrupt()
-        else guards.add(interrupt)
+        if (this.phase === "lost") interrupt()
+        else (this.guards ??= new Set()).add(interrupt)
         return restore(Fiber.await(child)).pipe(
           Effect.onInterrupt(() => Fiber.interrupt(child)),
-          Effect.ensuring(Effect.sync(() => guards.delete(interrupt))),
+          Effect.ensuring(Effect.sync(() => this.guards?.delete(interrupt))),
           Effect.flatMap((exit): Effect.Effect<A, E | LockLost> =>
-            Exit.isFailure(exit) && phase === "lost" && Cause.isInterruptedOnly(exit.cause)
-              ? Deferred.await(lost)
+            Exit.isFailure(exit) && this.phase === "lost" && Cause.isInterruptedOnly(exit.cause)
+              ? Deferred.await(this.lostSignal)
               : exit
           )
         )
       })
     )
-
-  return {
-    fence: options.fence,
-    lost: Deferred.await(lost),
-    isLost: Effect.sync(() => phase === "lost"),
-    validUntil: Effect.sync(() => deadline),
-    extend,
-    guard,
-    release
   }
 }
+
+/** Holds a won lease: keeps it alive until it is released or lost. */
+export const hold = (options: HoldOptions): Held => new Lease(options)

@@ -22,35 +22,50 @@ export interface Base {
   readonly prefix: string
 }
 
-export const parseLease = (u: unknown, fallback: number) =>
-  validate.orDefault(u, fallback, (u) => validate.millis("lease", u, 1))
+const { check } = validate
 
-export const parseRetry = (u: unknown, fallback: Retry): Effect.Effect<Retry, InvalidOptions> => {
-  if (u === undefined) return Effect.succeed(fallback)
+/** The value of an optional option: its default when undefined. */
+const or = <A>(u: unknown, fallback: A, f: (u: unknown) => A | InvalidOptions): A | InvalidOptions =>
+  u === undefined ? fallback : f(u)
+
+const checkLease = (u: unknown, fallback: number) => or(u, fallback, (u) => check.millis("lease", u, 1))
+
+export const parseLease = (u: unknown, fallback: number) => validate.lift(checkLease(u, fallback))
+
+const checkRetry = (u: unknown, fallback: Retry): Retry | InvalidOptions => {
+  if (u === undefined) return fallback
   if (typeof u !== "object" || u === null) {
-    return Effect.fail(
-      new InvalidOptions({ option: "retry", expected: "{ attempts, delay } or a Schedule", received: validate.render(u) })
-    )
+    return new InvalidOptions({ option: "retry", expected: "{ attempts, delay } or a Schedule", received: validate.render(u) })
   }
   const retry = u as { readonly attempts?: unknown; readonly delay?: unknown }
-  return Effect.zipWith(
-    validate.orDefault(retry.attempts, fallback.attempts, (u) => validate.integer("retry.attempts", u, 1)),
-    validate.orDefault(retry.delay, fallback.delay, (u) => validate.millis("retry.delay", u, 0)),
-    (attempts, delay) => ({ attempts, delay })
-  )
+  const attempts = or(retry.attempts, fallback.attempts, (u) => check.integer("retry.attempts", u, 1))
+  if (attempts instanceof InvalidOptions) return attempts
+  const delay = or(retry.delay, fallback.delay, (u) => check.millis("retry.delay", u, 0))
+  if (delay instanceof InvalidOptions) return delay
+  return { attempts, delay }
 }
 
-export const parseBase = (options: {
+export const parseRetry = (u: unknown, fallback: Retry): Effect.Effect<Retry, InvalidOptions> =>
+  validate.lift(checkRetry(u, fallback))
+
+interface BaseInput {
   readonly id?: unknown
   readonly lease?: unknown
   readonly prefix?: unknown
-}): Effect.Effect<Base, InvalidOptions> =>
-  Effect.gen(function*() {
-    const id = yield* validate.text("id", options?.id)
-    const lease = yield* parseLease(options?.lease, DEFAULT_LEASE)
-    const prefix = yield* validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) => validate.prefix("prefix", u))
-    return { id, lease, prefix }
-  })
+}
+
+const checkBase = (options: BaseInput): Base | InvalidOptions => {
+  const id = check.text("id", options?.id)
+  if (id instanceof InvalidOptions) return id
+  const lease = checkLease(options?.lease, DEFAULT_LEASE)
+  if (lease instanceof InvalidOptions) return lease
+  const prefix = or(options?.prefix, DEFAULT_PREFIX, (u) => check.prefix("prefix", u))
+  if (prefix instanceof InvalidOptions) return prefix
+  return { id, lease, prefix }
+}
+
+export const parseBase = (options: BaseInput): Effect.Effect<Base, InvalidOptions> =>
+  validate.lift(checkBase(options))
 
 /** `attempts` tries `delay` apart, as a schedule fed each failed try. */
 export const retrySchedule = ({ attempts, delay }: Retry): Schedule.Schedule<unknown, unknown> =>
@@ -91,34 +106,47 @@ export interface AcquireInput {
   readonly metricsLabel?: unknown
 }
 
-const flag = (option: string, u: unknown, fallback: boolean): Effect.Effect<boolean, InvalidOptions> =>
-  u === undefined
-    ? Effect.succeed(fallback)
-    : typeof u === "boolean"
-    ? Effect.succeed(u)
-    : Effect.fail(new InvalidOptions({ option, expected: "a boolean", received: validate.render(u) }))
+const DEFAULT_SCHEDULE = retrySchedule({ attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY })
 
+const flag = (option: string, u: unknown, fallback: boolean): boolean | InvalidOptions =>
+  u === undefined
+    ? fallback
+    : typeof u === "boolean"
+    ? u
+    : new InvalidOptions({ option, expected: "a boolean", received: validate.render(u) })
+
+const checkKeepAlive = (u: unknown, lease: number): KeepAlive | InvalidOptions =>
+  u === undefined
+    ? { every: Math.max(1, Math.floor(lease / 3)) }
+    : u === false
+    ? false
+    : Schedule.isSchedule(u)
+    ? { schedule: u as Schedule.Schedule<unknown, void> }
+    : new InvalidOptions({ option: "keepAlive", expected: "a Schedule, or false", received: validate.render(u) })
+
+const checkAcquisition = (options: AcquireInput, fenceTtl: number): Acquisition | InvalidOptions => {
+  const base = checkBase(options)
+  if (base instanceof InvalidOptions) return base
+  const timeout = or(options?.timeout, undefined, (u) => check.millis("timeout", u, 0))
+  if (timeout instanceof InvalidOptions) return timeout
+  const fair = flag("fair", options?.fair, true)
+  if (fair instanceof InvalidOptions) return fair
+  const labelMetrics = flag("metricsLabel", options?.metricsLabel, false)
+  if (labelMetrics instanceof InvalidOptions) return labelMetrics
+  let retry: Acquisition["retry"]
+  if (Schedule.isSchedule(options?.retry)) retry = options.retry as Schedule.Schedule<unknown, LockNotAcquired>
+  else if (options?.retry === undefined && timeout !== undefined) retry = "untilTimeout"
+  else if (options?.retry === undefined) retry = DEFAULT_SCHEDULE
+  else {
+    const tries = checkRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY })
+    if (tries instanceof InvalidOptions) return tries
+    retry = retrySchedule(tries)
+  }
+  const keepAlive = checkKeepAlive(options?.keepAlive, base.lease)
+  if (keepAlive instanceof InvalidOptions) return keepAlive
+  return { ...base, keys: lockKeys(base.prefix, base.id), timeout, fair, retry, keepAlive, fenceTtl, labelMetrics }
+}
+
+/** Checks and resolves an acquisition's options. */
 export const parseAcquisition = (options: AcquireInput, fenceTtl = 0): Effect.Effect<Acquisition, InvalidOptions> =>
-  Effect.gen(function*() {
-    const base = yield* parseBase(options)
-    const timeout = yield* validate.orDefault(options?.timeout, undefined, (u) => validate.millis("timeout", u, 0))
-    const fair = yield* flag("fair", options?.fair, true)
-    const labelMetrics = yield* flag("metricsLabel", options?.metricsLabel, false)
-    const retry: Acquisition["retry"] = Schedule.isSchedule(options?.retry)
-      ? options.retry as Schedule.Schedule<unknown, LockNotAcquired>
-      : options?.retry === undefined && timeout !== undefined
-      ? "untilTimeout"
-      : retrySchedule(yield* parseRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY }))
-    const keepAlive: KeepAlive = options?.keepAlive === undefined
-      ? { every: Math.max(1, Math.floor(base.lease / 3)) }
-      : options.keepAlive === false
-      ? false
-      : Schedule.isSchedule(options.keepAlive)
-      ? { schedule: options.keepAlive as Schedule.Schedule<unknown, void> }
-      : yield* new InvalidOptions({
-        option: "keepAlive",
-        expected: "a Schedule, or false",
-        received: validate.render(options.keepAlive)
-      })
-    return { ...base, keys: lockKeys(base.prefix, base.id), timeout, fair, retry, keepAlive, fenceTtl, labelMetrics }
-  })
+  Effect.suspend(() => validate.lift(checkAcquisition(options, fenceTtl)))
