@@ -72,15 +72,18 @@ export const withHeld = <A, E, R>(
     (scope, exit) => Scope.close(scope, exit)
   )
 
+const ONE_TRY = { attempts: 1 } as const
+
 /** Like {@link withHeld} with one plain try: `Option.none` when another owner holds the lock. */
 export const withHeldIfAvailable = <A, E, R>(
   options: AcquireInput,
   self: Effect.Effect<A, E, R>
-): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis> =>
-  Effect.acquireUseRelease(
+): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis> => {
+  const once = { ...options, retry: ONE_TRY, fair: false }
+  return Effect.acquireUseRelease(
     Scope.make(),
     (scope) =>
-      Scope.extend(acquire({ ...options, retry: { attempts: 1 }, fair: false }), scope).pipe(
+      Scope.extend(acquire(once), scope).pipe(
         Effect.matchEffect({
           onFailure: (e) => (e._tag === "LockNotAcquired" ? Effect.succeedNone : Effect.fail(e)),
           onSuccess: (lease) => Effect.asSome(lease.guard(self))
@@ -88,3 +91,5 @@ export const withHeldIfAvailable = <A, E, R>(
       ),
     (scope, exit) => Scope.close(scope, exit)
   )
+}
+

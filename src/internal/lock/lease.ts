@@ -81,7 +81,9 @@ class Lease implements Held {
   readonly fence: number
   private deadline: number
   private phase: "held" | "lost" | "released" = "held"
-  private readonly lostSignal = Deferred.unsafeMake<never, LockLost>(FiberId.none)
+  /** Made when someone waits for the loss, or at the loss (most leases never need one). */
+  private lostSignal: Deferred.Deferred<never, LockLost> | undefined
+  private lostError: LockLost | undefined
   private guards: Set<() => void> | undefined
   private runtime: Runtime.Runtime<never> | undefined
   /** The next keep-alive tick (timer ms); `undefined` while it is being worked out. */
@@ -113,7 +115,15 @@ class Lease implements Held {
   }
 
   get lost(): Effect.Effect<never, LockLost> {
-    return Deferred.await(this.lostSignal)
+    return Effect.suspend(() => Deferred.await(this.signal()))
+  }
+
+  private signal(): Deferred.Deferred<never, LockLost> {
+    if (this.lostSignal === undefined) {
+      this.lostSignal = Deferred.unsafeMake<never, LockLost>(FiberId.none)
+      if (this.lostError !== undefined) Deferred.unsafeDone(this.lostSignal, Exit.fail(this.lostError))
+    }
+    return this.lostSignal
   }
   get isLost(): Effect.Effect<boolean> {
     return Effect.sync(() => this.phase === "lost")
@@ -136,7 +146,8 @@ class Lease implements Held {
     if (this.phase !== "held") return
     this.phase = "lost"
     this.cancel?.()
-    Deferred.unsafeDone(this.lostSignal, Exit.fail(new LockLost({ id: this.id, fence: this.fence, reason })))
+    this.lostError = new LockLost({ id: this.id, fence: this.fence, reason })
+    if (this.lostSignal !== undefined) Deferred.unsafeDone(this.lostSignal, Exit.fail(this.lostError))
     if (this.guards !== undefined) for (const interrupt of this.guards) interrupt()
     this.fork(this.options.hooks.lost(reason))
   }
@@ -258,8 +269,8 @@ class Lease implements Held {
           Effect.onInterrupt(() => Fiber.interrupt(child)),
           Effect.ensuring(Effect.sync(() => this.guards?.delete(interrupt))),
           Effect.flatMap((exit): Effect.Effect<A, E | LockLost> =>
-            Exit.isFailure(exit) && this.phase === "lost" && Cause.isInterruptedOnly(exit.cause)
-              ? Deferred.await(this.lostSignal)
+            Exit.isFailure(exit) && this.lostError !== undefined && Cause.isInterruptedOnly(exit.cause)
+              ? Effect.fail(this.lostError)
               : exit
           )
         )

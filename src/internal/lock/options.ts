@@ -147,6 +147,25 @@ const checkAcquisition = (options: AcquireInput, fenceTtl: number): Acquisition 
   return { ...base, keys: lockKeys(base.prefix, base.id), timeout, fair, retry, keepAlive, fenceTtl, labelMetrics }
 }
 
+const FIELDS = ["id", "lease", "prefix", "retry", "timeout", "fair", "keepAlive", "metricsLabel"] as const
+
+/**
+ * The last resolution of each options object, with the values it was made from: a loop that acquires
+ * with the same options object checks them once, and a changed field is checked again.
+ */
+const resolved = new WeakMap<object, { readonly seen: ReadonlyArray<unknown>; readonly acq: Acquisition }>()
+
+const resolve = (options: AcquireInput, fenceTtl: number): Acquisition | InvalidOptions => {
+  if (typeof options !== "object" || options === null) return checkAcquisition(options, fenceTtl)
+  const known = resolved.get(options)
+  if (known !== undefined && known.acq.fenceTtl === fenceTtl && FIELDS.every((f, i) => options[f] === known.seen[i])) {
+    return known.acq
+  }
+  const acq = checkAcquisition(options, fenceTtl)
+  if (!(acq instanceof InvalidOptions)) resolved.set(options, { seen: FIELDS.map((f) => options[f]), acq })
+  return acq
+}
+
 /** Checks and resolves an acquisition's options. */
 export const parseAcquisition = (options: AcquireInput, fenceTtl = 0): Effect.Effect<Acquisition, InvalidOptions> =>
-  Effect.suspend(() => validate.lift(checkAcquisition(options, fenceTtl)))
+  Effect.suspend(() => validate.lift(resolve(options, fenceTtl)))
