@@ -2,7 +2,9 @@
  * effect-lock: distributed locks for Effect, on Redis.
  *
  * Backends are deep imports so that you load only the client you use:
- * `effect-lock/Redis/Memory`, `effect-lock/Redis/IoRedis`.
+ * `effect-lock/Redis/Memory` (in process, driven by `Clock`; no Redis needed),
+ * `effect-lock/Redis/IoRedis` (TCP, through `ioredis`) and `effect-lock/Redis/Upstash` (HTTP, through
+ * `@upstash/redis`; runs on edge runtimes).
  *
  * @since 0.1.0
  */
