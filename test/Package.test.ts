@@ -81,9 +81,14 @@ describe("the packed package", () => {
     expect(packed.filter((file) => !/^(dist|src)\/|^(LICENSE|README\.md|package\.json)$/.test(file))).toEqual([])
   })
 
-  it("exports every public module of src/ (everything outside internal/)", () => {
+  it("exports every public module of src/ (everything outside internal/ and the programs of `bin`)", () => {
+    const { bin = {} } = JSON.parse(fs.readFileSync(path.join(clone, "package.json"), "utf8")) as {
+      bin?: string | Record<string, string>
+    }
+    const programs = (typeof bin === "string" ? [bin] : Object.values(bin))
+      .map((target) => path.normalize(target).replace(/^dist[\\/](cjs[\\/])?/, "").replace(/\.js$/, ".ts"))
     const modules = fs.readdirSync(path.join(clone, "src"), { recursive: true, encoding: "utf8" })
-      .filter((file) => file.endsWith(".ts") && !file.split(path.sep).includes("internal"))
+      .filter((file) => file.endsWith(".ts") && !file.split(path.sep).includes("internal") && !programs.includes(file))
       .map((file) => file === "index.ts" ? "effect-lock" : `effect-lock/${file.replace(/\.ts$/, "").split(path.sep).join("/")}`)
     expect([...entries].sort()).toEqual(modules.sort())
   })
