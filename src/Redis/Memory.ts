@@ -18,6 +18,7 @@
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
 import { RedisError } from "../LockError.js"
 import * as Subscriber from "../internal/subscriber.js"
+import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Redis from "../Redis.js"
 
 type Value = string | Array<string>
@@ -142,7 +143,24 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     subscribe: (channel) => Effect.sync(() => void subscribed.add(channel)),
     unsubscribe: (channel) => Effect.sync(() => void subscribed.delete(channel))
   })
-  return Redis.Redis.of({
+  // the test kit's way in (effect-lock/Redis/MemoryTest)
+  const inspectable: MemoryInspect.Inspectable = {
+    atomically: (now, f) => {
+      const outbox: Array<readonly [string, string]> = []
+      const result = f(store.keyspace(now, outbox))
+      for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
+      return result
+    },
+    entries: (now) => {
+      store.sweep(now)
+      return Array.from(store.entries, ([key, { value, expiresAt }]) => ({
+        key,
+        value: typeof value === "string" ? value : [...value],
+        pttl: expiresAt === undefined ? -1 : expiresAt - now
+      }))
+    }
+  }
+  return MemoryInspect.register(inspectable, Redis.Redis.of({
     backend: "memory",
     subscriber,
     run: (script, keys, args) =>
@@ -162,7 +180,7 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
         ),
         Effect.flatMap((reply) => Redis.decodeReply(script, reply))
       )
-  })
+  }))
 })
 
 /**
