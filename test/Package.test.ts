@@ -143,6 +143,21 @@ export const tag: "LockNotAcquired" = new LockError.LockNotAcquired({ id: "a", r
 export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reason: "nope" })
 `
 
+  /** Parsed declaration files, shared by the programs below (parsing Effect's is most of their cost). */
+  const parsed = new Map<string, ts.SourceFile | undefined>()
+  const hostFor = (options: ts.CompilerOptions): ts.CompilerHost => {
+    const host = ts.createCompilerHost(options)
+    const getSourceFile = host.getSourceFile
+    host.getSourceFile = (fileName, languageVersionOrOptions, ...rest) => {
+      if (!fileName.endsWith(".d.ts")) return getSourceFile(fileName, languageVersionOrOptions, ...rest)
+      const format = typeof languageVersionOrOptions === "object" ? languageVersionOrOptions.impliedNodeFormat : undefined
+      const key = `${fileName}|${format}`
+      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, ...rest))
+      return parsed.get(key)
+    }
+    return host
+  }
+
   const typecheck = (name: string, files: ReadonlyArray<string>, options: ts.CompilerOptions) => {
     const dir = path.join(app, name)
     fs.mkdirSync(dir, { recursive: true })
@@ -151,14 +166,15 @@ export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reas
       fs.writeFileSync(full, consumer())
       return full
     })
-    const program = ts.createProgram(paths, {
+    const compilerOptions: ts.CompilerOptions = {
       target: ts.ScriptTarget.ES2022,
       lib: ["lib.es2022.d.ts"],
       strict: true,
       noEmit: true,
       skipLibCheck: true,
       ...options
-    })
+    }
+    const program = ts.createProgram(paths, compilerOptions, hostFor(compilerOptions))
     return ts.getPreEmitDiagnostics(program).map((d) =>
       `${d.file ? path.basename(d.file.fileName) : ""} TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
     )
