@@ -81,6 +81,18 @@ describe("the packed package", () => {
     expect(packed.filter((file) => !/^(dist|src)\/|^(LICENSE|README\.md|package\.json)$/.test(file))).toEqual([])
   })
 
+  it("every declaration map points at a source file shipped in the package", () => {
+    const installed = path.join(app, "node_modules/effect-lock")
+    const maps = packed.filter((file) => file.endsWith(".d.ts.map"))
+    expect(maps.length).toBeGreaterThan(10)
+    for (const map of maps) {
+      const { sources } = JSON.parse(fs.readFileSync(path.join(installed, map), "utf8")) as { sources: Array<string> }
+      for (const source of sources) {
+        expect(fs.existsSync(path.resolve(path.dirname(path.join(installed, map)), source)), `${map} → ${source}`).toBe(true)
+      }
+    }
+  })
+
   it("exports every public module of src/ (everything outside internal/ and the programs of `bin`)", () => {
     const { bin = {} } = JSON.parse(fs.readFileSync(path.join(clone, "package.json"), "utf8")) as {
       bin?: string | Record<string, string>
