@@ -19,9 +19,14 @@ const version = (name: string): string =>
   (JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")) as { version: string })
     .version
 
-/** Runs a command; npm's own `npm_*` variables (set when the tests run under `npm test`) are left out. */
+/**
+ * Runs a command. Of the `npm_*` variables `npm test` sets, only the user's configuration (`npm_config_*`:
+ * cache, registry) is passed on, not this package's own (`npm_package_*`, `npm_lifecycle_*`).
+ */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith("npm_")))
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || /^npm_config_/i.test(key))
+  )
   return execFileSync(command, args, {
     cwd,
     encoding: "utf8",
