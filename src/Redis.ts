@@ -7,6 +7,7 @@
  *
  * - `effect-lock/Redis/Memory` — in process, time from Effect's `Clock` (no Redis needed).
  * - `effect-lock/Redis/IoRedis` — TCP through `ioredis`.
+ * - `effect-lock/Redis/Upstash` — HTTP through `@upstash/redis` (serverless and edge runtimes).
  *
  * @example
  * import { Effect } from "effect"

@@ -19,6 +19,7 @@ import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
 import { RedisError } from "../LockError.js"
 import * as Subscriber from "../internal/subscriber.js"
 import * as Timer from "../internal/timer.js"
+import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Redis from "../Redis.js"
 
 /** A sorted set: member → score. Ordered by score, then member, like Redis. */
@@ -178,7 +179,28 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     unsubscribe: (channel) => Effect.sync(() => void subscribed.delete(channel))
   })
   const timer = yield* Timer.make
-  return Redis.Redis.of({
+  // the test kit's way in (effect-lock/Redis/MemoryTest)
+  const inspectable: MemoryInspect.Inspectable = {
+    atomically: (now, f) => {
+      const outbox: Array<readonly [string, string]> = []
+      const result = f(store.keyspace(now, outbox))
+      for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
+      return result
+    },
+    entries: (now) => {
+      store.sweep(now)
+      return Array.from(store.entries, ([key, { value, expiresAt }]) => ({
+        key,
+        value: typeof value === "string"
+          ? value
+          : Array.isArray(value)
+          ? [...value]
+          : [...value].sort(([, x], [, y]) => x - y).map(([member]) => member),
+        pttl: expiresAt === undefined ? -1 : expiresAt - now
+      }))
+    }
+  }
+  return MemoryInspect.register(inspectable, Redis.Redis.of({
     backend: "memory",
     subscriber,
     timer,
@@ -199,7 +221,7 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
         ),
         Effect.flatMap((reply) => Redis.decodeReply(script, reply))
       )
-  })
+  }))
 })
 
 /**

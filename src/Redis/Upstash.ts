@@ -5,7 +5,8 @@
  * - {@link layer} creates a client from a URL and a `Redacted` token.
  * - {@link layerClient} runs over a client you created (any entry: `@upstash/redis`,
  *   `@upstash/redis/cloudflare`, `@upstash/redis/fastly`).
- * - {@link layerConfig} reads `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, like `Redis.fromEnv()`.
+ * - {@link layerConfig} reads `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN` (or `KV_REST_API_URL`
+ *   and `KV_REST_API_TOKEN`), like `Redis.fromEnv()`.
  *
  * The client's defaults are fine: every script compares tokens inside Lua and replies with integers
  * only, so automatic JSON deserialization and base64 response encoding cannot change a result. Scripts
@@ -119,14 +120,15 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
   )
 
 /**
- * Reads the URL and token from `Config`; by default `UPSTASH_REDIS_REST_URL` and
- * `UPSTASH_REDIS_REST_TOKEN` (the token as a redacted value).
+ * Reads the URL and token from `Config`, as `Redis.fromEnv()` reads the environment: by default
+ * `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, falling back to `KV_REST_API_URL` and
+ * `KV_REST_API_TOKEN` (the names Vercel KV sets); the token as a redacted value.
  *
  * @since 0.1.0
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Pick<Options, "url" | "token">> = {
-    url: Config.string("UPSTASH_REDIS_REST_URL"),
-    token: Config.redacted("UPSTASH_REDIS_REST_TOKEN")
+    url: Config.string("UPSTASH_REDIS_REST_URL").pipe(Config.orElse(() => Config.string("KV_REST_API_URL"))),
+    token: Config.redacted("UPSTASH_REDIS_REST_TOKEN").pipe(Config.orElse(() => Config.redacted("KV_REST_API_TOKEN")))
   }
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
