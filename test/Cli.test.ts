@@ -18,6 +18,7 @@ import { join } from "node:path"
 import { uniqueId } from "./utils/probe.js"
 import * as Proxy from "./utils/Proxy.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import * as UpstashServer from "./utils/UpstashServer.js"
 
 const servers = ManagedRuntime.make(RedisServer.layer)
 let server: RedisServer.Server
@@ -59,9 +60,11 @@ interface Finished {
  * Starts `effect-lock <args>`. `output()` is what it has printed so far; `finished` waits for it to exit
  * and gives its exit code and all its output.
  */
-const cli = (args: ReadonlyArray<string>) =>
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const proc = yield* Command.make(process.execPath, bundle, ...args).pipe(
+      // Only what a test gives: a REDIS_URL of the developer's would otherwise take precedence.
+      Command.env({ REDIS_URL: "", UPSTASH_REDIS_REST_URL: "", UPSTASH_REDIS_REST_TOKEN: "", ...env }),
       Command.start
     )
     const seen = { stdout: "", stderr: "" }
@@ -79,7 +82,8 @@ const cli = (args: ReadonlyArray<string>) =>
     return { proc, finished, output: () => seen }
   })
 
-const runCli = (args: ReadonlyArray<string>) => Effect.flatMap(cli(args), (started) => started.finished)
+const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.flatMap(cli(args, env), (started) => started.finished)
 
 /** The command line of a child (see test/fixtures/cli-child.mjs). */
 const child = (name: string, mode: "exit" | "wait" | "stubborn", code = 0, termCode = 0) => [
@@ -283,6 +287,21 @@ describe.concurrent("effect-lock on the command line", () => {
       expect(down.code).toBe(69)
       expect(down.stderr).toContain("Redis")
       for (const r of [badLease, both, down]) expect(r.stdout + r.stderr).not.toContain("s3cret")
+    })
+  )
+
+  live(
+    "on Upstash (UPSTASH_REDIS_REST_URL and _TOKEN) a run gets a fence and status sees it, without printing the token",
+    Effect.gen(function*() {
+      const upstash = yield* UpstashServer.start({ redisUrl: server.url, token: UpstashServer.TEST_TOKEN })
+      const env = { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token }
+      const id = yield* uniqueId("cli-upstash")
+      const done = yield* runCli(["run", "--id", id, "--no-wait", "--", ...child(`${id}-a`, "exit", 5)], env)
+      expect(done.code).toBe(5)
+      const started = yield* awaitFile<Started>(`${id}-a`, "started")
+      const status = yield* runCli(["status", "--id", id, "--json"], env)
+      expect(JSON.parse(status.stdout)).toEqual({ id, state: "free", remainingMs: 0, fence: started.fence })
+      for (const r of [done, status]) expect(r.stdout + r.stderr).not.toContain(upstash.token)
     })
   )
 })

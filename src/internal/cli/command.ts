@@ -61,12 +61,14 @@ const durationOption = (name: string, min: 0 | 1) => (self: Options.Options<stri
     )
   )
 
-const id = Options.text("id").pipe(Options.withDescription("the lock's name (1 to 1024 characters)"))
+const id = Options.text("id").pipe(Options.withPseudoName("ID"), Options.withDescription("the lock's name (1 to 1024 characters)"))
 const prefix = Options.text("prefix").pipe(
+  Options.withPseudoName("PREFIX"),
   Options.withDefault("effect-lock:"),
   Options.withDescription("namespace of the lock's keys")
 )
 const redis = Options.redacted("redis").pipe(
+  Options.withPseudoName("URL"),
   Options.optional,
   Options.withDescription("redis:// or rediss:// URL (default: REDIS_URL); never printed")
 )
@@ -129,6 +131,7 @@ const runCommand = Command.make("run", {
     Options.withDescription("after SIGTERM (lease lost) or a forwarded signal, SIGKILL follows this long after")
   ),
   conflictExitCode: Options.integer("conflict-exit-code").pipe(
+    Options.withPseudoName("CODE"),
     Options.withDefault(ExitCodes.notAcquired),
     Options.mapEffect((code) =>
       code >= 0 && code <= 255

@@ -22,16 +22,21 @@ const hasProtocol = (text: string, protocols: ReadonlyArray<string>) => {
   }
 }
 
+const filled = (secret: Redacted.Redacted) => Redacted.value(secret).trim() !== ""
+
 const missing =
   "no Redis given: pass --redis <url> or set REDIS_URL, or set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN"
 
 /** Picks the connection from the flag and the environment, checking the URLs' form. */
 export const resolve = (flag: Option.Option<Redacted.Redacted>): Effect.Effect<Connection, CliFailure> =>
   Effect.gen(function*() {
+    // A variable set to the empty string counts as unset.
     const env = yield* Config.all({
-      redis: Config.option(Config.redacted("REDIS_URL")),
-      upstashUrl: Config.option(Config.string("UPSTASH_REDIS_REST_URL")),
-      upstashToken: Config.option(Config.redacted("UPSTASH_REDIS_REST_TOKEN"))
+      redis: Config.option(Config.redacted("REDIS_URL")).pipe(Config.map(Option.filter(filled))),
+      upstashUrl: Config.option(Config.string("UPSTASH_REDIS_REST_URL")).pipe(
+        Config.map(Option.filter((url) => url.trim() !== ""))
+      ),
+      upstashToken: Config.option(Config.redacted("UPSTASH_REDIS_REST_TOKEN")).pipe(Config.map(Option.filter(filled)))
     }).pipe(Effect.mapError(() => usage(missing)))
     const redis = Option.orElse(flag, () => env.redis)
     if (Option.isSome(redis)) {
