@@ -15,6 +15,7 @@ import { CliFailure, ExitCodes } from "./exitCodes.js"
 import { run, type Wait } from "./run.js"
 import { Signals } from "./signals.js"
 import { status } from "./status.js"
+import type { InvalidOptions, RedisError } from "../../LockError.js"
 import type { Redis } from "../../Redis.js"
 
 /**
@@ -84,9 +85,6 @@ const signalled = Effect.flatMap(Signals, ({ received }) =>
     return first === undefined ? undefined : 128 + constants.signals[first]
   }))
 
-const isTagged = (u: unknown, tag: string): u is { readonly message: string } =>
-  typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === tag
-
 /**
  * Runs a subcommand's work over the Redis it names and leaves its exit code. Every failure becomes an
  * exit code and one line on stderr (never with a URL or token).
@@ -94,19 +92,14 @@ const isTagged = (u: unknown, tag: string): u is { readonly message: string } =>
 const withRedis = <R>(
   flag: Option.Option<Redacted.Redacted>,
   quiet: boolean,
-  work: Effect.Effect<number, unknown, R | Redis>
+  work: Effect.Effect<number, CliFailure | RedisError | InvalidOptions, R | Redis>
 ) =>
   connection.resolve(flag).pipe(
     Effect.flatMap((chosen) => Effect.provide(work, connection.layer(chosen))),
-    Effect.catchAll((error: unknown) => {
-      const [code, message] = error instanceof CliFailure
-        ? [error.code, error.message]
-        : isTagged(error, "RedisError")
-        ? [ExitCodes.unavailable, error.message]
-        : isTagged(error, "InvalidOptions")
-        ? [ExitCodes.usage, error.message]
-        : [1, String(error)]
-      return Effect.as(Effect.logError(message), code)
+    Effect.catchTags({
+      CliFailure: (e) => Effect.as(Effect.logError(e.message), e.code),
+      RedisError: (e) => Effect.as(Effect.logError(e.message), ExitCodes.unavailable),
+      InvalidOptions: (e) => Effect.as(Effect.logError(e.message), ExitCodes.usage)
     }),
     Effect.flatMap(settle),
     Logger.withMinimumLogLevel(quiet ? LogLevel.Warning : LogLevel.Info)

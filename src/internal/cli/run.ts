@@ -40,7 +40,10 @@ export interface RunOptions {
   readonly conflictExitCode: number
   readonly command: string
   readonly args: ReadonlyArray<string>
-  /** Receives the exit code when the program is interrupted by a signal (it then returns none). */
+  /**
+   * Receives the exit code as soon as it is known (the first one reported wins): a signal may still
+   * interrupt the program while the lease is released, and an interrupted program returns no value.
+   */
   readonly report: (code: number) => void
 }
 
@@ -147,7 +150,12 @@ const supervise = (
         })
       )
     )
-    if (outcome._tag === "Exited") return outcome.code
+    // Reported at once: a signal arriving from now on must not replace the code.
+    if (outcome._tag === "Exited") {
+      options.report(outcome.code)
+      return outcome.code
+    }
+    options.report(ExitCodes.leaseLost)
     yield* lostLease(outcome.lost)
     yield* stop(child, "SIGTERM", options.killAfter, received)
     return ExitCodes.leaseLost
