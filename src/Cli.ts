@@ -13,8 +13,9 @@
  * command line are forwarded to the child; a lost lease stops the child (SIGTERM, then SIGKILL after
  * `--kill-after`). Exit codes are in {@link ExitCodes}.
  *
- * This module is the command line's entry point for Node (`bin/effect-lock`); it is not part of the
- * library's API for programs, which is `Lock`.
+ * This module is the entry point of the `effect-lock` bin (Node only), exported for embedding the command
+ * in another command line. Importing it loads `@effect/cli` and `@effect/platform-node`; programs that
+ * only want locks import `Lock`, which loads neither.
  *
  * @example
  * import { Effect } from "effect"

@@ -57,10 +57,13 @@ export const resolve = (flag: Option.Option<Redacted.Redacted>): Effect.Effect<C
     return yield* usage(missing)
   })
 
-const load = <A>(module: string, pkg: string, f: () => Promise<A>) =>
+const load = <A>(backend: string, pkg: string, f: () => Promise<A>) =>
   Effect.tryPromise({
     try: f,
-    catch: () => usage(`${module} needs the package ${pkg}: install it beside effect-lock (npm install ${pkg})`)
+    catch: (error) =>
+      (error as { readonly code?: unknown })?.code === "ERR_MODULE_NOT_FOUND"
+        ? usage(`${backend} needs the package ${pkg}: install it beside effect-lock (npm install ${pkg})`)
+        : new CliFailure({ code: 1, message: `could not load the ${backend} backend: ${String(error)}` })
   })
 
 /**
@@ -72,7 +75,7 @@ export const layer = (connection: Connection): Layer.Layer<Redis, CliFailure> =>
   Layer.unwrapEffect(
     connection._tag === "IoRedis"
       ? Effect.map(
-        load("--redis", "ioredis", () => import("../../Redis/IoRedis.js")),
+        load("ioredis", "ioredis", () => import("../../Redis/IoRedis.js")),
         (IoRedis) =>
           IoRedis.layer({
             url: connection.url,
