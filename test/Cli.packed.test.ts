@@ -57,7 +57,7 @@ const freePort = () =>
   })
 
 describe("effect-lock from a packed install", () => {
-  it("npx effect-lock --help and --version work, and --redis finds ioredis", async () => {
+  it("npx effect-lock --help and --version work, --redis finds ioredis, Upstash asks for @upstash/redis", async () => {
     const pkg = join(work, "package")
     mkdirSync(pkg)
     copyFileSync("package.json", join(pkg, "package.json"))
