@@ -321,3 +321,44 @@ return {2, ttl}`,
       }
     })
 })
+
+/** What a read-only look at a lock finds: who holds it (nobody, an owner, or a waiter it was handed to). */
+export interface InspectReply {
+  readonly holder: "none" | "owner" | "reserved"
+  /** Milliseconds left on the holder's lease or reservation; 0 when free. */
+  readonly remaining: number
+  /** The fencing counter: the fence of the latest acquisition, 0 if there was none. */
+  readonly fence: number
+}
+
+/**
+ * A read-only look at a lock for an observer holding no token. KEYS: lock, fence.
+ * `[0 free | 1 held | 2 reserved for a waiter, PTTL (0 when free), fence counter]`.
+ */
+export const inspect = Redis.script<InspectReply>({
+  name: "lock.inspect",
+  numberOfKeys: 2,
+  lua: `local current = redis.call('GET', KEYS[1])
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current == false then
+  return {0, 0, fence}
+end
+local state = 1
+if string.sub(current, 1, 1) == '~' then
+  state = 2
+end
+return {state, redis.call('PTTL', KEYS[1]), fence}`,
+  local: (ks, [lock, fence]) => {
+    const counter = Number(ks.get(fence!) ?? "0")
+    const current = ks.get(lock!)
+    if (current === null) return [0, 0, counter]
+    return [current.startsWith("~") ? 2 : 1, ks.pttl(lock!), counter]
+  },
+  decode: (reply) =>
+    Either.flatMap(Redis.decodeIntegers(3)(reply), ([state, ttl, fence]): Either.Either<InspectReply, string> => {
+      const holder = state === 0 ? "none" : state === 1 ? "owner" : state === 2 ? "reserved" : undefined
+      return holder === undefined
+        ? Either.left(`unknown lock state ${state}`)
+        : Either.right({ holder, remaining: Math.max(0, ttl!), fence: fence! })
+    })
+})
