@@ -69,7 +69,7 @@ describe("effect-lock from a packed install", () => {
       format: "esm",
       logLevel: "error"
     })
-    const packed = await exec("npm", ["pack", "--silent", "--pack-destination", work], pkg)
+    const packed = await exec("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], pkg)
     expect(packed.code).toBe(0)
     const tarball = join(work, packed.stdout.trim().split("\n").at(-1)!)
 
