@@ -1,0 +1,229 @@
+/**
+ * A measuring process, started by bench/main.ts (pinned to the client CPU where `taskset` exists) and run
+ * with plain `node --expose-gc` on the library's build. It serves jobs sent as `JOB <json>` lines on stdin
+ * (or runs the one job given as its argument) and answers in lines that start with `@@bench ` (anything
+ * else a library prints is ignored):
+ *
+ * - `loop`: builds `workers` workers (connections, scripts loaded, a warm-up), says `READY`, waits for
+ *   `GO`, runs every worker's loop at once, says `DONE <json>` with every section's timestamps, waits for
+ *   `CLOSE`, closes them, collects garbage, says `CLOSED`. The parent reads INFO commandstats between
+ *   READY and DONE.
+ * - `alloc`: bytes allocated per uncontended cycle (v8 GCProfiler: heap growth + what each GC freed).
+ * - `longrun`: `withLock({ id, timeout })` called in ONE fiber on the Memory store; time per call by window.
+ */
+import { Effect } from "effect"
+import { Lock } from "effect-lock"
+import * as Memory from "effect-lock/Redis/Memory"
+import { Redis as IORedis } from "ioredis"
+import * as readline from "node:readline"
+import * as v8 from "node:v8"
+import { maxFiberRefStackDepth } from "../test/utils/fiberRefDepth.js"
+import { byId, type Hooks, type Servers, type Worker } from "./contenders.js"
+
+export interface LoopJob {
+  readonly kind: "loop"
+  readonly contender: string
+  readonly servers: Servers
+  readonly lockId: string
+  /** The counter key the critical section increments; none for uncontended cycles (empty section). */
+  readonly counter: string | null
+  readonly workers: number
+  /** Index of this process's first worker (workers in other processes have the others). */
+  readonly firstWorker: number
+  readonly count: number
+  readonly warmup: number
+  readonly deadlineMs: number
+}
+
+export interface AllocJob {
+  readonly kind: "alloc"
+  readonly contender: string
+  readonly servers: Servers
+  readonly lockId: string
+  readonly count: number
+  readonly warmup: number
+}
+
+export interface LongRunJob {
+  readonly kind: "longrun"
+  readonly calls: number
+  readonly window: number
+  readonly deadlineMs: number
+}
+
+export type Job = LoopJob | AllocJob | LongRunJob
+
+/** One critical section: times in ms on the system-wide monotonic clock (comparable across processes). */
+export interface Section {
+  readonly worker: number
+  readonly asked: number
+  readonly acquired: number
+  readonly released: number
+}
+
+export interface LoopResult {
+  readonly sections: ReadonlyArray<Section>
+  readonly gaveUp: number
+}
+
+export interface AllocResult {
+  readonly cycles: number
+  readonly bytesPerCycle: number
+  readonly gcs: number
+  readonly gcMicrosPerCycle: number
+}
+
+export interface LongRunResult {
+  readonly calls: number
+  readonly finished: boolean
+  /** Mean µs per call in each window of `window` calls, in order. */
+  readonly windows: ReadonlyArray<number>
+  readonly window: number
+  readonly heapUsedMiB: number
+  readonly deepestFiberRefStack: number
+}
+
+/** CLOCK_MONOTONIC in milliseconds: the same clock in every process on the machine. */
+export const now = () => {
+  const [s, ns] = process.hrtime()
+  return s * 1e3 + ns / 1e6
+}
+
+const say = (tag: string, payload?: unknown) =>
+  process.stdout.write(`@@bench ${tag}${payload === undefined ? "" : ` ${JSON.stringify(payload)}`}\n`)
+
+/** Lines from the parent, one at a time. */
+const queue: Array<string> = []
+const waiting: Array<(line: string) => void> = []
+readline.createInterface({ input: process.stdin }).on("line", (line) => {
+  const waiter = waiting.shift()
+  if (waiter === undefined) queue.push(line)
+  else waiter(line)
+})
+const nextLine = () =>
+  queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise<string>((resolve) => waiting.push(resolve))
+const expect = async (expected: string) => {
+  const line = await nextLine()
+  if (line.trim() !== expected) throw new Error(`expected ${expected} from the parent, got ${line}`)
+}
+const gc = () => (globalThis as { gc?: () => void }).gc?.()
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const noHooks: Hooks = { asked: () => {}, acquired: () => {}, released: () => {}, gaveUp: () => {} }
+
+const loop = async (job: LoopJob) => {
+  const contender = byId(job.contender)
+  const team: Array<Worker> = []
+  for (let w = 0; w < job.workers; w++) team.push(await contender.makeWorker(job.servers, job.lockId))
+  const clients = job.counter === null ? [] : team.map(() => new IORedis(job.servers.redisUrl))
+  await Promise.all(clients.map((c) => c.ping()))
+  // Warm-up on the same lock, one worker after the other (uncontended): connections, scripts, JIT.
+  for (const worker of team) await worker.run(job.warmup, noHooks, undefined, () => false)
+  say("READY")
+  await expect("GO")
+  const sections: Array<Section> = []
+  let gaveUp = 0
+  const deadline = now() + job.deadlineMs
+  const stop = () => now() > deadline
+  await Promise.all(team.map((worker, i) => {
+    const w = job.firstWorker + i
+    const client = clients[i]
+    const counter = job.counter
+    const section = client === undefined || counter === null ? undefined : async () => {
+      const value = Number(await client.get(counter))
+      await sleep(1)
+      await client.set(counter, String(value + 1))
+    }
+    const open = new Map<number, { asked: number; acquired: number }>()
+    return worker.run(job.count, {
+      asked: (k) => void open.set(k, { asked: now(), acquired: NaN }),
+      acquired: (k) => void (open.get(k)!.acquired = now()),
+      released: (k) => {
+        const s = open.get(k)!
+        open.delete(k)
+        sections.push({ worker: w, asked: s.asked, acquired: s.acquired, released: now() })
+      },
+      gaveUp: () => void gaveUp++
+    }, section, stop)
+  }))
+  say("DONE", { sections, gaveUp } satisfies LoopResult)
+  await expect("CLOSE")
+  await Promise.all([...team.map((w) => w.close()), ...clients.map((c) => c.quit())])
+  gc()
+  say("CLOSED")
+}
+
+interface GCStatistics {
+  readonly cost: number
+  readonly beforeGC: { readonly heapStatistics: { readonly usedHeapSize: number } }
+  readonly afterGC: { readonly heapStatistics: { readonly usedHeapSize: number } }
+}
+
+const alloc = async (job: AllocJob) => {
+  const worker = await byId(job.contender).makeWorker(job.servers, job.lockId)
+  await worker.run(job.warmup, noHooks, undefined, () => false)
+  gc() // so that the GCs below free only what these cycles allocated
+  const profiler = new v8.GCProfiler()
+  const before = v8.getHeapStatistics().used_heap_size
+  profiler.start()
+  await worker.run(job.count, noHooks, undefined, () => false)
+  const data = profiler.stop() as unknown as { readonly statistics: ReadonlyArray<GCStatistics> }
+  const after = v8.getHeapStatistics().used_heap_size
+  const freed = data.statistics.reduce(
+    (sum, gc) => sum + gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize,
+    0
+  )
+  const cost = data.statistics.reduce((sum, gc) => sum + gc.cost, 0)
+  await worker.close()
+  say("RESULT", {
+    cycles: job.count,
+    bytesPerCycle: (after - before + freed) / job.count,
+    gcs: data.statistics.length,
+    gcMicrosPerCycle: cost / job.count
+  } satisfies AllocResult)
+}
+
+const longRun = async (job: LongRunJob) => {
+  const deadline = now() + job.deadlineMs
+  const result = await Effect.runPromise(Effect.gen(function*() {
+    const windows: Array<number> = []
+    let calls = 0
+    let start = now()
+    while (calls < job.calls) {
+      yield* Lock.withLock(Effect.void, { id: "long-run", timeout: "5 seconds" })
+      calls++
+      if (calls % job.window === 0) {
+        const t = now()
+        windows.push(((t - start) * 1000) / job.window)
+        start = t
+        if (t > deadline) break
+      }
+    }
+    const deepestFiberRefStack = yield* maxFiberRefStackDepth
+    // Still inside the fiber, so whatever it holds on to counts (after a full GC: run with --expose-gc).
+    gc()
+    const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20
+    return { calls, windows, deepestFiberRefStack, heapUsedMiB }
+  }).pipe(Effect.provide(Memory.layer)))
+  say("RESULT", { ...result, finished: result.calls >= job.calls, window: job.window } satisfies LongRunResult)
+}
+
+const run = (job: Job) => (job.kind === "loop" ? loop(job) : job.kind === "alloc" ? alloc(job) : longRun(job))
+
+/** With a job as argument: run it and exit. Without: serve jobs (`JOB <json>` lines) until `QUIT`. */
+const serve = async () => {
+  if (process.argv[2] !== undefined) return run(JSON.parse(process.argv[2]) as Job)
+  for (;;) {
+    const line = await nextLine()
+    if (line.trim() === "QUIT") return
+    if (line.startsWith("JOB ")) await run(JSON.parse(line.slice(4)) as Job)
+  }
+}
+
+serve().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
