@@ -201,9 +201,11 @@ const bundleSize = async (label: string, entry: { readonly file: string } | { re
 
 // ----------------------------------------------------------------------------------------------- main
 
+const began = Date.now()
 const progress = (text: string) => {
-  if (process.stdout.isTTY) process.stdout.write(`\r${text}`.padEnd(110).slice(0, 110))
-  else console.log(text)
+  const line = text === "" ? "" : `[${Math.round((Date.now() - began) / 1000)} s] ${text}`
+  if (process.stdout.isTTY) process.stdout.write(`\r${line}`.padEnd(110).slice(0, 110))
+  else if (line !== "") console.log(line)
 }
 
 const main = Effect.gen(function*() {
