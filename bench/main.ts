@@ -60,6 +60,7 @@ const pin = (pid: number, cpu: number) => execFileSync("taskset", ["-a", "-pc", 
 // ------------------------------------------------------------------------------------ measuring children
 
 interface Child {
+  readonly alive: () => boolean
   readonly send: (line: string) => void
   /** The payload of the next `@@bench <tag>` line; fails if another tag comes or the process exits. */
   readonly next: (tag: string) => Promise<string>
@@ -105,7 +106,7 @@ const startChild = (job?: Job): Child => {
       else if (gone) take(undefined)
       else waiting.push(take)
     })
-  return { send: (line) => child.stdin!.write(`${line}\n`), next, exited }
+  return { alive: () => !gone, send: (line) => child.stdin!.write(`${line}\n`), next, exited }
 }
 
 /** Commands Redis has run (INFO commandstats, which counts commands inside scripts too), INFO excluded. */
@@ -116,6 +117,7 @@ const commandCount = async (admin: IORedis) =>
     .reduce((sum, line) => sum + Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), 0)
 
 interface LoopOutcome {
+  readonly errors: ReadonlyArray<string>
   readonly sections: ReadonlyArray<Section>
   readonly gaveUp: number
   readonly commands: number
@@ -129,7 +131,7 @@ let runSeq = 0
  * a time, and all of them outlive a job: starting node and loading every library takes longer than most runs).
  */
 const runLoop = async (
-  pool: ReadonlyArray<Child>,
+  pool: Array<Child>,
   admin: IORedis,
   servers: Servers,
   contender: Contender,
@@ -138,6 +140,7 @@ const runLoop = async (
   const lockId = `bench:${contender.id}:${process.pid}:${runSeq++}`
   const counter = options.section ? `${lockId}:counter` : null
   const perProcess = options.workers / options.processes
+  await refill(pool)
   const children = pool.slice(0, options.processes)
   children.forEach((child, p) =>
     child.send(`JOB ${
@@ -165,12 +168,27 @@ const runLoop = async (
   const sections = results.flatMap((r) => r.sections)
   const counted = counter === null ? 0 : Number(await admin.get(counter))
   return {
+    errors: results.flatMap((r) => r.errors),
     sections,
     gaveUp: results.reduce((sum, r) => sum + r.gaveUp, 0),
     // the critical section's own GET and SET are not the lock's
     commands: after - before - (options.section ? 2 * sections.length : 0),
     counter: counted
   }
+}
+
+/** Starts a fresh process in place of any that has exited (one whose run hung leaves). */
+const refill = async (pool: Array<Child>) => {
+  for (let i = 0; i < pool.length; i++) {
+    if (!pool[i]!.alive()) pool[i] = await startIdle()
+  }
+}
+
+/** A serving process, once it has loaded every library (so it costs the measured ones no CPU). */
+const startIdle = async () => {
+  const child = startChild()
+  await child.next("IDLE")
+  return child
 }
 
 /** A job in a process of its own (the long run, whose heap is part of the result). */
@@ -257,7 +275,7 @@ const main = Effect.gen(function*() {
   }
 
   const pool = yield* Effect.acquireRelease(
-    Effect.sync(() => Array.from({ length: config.workers }, () => startChild())),
+    Effect.promise(() => Promise.all(Array.from({ length: config.workers }, startIdle))),
     (children) =>
       Effect.promise(async () => {
         for (const c of children) c.send("QUIT")
@@ -273,7 +291,7 @@ const main = Effect.gen(function*() {
       for (const c of order) {
         progress(`round ${round}/${rounds} uncontended: ${c.name}`)
         const run = await runLoop(pool, admin, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
-        uncontended[c.id] = Stats.uncontended(run.sections, run.commands)
+        uncontended[c.id] = Stats.uncontended(run.sections, run.commands, run.errors)
       }
       results.uncontended.push(uncontended)
       for (const mode of ["one process", "one process per worker"] as const) {
@@ -290,7 +308,8 @@ const main = Effect.gen(function*() {
             commands: run.commands,
             gaveUp: run.gaveUp,
             counter: run.counter,
-            expected: config.workers * config.sections
+            expected: config.workers * config.sections,
+            errors: run.errors
           })
         }
         results.contended.push({ round, mode, runs: contended })
@@ -306,6 +325,7 @@ const main = Effect.gen(function*() {
         count: config.allocCycles,
         warmup: config.warmup
       }
+      await refill(pool)
       pool[0]!.send(`JOB ${JSON.stringify(alloc)}`)
       results.alloc[c.id] = JSON.parse(await pool[0]!.next("RESULT")) as AllocResult
     }

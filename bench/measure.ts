@@ -64,6 +64,8 @@ export interface Section {
 export interface LoopResult {
   readonly sections: ReadonlyArray<Section>
   readonly gaveUp: number
+  /** What went wrong (a worker's loop failed, or the run hung): the row is reported as failed. */
+  readonly errors: ReadonlyArray<string>
 }
 
 export interface AllocResult {
@@ -71,6 +73,7 @@ export interface AllocResult {
   readonly bytesPerCycle: number
   readonly gcs: number
   readonly gcMicrosPerCycle: number
+  readonly error?: string
 }
 
 export interface LongRunResult {
@@ -99,6 +102,9 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const waiter = waiting.shift()
   if (waiter === undefined) queue.push(line)
   else waiter(line)
+}).on("close", () => {
+  // The parent is gone: so is the reason to run (a one-job process finishes its job first).
+  if (process.argv[2] === undefined) process.exit(0)
 })
 const nextLine = () =>
   queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise<string>((resolve) => waiting.push(resolve))
@@ -111,21 +117,54 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noHooks: Hooks = { asked: () => {}, acquired: () => {}, released: () => {}, gaveUp: () => {} }
 
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200)
+
+/** How long past its time limit a run may take before this process gives up on it (and exits after). */
+const GRACE_MS = 15_000
+/** How long building and warming up the workers may take. */
+const SETUP_MS = 30_000
+
+/** Whether `promise` settled within `ms`. */
+const within = async (promise: Promise<unknown>, ms: number) => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const settled = await Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  ])
+  clearTimeout(timer)
+  return settled
+}
+
 const loop = async (job: LoopJob) => {
+  const errors: Array<string> = []
   const contender = byId(job.contender)
   const team: Array<Worker> = []
-  for (let w = 0; w < job.workers; w++) team.push(await contender.makeWorker(job.servers, job.lockId))
-  const clients = job.counter === null ? [] : team.map(() => new IORedis(job.servers.redisUrl))
-  await Promise.all(clients.map((c) => c.ping()))
-  // Warm-up on the same lock, one worker after the other (uncontended): connections, scripts, JIT.
-  for (const worker of team) await worker.run(job.warmup, noHooks, undefined, () => false)
+  const clients: Array<IORedis> = []
+  const setUp = async () => {
+    for (let w = 0; w < job.workers; w++) team.push(await contender.makeWorker(job.servers, job.lockId))
+    if (job.counter !== null) for (const _ of team) clients.push(new IORedis(job.servers.redisUrl))
+    await Promise.all(clients.map((c) => c.ping()))
+    // Warm-up on the same lock, one worker after the other (uncontended): connections, scripts, JIT.
+    for (const worker of team) await worker.run(job.warmup, noHooks, undefined, () => false)
+  }
+  let stuck = !(await within(
+    setUp().catch((error: unknown) => {
+      errors.push(`setting up: ${describe(error)}`)
+      team.length = 0
+    }),
+    SETUP_MS
+  ))
+  if (stuck) {
+    errors.push(`setting up took longer than ${SETUP_MS / 1000} s: given up`)
+    team.length = 0
+  }
   say("READY")
   await expect("GO")
   const sections: Array<Section> = []
   let gaveUp = 0
   const deadline = now() + job.deadlineMs
   const stop = () => now() > deadline
-  await Promise.all(team.map((worker, i) => {
+  const finished = Promise.all(team.map((worker, i) => {
     const w = job.firstWorker + i
     const client = clients[i]
     const counter = job.counter
@@ -144,11 +183,20 @@ const loop = async (job: LoopJob) => {
         sections.push({ worker: w, asked: s.asked, acquired: s.acquired, released: now() })
       },
       gaveUp: () => void gaveUp++
-    }, section, stop)
+    }, section, stop).catch((error: unknown) => void errors.push(`worker ${w}: ${describe(error)}`))
   }))
-  say("DONE", { sections, gaveUp } satisfies LoopResult)
+  if (!(await within(finished, job.deadlineMs + GRACE_MS))) {
+    errors.push(`still running ${GRACE_MS / 1000} s past the time limit: given up`)
+    stuck = true
+  }
+  say("DONE", { sections: [...sections], gaveUp, errors } satisfies LoopResult)
   await expect("CLOSE")
-  await Promise.all([...team.map((w) => w.close()), ...clients.map((c) => c.quit())])
+  if (stuck) {
+    // Whatever is stuck stays stuck: leave, and the parent starts a fresh process in this one's place.
+    say("CLOSED")
+    process.exit(0)
+  }
+  await Promise.all([...team.map((w) => w.close()), ...clients.map((c) => c.quit())]).catch(() => undefined)
   gc()
   say("CLOSED")
 }
@@ -159,7 +207,12 @@ interface GCStatistics {
   readonly afterGC: { readonly heapStatistics: { readonly usedHeapSize: number } }
 }
 
-const alloc = async (job: AllocJob) => {
+const alloc = (job: AllocJob) =>
+  measureAlloc(job).catch((error: unknown) =>
+    say("RESULT", { cycles: 0, bytesPerCycle: NaN, gcs: 0, gcMicrosPerCycle: NaN, error: describe(error) } satisfies AllocResult)
+  )
+
+const measureAlloc = async (job: AllocJob) => {
   const worker = await byId(job.contender).makeWorker(job.servers, job.lockId)
   await worker.run(job.warmup, noHooks, undefined, () => false)
   gc() // so that the GCs below free only what these cycles allocated
@@ -213,6 +266,7 @@ const run = (job: Job) => (job.kind === "loop" ? loop(job) : job.kind === "alloc
 /** With a job as argument: run it and exit. Without: serve jobs (`JOB <json>` lines) until `QUIT`. */
 const serve = async () => {
   if (process.argv[2] !== undefined) return run(JSON.parse(process.argv[2]) as Job)
+  say("IDLE") // every library is loaded
   for (;;) {
     const line = await nextLine()
     if (line.trim() === "QUIT") return

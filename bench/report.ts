@@ -179,6 +179,16 @@ export const render = (results: Results): string => {
   }
   out(...header(results), ``)
   out(`## Targets`, ``, ...targetTable(results), ``)
+  const failures = [
+    ...results.uncontended.flatMap((round, i) =>
+      Object.entries(round).flatMap(([id, r]) => r.errors.map((e) => `round ${i + 1}, uncontended, \`${id}\`: ${e}`))
+    ),
+    ...results.contended.flatMap((c) =>
+      Object.entries(c.runs).flatMap(([id, r]) => r.errors.map((e) => `round ${c.round}, contended (${c.mode}), \`${id}\`: ${e}`))
+    ),
+    ...Object.entries(results.alloc).flatMap(([id, a]) => (a.error === undefined ? [] : [`allocation, \`${id}\`: ${a.error}`]))
+  ]
+  if (failures.length > 0) out(`## Failures`, ``, ...failures.map((f) => `- ${f}`), ``)
 
   for (const backend of ["tcp", "rest"] as const) {
     const rows = results.contenders.filter((c) => c.backend === backend || (backend === "rest" && c.id === FLOOR))
@@ -204,7 +214,13 @@ export const render = (results: Results): string => {
         const all = runs.flatMap((r) => (r.runs[c.id] ? [r.runs[c.id]!] : []))
         const ratios = conRatios(mode, c.id, FLOOR)
         const cut = all.filter((r) => r.cut).length
-        const counter = all.length === 0 ? "–" : all.every((r) => r.counterOk) ? "correct" : "**LOST UPDATES**"
+        const counter = all.length === 0
+          ? "–"
+          : all.some((r) => r.errors.length > 0)
+          ? "**failed** (see Failures)"
+          : all.every((r) => r.counterOk)
+          ? "correct"
+          : "**LOST UPDATES**"
         out(`| ${c.name} | ${fmt(con(mode, c.id, (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(conRatios(mode, c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(con(mode, c.id, (r) => r.handoffP50), 3)} | ${fmt(con(mode, c.id, (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(100 * con(mode, c.id, (r) => r.retakes), 0)}% | ${fmt(con(mode, c.id, (r) => r.commandsPerAcquisition), 1)} | ${fmt(con(mode, c.id, (r) => r.gaveUp), 0)} | ${counter} |`)
       }
       out(``)

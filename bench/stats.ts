@@ -20,16 +20,22 @@ export interface UncontendedRun {
   readonly p99: number
   readonly mean: number
   readonly commandsPerCycle: number
+  readonly errors: ReadonlyArray<string>
 }
 
-export const uncontended = (sections: ReadonlyArray<Section>, commands: number): UncontendedRun => {
+export const uncontended = (
+  sections: ReadonlyArray<Section>,
+  commands: number,
+  errors: ReadonlyArray<string> = []
+): UncontendedRun => {
   const times = sections.map((s) => s.released - s.asked)
   return {
     cycles: times.length,
     p50: percentile(times, 50),
     p99: percentile(times, 99),
     mean: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
-    commandsPerCycle: commands / Math.max(1, times.length)
+    commandsPerCycle: commands / Math.max(1, times.length),
+    errors
   }
 }
 
@@ -49,6 +55,7 @@ export interface ContendedRun {
   readonly counterOk: boolean
   /** Whether the run hit its time limit before every worker finished its sections. */
   readonly cut: boolean
+  readonly errors: ReadonlyArray<string>
 }
 
 export const contended = (
@@ -58,6 +65,7 @@ export const contended = (
     readonly gaveUp: number
     readonly counter: number
     readonly expected: number
+    readonly errors?: ReadonlyArray<string>
   }
 ): ContendedRun => {
   const ordered = [...sections].sort((a, b) => a.acquired - b.acquired)
@@ -103,6 +111,7 @@ export const contended = (
     commandsPerAcquisition: options.commands / Math.max(1, sections.length),
     gaveUp: options.gaveUp,
     counterOk: options.counter === sections.length,
-    cut: sections.length < options.expected
+    cut: sections.length < options.expected,
+    errors: options.errors ?? []
   }
 }
