@@ -37,8 +37,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const measureJs = fileURLToPath(new URL("./measure.js", import.meta.url))
 
 const config = quick
-  ? { rounds: 1, cycles: 150, warmup: 20, workers: 8, sections: 6, deadlineMs: 5_000, allocCycles: 150, longCalls: 5_000, longWindow: 500, longDeadlineMs: 5_000 }
-  : { rounds: 3, cycles: 500, warmup: 100, workers: 8, sections: 50, deadlineMs: 20_000, allocCycles: 500, longCalls: 50_000, longWindow: 5_000, longDeadlineMs: 60_000 }
+  ? { rounds: 1, cycles: 100, warmup: 20, contendedWarmup: 1, workers: 8, sections: 4, deadlineMs: 3_000, allocCycles: 100, longCalls: 3_000, longWindow: 300, longDeadlineMs: 3_000 }
+  : { rounds: 3, cycles: 500, warmup: 100, contendedWarmup: 3, workers: 8, sections: 50, deadlineMs: 20_000, allocCycles: 500, longCalls: 50_000, longWindow: 5_000, longDeadlineMs: 60_000 }
 const rounds = Number(process.env.BENCH_ROUNDS ?? config.rounds)
 
 // ---------------------------------------------------------------------------------------------- pinning
@@ -153,7 +153,7 @@ const runLoop = async (
         workers: perProcess,
         firstWorker: p * perProcess,
         count: options.count,
-        warmup: options.section ? 3 : config.warmup,
+        warmup: options.section ? config.contendedWarmup : config.warmup,
         deadlineMs: config.deadlineMs
       } satisfies LoopJob)
     }`)

@@ -162,7 +162,8 @@ const header = (results: Results) => {
     `Pinning: ${m.pinning}.`,
     `Library: effect-lock's build (\`dist/\`) under plain \`node\`, through its public entry points only.`,
     `Sizes: ${c.rounds} interleaved round(s); ${c.cycles} uncontended cycles per library per round; contended`,
-    `W = ${c.workers} workers × K = ${c.sections} sections of ~1 ms (time limit ${c.deadlineMs / 1000} s per run).`
+    `W = ${c.workers} workers × K = ${c.sections} sections of ~1 ms (time limit ${c.deadlineMs / 1000} s per run);`,
+    `allocation over ${c.allocCycles} cycles; long run ${c.longCalls} calls.`
   ]
 }
 
