@@ -52,7 +52,7 @@ const hasTaskset = (() => {
   }
 })()
 const cpus = os.cpus().length
-const pinned = hasTaskset && cpus >= 2
+let pinned = hasTaskset && cpus >= 2
 const SERVER_CPU = 0
 const CLIENT_CPU = 1
 const pin = (pid: number, cpu: number) => execFileSync("taskset", ["-a", "-pc", String(cpu), String(pid)], { stdio: "ignore" })
@@ -239,8 +239,12 @@ const main = Effect.gen(function*() {
   const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? "?"
   const redisPid = Number(/process_id:(\d+)/.exec(info)?.[1] ?? 0)
   if (pinned) {
-    pin(redisPid, SERVER_CPU)
-    pin(process.pid, SERVER_CPU)
+    try {
+      pin(redisPid, SERVER_CPU)
+      pin(process.pid, SERVER_CPU)
+    } catch {
+      pinned = false
+    }
   }
   const machine = {
     cpu: os.cpus()[0]?.model ?? "?",
@@ -250,7 +254,7 @@ const main = Effect.gen(function*() {
     redis: redisVersion,
     pinning: pinned
       ? `redis-server and the REST fixture pinned to CPU ${SERVER_CPU}, every measuring node process to CPU ${CLIENT_CPU} (taskset)`
-      : `not pinned (${hasTaskset ? `${cpus} CPU` : "no taskset"}): the floor depends on whether node and redis-server share a CPU`
+      : `not pinned (${hasTaskset ? (cpus < 2 ? "1 CPU" : "taskset refused") : "no taskset"}): the floor depends on whether node and redis-server share a CPU`
   }
   console.log(`effect-lock benchmark${quick ? " (--quick smoke run)" : ""}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`)
   console.log(`${machine.pinning}`)
