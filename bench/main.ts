@@ -9,7 +9,7 @@
  * the headline is the median of those per-round ratios.
  *
  *   npm run bench               full run (≈ 5 minutes): bench/results.md, bench/results.json, the README table
- *   npm run bench -- --quick    smoke run (≈ 30 s, every scenario tiny): results.md/json only, marked as such
+ *   npm run bench -- --quick    smoke run (one round, every scenario tiny): results.md/json only, marked as such
  *
  * Environment: BENCH_ONLY=id,id (contender ids, see contenders.ts; the floor and @upstash/lock always run),
  * BENCH_ROUNDS=n.
