@@ -11,7 +11,7 @@
  */
 import { Lock as UpstashLock } from "@upstash/lock"
 import { Redis as UpstashRedis } from "@upstash/redis"
-import { Effect, type Layer, ManagedRuntime, Redacted, Schedule } from "effect"
+import { Effect, type Layer, ManagedRuntime, Redacted, Schedule, Supervisor } from "effect"
 import { DistributedSemaphore, RedisBacking } from "effect-distributed-lock"
 import { Lock } from "effect-lock"
 import * as IoRedis from "effect-lock/Redis/IoRedis"
@@ -39,6 +39,8 @@ export interface Worker {
     stop: () => boolean
   ) => Promise<void>
   readonly close: () => Promise<void>
+  /** Fibers forked so far inside this worker's loops (Effect libraries only; Promise ones fork none). */
+  readonly forks?: () => number
 }
 
 export type Backend = "tcp" | "rest"
@@ -84,6 +86,15 @@ const promiseWorker = (
 const gaveUp = (error: unknown) =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "LockNotAcquired"
 
+/** Counts the fibers started under it (every descendant of the supervised region). */
+class ForkCounter extends Supervisor.AbstractSupervisor<number> {
+  count = 0
+  readonly value = Effect.sync(() => this.count)
+  override onStart() {
+    this.count++
+  }
+}
+
 /**
  * The loop of an Effect library: one fiber runs every cycle. `cycle(acquired, section)` acquires, runs
  * `acquired` then `section` under the lock and releases; a `LockNotAcquired` (default retries ran out)
@@ -93,9 +104,15 @@ const effectWorker = <R>(
   runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
   cycle: (acquired: Effect.Effect<void>, section: Effect.Effect<void>) => Effect.Effect<unknown, unknown, R>,
   close: () => Promise<void> = () => Promise.resolve()
-): Worker => ({
-  run: (count, hooks, section, stop) =>
-    runtime.runPromise(Effect.gen(function*() {
+): Worker => {
+  const forks = new ForkCounter()
+  const loop = (
+    count: number,
+    hooks: Hooks,
+    section: (() => Promise<void>) | undefined,
+    stop: () => boolean
+  ) =>
+    Effect.gen(function*() {
       const body = section === undefined ? Effect.void : Effect.promise(section)
       for (let k = 0; k < count && !stop(); k++) {
         hooks.asked(k)
@@ -105,12 +122,17 @@ const effectWorker = <R>(
         )
         hooks.released(k)
       }
-    })),
-  close: async () => {
-    await runtime.dispose()
-    await close()
+    })
+  return {
+    run: (count, hooks, section, stop) =>
+      runtime.runPromise(Effect.supervised(loop(count, hooks, section, stop), forks)),
+    close: async () => {
+      await runtime.dispose()
+      await close()
+    },
+    forks: () => forks.count
   }
-})
+}
 
 const COMPARE_AND_DELETE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 

@@ -116,7 +116,13 @@ const commandCount = async (admin: IORedis) =>
     .filter((line) => line.startsWith("cmdstat_") && !line.startsWith("cmdstat_info"))
     .reduce((sum, line) => sum + Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), 0)
 
+/** Connections Redis has accepted since it started. */
+const connectionCount = async (admin: IORedis) =>
+  Number(/total_connections_received:(\d+)/.exec(await admin.info("stats"))?.[1] ?? NaN)
+
 interface LoopOutcome {
+  /** Connections opened to Redis while the workers ran (after their set-up and warm-up). */
+  readonly connections: number
   readonly errors: ReadonlyArray<string>
   readonly sections: ReadonlyArray<Section>
   readonly gaveUp: number
@@ -159,15 +165,18 @@ const runLoop = async (
     }`)
   )
   await Promise.all(children.map((c) => c.next("READY")))
+  const connectionsBefore = await connectionCount(admin)
   const before = await commandCount(admin)
   for (const c of children) c.send("GO")
   const results = (await Promise.all(children.map((c) => c.next("DONE")))).map((r) => JSON.parse(r) as LoopResult)
   const after = await commandCount(admin)
+  const connections = (await connectionCount(admin)) - connectionsBefore
   for (const c of children) c.send("CLOSE")
   await Promise.all(children.map((c) => c.next("CLOSED")))
   const sections = results.flatMap((r) => r.sections)
   const counted = counter === null ? 0 : Number(await admin.get(counter))
   return {
+    connections,
     errors: results.flatMap((r) => r.errors),
     sections,
     gaveUp: results.reduce((sum, r) => sum + r.gaveUp, 0),
@@ -295,7 +304,7 @@ const main = Effect.gen(function*() {
       for (const c of order) {
         progress(`round ${round}/${rounds} uncontended: ${c.name}`)
         const run = await runLoop(pool, admin, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
-        uncontended[c.id] = Stats.uncontended(run.sections, run.commands, run.errors)
+        uncontended[c.id] = Stats.uncontended(run.sections, run.commands, run.connections, run.errors)
       }
       results.uncontended.push(uncontended)
       for (const mode of ["one process", "one process per worker"] as const) {

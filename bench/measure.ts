@@ -73,6 +73,8 @@ export interface AllocResult {
   readonly bytesPerCycle: number
   readonly gcs: number
   readonly gcMicrosPerCycle: number
+  /** Fibers forked per cycle (Effect libraries; undefined for Promise ones). */
+  readonly forksPerCycle?: number
   readonly error?: string
 }
 
@@ -216,10 +218,12 @@ const measureAlloc = async (job: AllocJob) => {
   const worker = await byId(job.contender).makeWorker(job.servers, job.lockId)
   await worker.run(job.warmup, noHooks, undefined, () => false)
   gc() // so that the GCs below free only what these cycles allocated
+  const forksBefore = worker.forks?.()
   const profiler = new v8.GCProfiler()
   const before = v8.getHeapStatistics().used_heap_size
   profiler.start()
   await worker.run(job.count, noHooks, undefined, () => false)
+  const forksAfter = worker.forks?.()
   const data = profiler.stop() as unknown as { readonly statistics: ReadonlyArray<GCStatistics> }
   const after = v8.getHeapStatistics().used_heap_size
   const freed = data.statistics.reduce(
@@ -232,7 +236,10 @@ const measureAlloc = async (job: AllocJob) => {
     cycles: job.count,
     bytesPerCycle: (after - before + freed) / job.count,
     gcs: data.statistics.length,
-    gcMicrosPerCycle: cost / job.count
+    gcMicrosPerCycle: cost / job.count,
+    ...(forksBefore === undefined || forksAfter === undefined
+      ? {}
+      : { forksPerCycle: (forksAfter - forksBefore) / job.count })
   } satisfies AllocResult)
 }
 

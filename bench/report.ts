@@ -90,6 +90,10 @@ const targets = (results: Results): ReadonlyArray<Target> => {
     const p99 = unc(id, (r) => r.p99)
     add(`uncontended ${label}, p99`, "≤ 1.5 ms", p99, (v) => v <= 1.5, `${fmt(p99, 3)} ms`)
   }
+  const opened = Math.max(...results.uncontended.flatMap((round) => [round["el-acquire"], round["el-withlock"]].flatMap((r) => (r ? [r.connections] : []))))
+  add(`uncontended Lock.acquire and withLock: connections opened during the cycles`, "0 (no new connection)", opened, (v) => v === 0, Number.isFinite(opened) ? String(opened) : "–")
+  const forks = results.alloc["el-acquire"]?.forksPerCycle ?? NaN
+  add(`uncontended Lock.acquire: fibers forked per cycle`, "0 (≤ 0.01: none until contended)", forks, (v) => v <= 0.01, fmt(forks))
   const parity = median(uncRatios("el-parity", FLOOR))
   add("uncontended parity handle `Lock.make().acquire/release`, × floor", "≤ 1.3", parity, (v) => v <= 1.3, fmt(parity))
 
@@ -194,12 +198,12 @@ export const render = (results: Results): string => {
   for (const backend of ["tcp", "rest"] as const) {
     const rows = results.contenders.filter((c) => c.backend === backend || (backend === "rest" && c.id === FLOOR))
     out(`## Uncontended: one worker, acquire + release (${backend === "tcp" ? "redis-server over TCP" : "Upstash REST fixture"})`, ``)
-    out(`| library | p50 ms | p99 ms | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}Redis commands / cycle | allocated / cycle | GC µs / cycle |`)
-    out(`| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: |`)
+    out(`| library | p50 ms | p99 ms | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}Redis commands / cycle | connections opened | allocated / cycle | GC µs / cycle | fibers forked / cycle |`)
+    out(`| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: |`)
     for (const c of rows) {
       const ratios = uncRatios(c.id, FLOOR)
       const a = results.alloc[c.id]
-      out(`| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} |`)
+      out(`| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${Math.max(...results.uncontended.map((round) => round[c.id]?.connections ?? NaN))} | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} | ${a?.forksPerCycle === undefined ? "–" : fmt(a.forksPerCycle)} |`)
     }
     out(``)
   }
@@ -262,7 +266,10 @@ export const render = (results: Results): string => {
   out(`  retry (the loop then asks again).`)
   out(`- **Commands**: INFO commandstats delta (commands inside scripts included), minus the section's GET and SET.`)
   out(`- **Allocated / cycle**: v8 heap growth plus what every GC freed over ${results.config.allocCycles} uncontended cycles`)
-  out(`  (v8 GCProfiler), in a process of its own; GC µs / cycle is the GC time over the same cycles.`)
+  out(`  (v8 GCProfiler); GC µs / cycle is the GC time over the same cycles; fibers forked / cycle counts every`)
+  out(`  fiber started under the worker's loop (a Supervisor), Effect libraries only.`)
+  out(`- **Connections opened**: INFO stats \`total_connections_received\` delta during the timed cycles (worst`)
+  out(`  round); on REST it counts the fixture's connections to Redis, not HTTP connections.`)
   return lines.join("\n") + "\n"
 }
 

@@ -20,12 +20,15 @@ export interface UncontendedRun {
   readonly p99: number
   readonly mean: number
   readonly commandsPerCycle: number
+  /** Connections opened to Redis during the cycles (the REST fixture's own pool counts too). */
+  readonly connections: number
   readonly errors: ReadonlyArray<string>
 }
 
 export const uncontended = (
   sections: ReadonlyArray<Section>,
   commands: number,
+  connections: number,
   errors: ReadonlyArray<string> = []
 ): UncontendedRun => {
   const times = sections.map((s) => s.released - s.asked)
@@ -35,6 +38,7 @@ export const uncontended = (
     p99: percentile(times, 99),
     mean: times.reduce((a, b) => a + b, 0) / Math.max(1, times.length),
     commandsPerCycle: commands / Math.max(1, times.length),
+    connections,
     errors
   }
 }
