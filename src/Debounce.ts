@@ -106,16 +106,22 @@ export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, in
 const DEFAULT_WAIT = 1000
 const MAX_KEY_LENGTH = 511
 
-/** Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays, plain objects. */
-const isPlainJson = (u: unknown, seen: Set<unknown> = new Set()): boolean => {
+/** How deep call arguments may nest (arrays and objects), so that checking and encoding them stay bounded. */
+const MAX_DEPTH = 512
+
+/**
+ * Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays and plain objects,
+ * nested at most `MAX_DEPTH` deep.
+ */
+const isPlainJson = (u: unknown, seen: Set<unknown> = new Set(), depth = 0): boolean => {
   if (u === null || typeof u === "string" || typeof u === "boolean") return true
   if (typeof u === "number") return Number.isFinite(u)
-  if (typeof u !== "object" || seen.has(u)) return false
+  if (typeof u !== "object" || seen.has(u) || depth >= MAX_DEPTH) return false
   seen.add(u)
   const proto = Object.getPrototypeOf(u)
   const ok = Array.isArray(u)
-    ? u.every((item) => isPlainJson(item, seen))
-    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen))
+    ? u.every((item) => isPlainJson(item, seen, depth + 1))
+    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
   seen.delete(u)
   return ok
 }
@@ -195,15 +201,16 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         if (!isPlainJson(args)) {
           return yield* new InvalidOptions({
             option: "arguments",
-            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects)",
+            expected:
+              `plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), nested at most ${MAX_DEPTH} deep`,
             received: "a value JSON cannot carry"
           })
         }
         const key = keyOf === undefined ? "" : keyOf(...args)
-        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH) {
+        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isWellFormed(key)) {
           return yield* new InvalidOptions({
             option: "key",
-            expected: `a string of at most ${MAX_KEY_LENGTH} characters`,
+            expected: `a string of at most ${MAX_KEY_LENGTH} characters, without lone surrogates`,
             received: validate.render(key)
           })
         }
@@ -221,7 +228,7 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         yield* Effect.sleep(wait)
         const settled = yield* redis.run(scripts.settle, keys, [String(marked.seq), String(maxWait), ttl])
         if (settled._tag === "Superseded") return settled
-        return yield* run(key, JSON.parse(settled.args) as Args, settled.edge)
+        return yield* run(key, settled.args as unknown as Args, settled.edge)
       }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
 
     return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>

@@ -21,17 +21,26 @@ export const render = (u: unknown): string => {
 const invalid = (option: string, expected: string, received: unknown) =>
   new InvalidOptions({ option, expected, received: render(received) })
 
-/** A non-empty string of at most `max` characters. */
-export const text = (option: string, u: unknown, max = MAX_ID_LENGTH): Effect.Effect<string, InvalidOptions> =>
-  typeof u === "string" && u.length > 0 && u.length <= max
-    ? Effect.succeed(u)
-    : Effect.fail(invalid(option, `a non-empty string of at most ${max} characters`, u))
+/** A lone UTF-16 surrogate: half of a pair, without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
-/** A string (may be empty) of at most `max` characters. */
-export const prefix = (option: string, u: unknown, max = 256): Effect.Effect<string, InvalidOptions> =>
-  typeof u === "string" && u.length <= max
+/**
+ * Whether `s` is well-formed Unicode (`String.prototype.isWellFormed`, ES2024): no lone surrogate. A
+ * lone surrogate is sent to Redis as U+FFFD, so two different strings would name the same key or owner.
+ */
+export const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s)
+
+/** A non-empty, well-formed string of at most `max` characters. */
+export const text = (option: string, u: unknown, max = MAX_ID_LENGTH): Effect.Effect<string, InvalidOptions> =>
+  typeof u === "string" && u.length > 0 && u.length <= max && isWellFormed(u)
     ? Effect.succeed(u)
-    : Effect.fail(invalid(option, `a string of at most ${max} characters`, u))
+    : Effect.fail(invalid(option, `a non-empty string of at most ${max} characters, without lone surrogates`, u))
+
+/** A well-formed string (may be empty) of at most `max` characters. */
+export const prefix = (option: string, u: unknown, max = 256): Effect.Effect<string, InvalidOptions> =>
+  typeof u === "string" && u.length <= max && isWellFormed(u)
+    ? Effect.succeed(u)
+    : Effect.fail(invalid(option, `a string of at most ${max} characters, without lone surrogates`, u))
 
 /** An integer in `[min, max]`. */
 export const integer = (option: string, u: unknown, min: number, max = MAX_MILLIS): Effect.Effect<number, InvalidOptions> =>
