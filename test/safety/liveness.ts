@@ -133,7 +133,7 @@ export const run = (options: Options): Effect.Effect<Report> =>
       const host = candidates[yield* Random.nextIntBetween(0, candidates.length)]!
       const seen = host.events.length
       host.child.stdin!.write("hold\n")
-      const within = Math.max(1000, (deadline - nowMicros()) / 1000 + 5000)
+      const within = Math.max(1000, (deadline - nowMicros()) / 1000) + 2000
       const got = yield* awaitEvent(host, (e) => e.f === "H" && e.e === "got", within, seen)
       if (!got) break
       rounds++
