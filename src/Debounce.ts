@@ -68,7 +68,8 @@ export interface Debounce<Args extends ReadonlyArray<unknown>, A, E = never> {
   readonly id: string
   /**
    * Records a call and resolves once its fate is decided: after `wait` (trailing), or at once (leading).
-   * Arguments must be plain JSON values (they travel through Redis to whichever call runs).
+   * Arguments must be plain JSON values, nested at most 512 deep (they travel through Redis to whichever
+   * call runs).
    */
   readonly call: (...args: Args) => Effect.Effect<Outcome<A>, E | DebounceError>
 }
@@ -90,7 +91,10 @@ export interface Options<Args extends ReadonlyArray<unknown>, Out> {
   readonly maxWait?: Duration.DurationInput | undefined
   /** Run on the first call of a burst, then suppress until the burst goes quiet. Default false. */
   readonly leading?: boolean | undefined
-  /** Debounce per key: calls for one key never suppress another's. Default: one key for all calls. */
+  /**
+   * Debounce per key: calls for one key never suppress another's. A key is a well-formed string of at
+   * most 511 characters. Default: one key for all calls.
+   */
   readonly key?: ((...args: Args) => string) | undefined
   /** Namespace for every key. Default `"effect-lock:"`; state lives under `<prefix>debounce:{<id>}…`. */
   readonly prefix?: string | undefined
