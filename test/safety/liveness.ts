@@ -45,7 +45,7 @@ export interface Options {
   /** How long to keep starting rounds, in ms. */
   readonly duration: number
   readonly lease?: number
-  /** Chance that each other worker is SIGKILLed in a round. */
+  /** Chance that each other worker is SIGKILLed in a round (one of them is, at least). */
   readonly killChance?: number
   /** Chance that the round's holder is SIGKILLed instead of releasing. */
   readonly holderKillChance?: number
@@ -138,12 +138,15 @@ export const run = (options: Options): Effect.Effect<Report> =>
       if (!got) break
       rounds++
       yield* Effect.sleep(yield* Random.nextIntBetween(100, 300))
-      // The host holds the lock: every other worker is waiting or idle, none is winning right now.
-      for (const worker of alive()) {
-        if (worker !== host && (yield* Random.next) < killChance) {
-          yield* kill(worker)
-          waiterKills++
-        }
+      // The host holds the lock: every other worker is waiting or idle, none is winning right now. At
+      // least one of them dies each round, with its waiters in line.
+      const others = alive().filter((w) => w !== host)
+      const doomed: Array<Worker> = []
+      for (const worker of others) if ((yield* Random.next) < killChance) doomed.push(worker)
+      if (doomed.length === 0 && others.length > 0) doomed.push(others[yield* Random.nextIntBetween(0, others.length)]!)
+      for (const worker of doomed) {
+        yield* kill(worker)
+        waiterKills++
       }
       if ((yield* Random.next) < holderKillChance) {
         yield* kill(host)

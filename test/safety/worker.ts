@@ -6,9 +6,10 @@
  *     (a lost update if two ever overlap), and prints { fence, start, end } in Redis TIME microseconds.
  *   worker.ts hold <redisUrl> <lockId> <leaseMs>
  *     acquires the lock, prints { acquired: fence }, and holds it until the process is stopped.
- *   worker.ts wait <redisUrl> <lockId> <fibers> <leaseMs>
+ *   worker.ts wait <redisUrl> <lockId> <fibers> <leaseMs> [calm]
  *     the liveness checker's worker (test/safety/liveness.ts): `fibers` fibers each wait for the lock
- *     again and again, with random timeouts and random interrupts, hold it 0–20 ms and release it. On
+ *     again and again, with random timeouts and random interrupts (none with `calm`: a minute's
+ *     timeout), hold it 0–20 ms and release it. On
  *     stdin, "hold" makes one more fiber take the lock and keep it until "release". Prints
  *     { e: "ready" | "wait" | "got" | "rel" | "gaveup", f: fiber ("H" for the holding one), t: µs }.
  */
@@ -53,7 +54,7 @@ const nowMicros = () => Math.round((performance.timeOrigin + performance.now()) 
 const event = (e: string, f: number | "H", extra: Record<string, unknown> = {}) =>
   Effect.sync(() => process.stdout.write(`${JSON.stringify({ e, f, t: nowMicros(), ...extra })}\n`))
 
-const wait = (fibers: number, lease: number) =>
+const wait = (fibers: number, lease: number, calm: boolean) =>
   Effect.gen(function*() {
     const commands = yield* Queue.unbounded<string>()
     let buffered = ""
@@ -66,9 +67,11 @@ const wait = (fibers: number, lease: number) =>
     const waiter = (f: number) =>
       Effect.gen(function*() {
         while (true) {
-          const timeout = yield* Random.nextIntBetween(2000, 20_000)
+          const timeout = calm ? 60_000 : yield* Random.nextIntBetween(2000, 20_000)
           // One try in five is interrupted after 0–300 ms, wherever it is (in a try, or between tries).
-          const interruptAfter = (yield* Random.nextIntBetween(0, 5)) === 0 ? yield* Random.nextIntBetween(0, 300) : undefined
+          const interruptAfter = !calm && (yield* Random.nextIntBetween(0, 5)) === 0
+            ? yield* Random.nextIntBetween(0, 300)
+            : undefined
           const hold = yield* Random.nextIntBetween(0, 21)
           yield* event("wait", f)
           let held = false
@@ -108,7 +111,7 @@ const wait = (fibers: number, lease: number) =>
 const program = mode === "sections"
   ? sections(rest[0]!, Number(rest[1]), Number(rest[2]))
   : mode === "wait"
-  ? wait(Number(rest[0]), Number(rest[1]))
+  ? wait(Number(rest[0]), Number(rest[1]), rest[2] === "calm")
   : hold(Number(rest[0]))
 
 NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(IoRedis.layer({ url }))))
