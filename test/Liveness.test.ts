@@ -63,7 +63,7 @@ describe("liveness across OS processes", () => {
   it.scopedLive("randomized: with waiters and holders SIGKILLed, the lock never sits free for long while someone waits", () =>
     Effect.gen(function*() {
       const { url } = yield* RedisServer.startFresh()
-      const report = yield* Liveness.run({ redisUrl: url, processes: 3, fibers: 4, duration: 6000 })
+      const report = yield* Liveness.run({ redisUrl: url, processes: 3, fibers: 4, duration: 12_000 })
       yield* Console.log(`liveness: ${JSON.stringify(report)}`)
       expect(report.rounds).toBeGreaterThan(0)
       expect(report.waiterKills).toBeGreaterThanOrEqual(report.rounds)

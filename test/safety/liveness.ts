@@ -42,7 +42,7 @@ export interface Options {
   readonly processes: number
   /** Waiting fibers per worker. */
   readonly fibers: number
-  /** How long to keep starting rounds, in ms. */
+  /** How long to keep starting rounds, in ms from the start (worker start-up included); one round at least. */
   readonly duration: number
   readonly lease?: number
   /** Chance that each other worker is SIGKILLed in a round (one of them is, at least). */
@@ -120,14 +120,14 @@ export const run = (options: Options): Effect.Effect<Report> =>
     const alive = () => workers.filter((w) => w.killedAt === undefined)
     const ready = (worker: Worker) => awaitEvent(worker, (e) => e.e === "ready", 60_000)
 
+    const deadline = started + options.duration * 1000
     const first = yield* Effect.forEach(Array.from({ length: options.processes }), () => spawnWorker)
     yield* Effect.forEach(first, ready, { concurrency: "unbounded" })
-    const deadline = nowMicros() + options.duration * 1000
 
     let rounds = 0
     let waiterKills = 0
     let holderKills = 0
-    while (nowMicros() < deadline) {
+    while (rounds === 0 || nowMicros() < deadline) {
       const candidates = alive().filter((w) => w.events.some((e) => e.e === "ready"))
       if (candidates.length === 0) break
       const host = candidates[yield* Random.nextIntBetween(0, candidates.length)]!
