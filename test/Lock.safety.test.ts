@@ -146,6 +146,8 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
         expect(acquired._tag).toBe("InvalidOptions")
         const guarded = yield* Effect.flip(Lock.withLock(Effect.void, options))
         expect(guarded._tag).toBe("InvalidOptions")
+        const ifAvailable = yield* Effect.flip(Lock.withLockIfAvailable(Effect.void, options))
+        expect(ifAvailable._tag).toBe("InvalidOptions")
         expect(recorder.calls).toEqual([])
       }).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
     }, 20_000)
