@@ -32,6 +32,37 @@ const until = <A>(self: Effect.Effect<A>, check: (a: A) => boolean) =>
     Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("condition not met within 30 s") })
   )
 
+describe("the liveness checker's measure (synthetic traces)", () => {
+  const at = (e: Liveness.Event["e"], f: number | "H", ms: number): Liveness.Event => ({ e, f, t: ms * 1000 })
+  const worst = (traces: ReadonlyArray<Liveness.Trace>, lease = 2000, ended = 10_000) =>
+    Liveness.analyse(traces, lease, 0, ended * 1000).worstStall
+
+  it("a hand-off at the same instant is no stall; a gap while someone waits is", () => {
+    const handOff = { killedAt: undefined, events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 1000), at("rel", 0, 1100)] }
+    expect(worst([handOff])).toBe(0)
+    const gap = { killedAt: undefined, events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 3000), at("rel", 0, 3100)] }
+    expect(worst([gap])).toBe(2000)
+  })
+
+  it("a killed waiter waits no more; a free lock nobody waits for is no stall", () => {
+    const dead = { killedAt: 500_000, events: [at("wait", 0, 0)] }
+    const later = { killedAt: undefined, events: [at("got", 1, 1000), at("rel", 1, 2000)] }
+    expect(worst([dead, later])).toBe(500)
+    expect(worst([later])).toBe(0)
+  })
+
+  it("a killed holder's lock counts as held until its lease could have run out", () => {
+    const holder = { killedAt: 1_000_000, events: [at("wait", "H", 0), at("got", "H", 0)] }
+    const waiter = { killedAt: undefined, events: [at("wait", 0, 500), at("got", 0, 3500), at("rel", 0, 3600)] }
+    expect(worst([holder, waiter])).toBe(500) // held by the dead holder until 1000 + 2000
+  })
+
+  it("a stall still going when the run ends counts up to the end", () => {
+    const stuck = { killedAt: undefined, events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000)] }
+    expect(worst([stuck], 2000, 4000)).toBe(3000)
+  })
+})
+
 describe("liveness across OS processes", () => {
   it.scopedLive("a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s (item 7)", () =>
     Effect.gen(function*() {

@@ -51,10 +51,17 @@ export interface Options {
   readonly holderKillChance?: number
 }
 
-interface Event {
+/** One line a worker prints: what happened to which fiber (`"H"`: the round's holder), at µs `t`. */
+export interface Event {
   readonly e: "ready" | "wait" | "got" | "rel" | "gaveup"
   readonly f: number | "H"
   readonly t: number
+}
+
+/** What one worker process did, and when it was SIGKILLed (µs), if it was. */
+export interface Trace {
+  readonly events: ReadonlyArray<Event>
+  readonly killedAt: number | undefined
 }
 
 interface Worker {
@@ -164,8 +171,12 @@ export const run = (options: Options): Effect.Effect<Report> =>
     return { ...analyse(workers, lease, started, ended), rounds, waiterKills, holderKills }
   })
 
-/** The free-while-waited stretches, from every worker's events. */
-const analyse = (workers: ReadonlyArray<Worker>, lease: number, started: number, ended: number) => {
+/**
+ * The free-while-waited stretches, from every worker's events: times when some living fiber waits and
+ * none holds. A killed waiter waits no more; a killed holder's lock counts as held for `lease` ms after
+ * the kill (its lease's cost, not a liveness fault).
+ */
+export const analyse = (workers: ReadonlyArray<Trace>, lease: number, started: number, ended: number) => {
   // +1/-1 steps of "fibers waiting" and "fibers holding", at microsecond times.
   const steps: Array<{ readonly t: number; readonly waiting: number; readonly holding: number }> = []
   let acquisitions = 0
