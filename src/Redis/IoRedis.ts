@@ -24,8 +24,8 @@
 import { Config, type ConfigError, Effect, Layer, Redacted, Runtime, type Scope } from "effect"
 import type { Cluster, RedisOptions } from "ioredis"
 import { Redis as IORedis } from "ioredis"
-import { makeRun } from "../internal/evalsha.js"
-import * as Subscriber from "../internal/subscriber.js"
+import { makeRun } from "./internal/evalsha.js"
+import * as Subscriber from "./internal/subscriber.js"
 import { RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 

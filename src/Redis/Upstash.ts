@@ -26,7 +26,7 @@
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
-import { makeRun } from "../internal/evalsha.js"
+import { makeRun } from "./internal/evalsha.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"

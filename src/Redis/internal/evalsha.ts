@@ -3,8 +3,8 @@
  * supplies the two calls and how to recognise NOSCRIPT; this module keeps the digests.
  */
 import { Effect } from "effect"
-import type { RedisError } from "../LockError.js"
-import * as Redis from "../Redis.js"
+import type { RedisError } from "../../LockError.js"
+import * as Redis from "../../Redis.js"
 import { sha1 } from "./sha1.js"
 
 export interface Transport {

@@ -5,8 +5,8 @@
  * Backends supply the raw connection.
  */
 import { Deferred, Duration, Effect, Exit, FiberId, Schedule, type Scope } from "effect"
-import type { RedisError } from "../LockError.js"
-import type * as Redis from "../Redis.js"
+import type { RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
 
 export interface Connection {
   /** Sends SUBSCRIBE and resolves on the server's confirmation. */
