@@ -103,7 +103,10 @@ export interface Service {
 
 /**
  * Push notifications over one shared subscriber connection. A channel stays subscribed while it is in
- * use, and a while after, so busy locks do not churn SUBSCRIBE.
+ * use, and a while after, so busy locks do not churn SUBSCRIBE. Interrupting a `subscribe` only stops
+ * that caller's wait: the round trip finishes in the subscriber's own fiber, so the channel never stays
+ * half-subscribed. After a lost connection `isActive` is false until the server confirms again (channels
+ * with listeners are subscribed again on reconnection); messages published meanwhile are lost.
  *
  * @since 0.1.0
  */
@@ -118,7 +121,10 @@ export interface Subscriber {
     channel: string,
     listener: (message: string) => void
   ) => Effect.Effect<{ readonly active: boolean; readonly remove: Effect.Effect<void> }>
-  /** Subscribes the channel if it is not, and waits for the server's confirmation. */
+  /**
+   * Subscribes the channel if it is not, and waits for the server's confirmation; a `RedisError` if it
+   * fails or does not come within the backend's bound (never a wait forever).
+   */
   readonly subscribe: (channel: string) => Effect.Effect<void, RedisError>
 }
 

@@ -65,21 +65,24 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       })
     const runtime = yield* Effect.runtime<never>()
     let connection: IORedis | Cluster | undefined
-    let dispatch: (channel: string, message: string) => void = () => {}
+    let made: Subscriber.Made | undefined
     const connect = () => {
       if (connection === undefined) {
-        connection = client.duplicate()
-        connection.on("message", (channel: string, message: string) => dispatch(channel, message))
+        // The subscriber re-subscribes what is in use itself (and knows when the server confirmed it),
+        // so ioredis's own re-subscription is turned off on the connection this layer owns.
+        connection = client instanceof IORedis ? client.duplicate({ autoResubscribe: false }) : client.duplicate()
+        connection.on("message", (channel: string, message: string) => made?.dispatch(channel, message))
+        connection.on("close", () => made?.disconnected())
+        connection.on("ready", () => made?.connected())
         connection.on("error", (error: unknown) => logConnectionError(runtime, error))
       }
       return connection
     }
     yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : close(connection)))
-    const made = yield* Subscriber.make({
+    made = yield* Subscriber.make({
       subscribe: (channel) => Effect.asVoid(call("subscribe", () => connect().subscribe(channel))),
-      unsubscribe: (channel) => Effect.ignore(call("unsubscribe", () => connect().unsubscribe(channel)))
+      unsubscribe: (channel) => Effect.asVoid(call("unsubscribe", () => connect().unsubscribe(channel)))
     })
-    dispatch = made.dispatch
     return Redis.Redis.of({
       backend: "ioredis",
       subscriber: made.subscriber,
