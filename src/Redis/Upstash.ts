@@ -25,21 +25,33 @@
  * @since 0.1.0
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
-import { Config, type ConfigError, Duration, Effect, Layer, Redacted } from "effect"
+import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
+import * as Deadline from "./internal/deadline.js"
 import { makeRun } from "./internal/evalsha.js"
+import * as Streams from "./internal/upstashStreams.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
- * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`.
+ * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`, and, for wake-ups
+ * pushed over Server-Sent Events, its `subscribe` (`@upstash/redis` ≥ 1.35). Without `subscribe`,
+ * waiters poll.
  *
  * @since 0.1.0
  */
 export interface Client {
   readonly eval: (script: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
   readonly evalsha: (sha1: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
+  readonly subscribe?: ((channel: string) => Subscription) | undefined
 }
+
+/**
+ * One channel's event stream, as `@upstash/redis`'s `redis.subscribe(channel)` returns it.
+ *
+ * @since 0.1.0
+ */
+export type Subscription = Streams.Subscription
 
 /**
  * @since 0.1.0
@@ -65,38 +77,50 @@ const describe = (error: unknown): string => {
 }
 
 /**
- * The Redis service over a client. `timeout` bounds each operation.
+ * The Redis service over a client. `timeout` bounds each operation (one timer shared by all of them,
+ * not a race per call). With a client that has `subscribe`, waiters are woken by push: one event
+ * stream per lock being waited for, shared by this service's waiters and closed a minute after its
+ * last use.
  *
  * @since 0.1.0
  */
-export const make = (client: Client, timeout: Duration.DurationInput = DEFAULT_TIMEOUT): Redis.Service => {
-  const call = (operation: string, f: () => Promise<unknown>) =>
-    Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) }).pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new RedisError({ operation, detail: `no answer within ${Duration.format(timeout)}` })
+export const make = (
+  client: Client,
+  options: { readonly timeout?: Duration.DurationInput | undefined } = {}
+): Effect.Effect<Redis.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    const deadline = yield* Deadline.make(timeout)
+    const call = (operation: string, f: () => Promise<unknown>) =>
+      deadline.call(
+        f,
+        (error) => new RedisError({ operation, detail: describe(error) }),
+        () => new RedisError({ operation, detail: `no answer within ${Duration.format(timeout)}` })
+      )
+    const subscribe = client.subscribe
+    const subscriber = subscribe === undefined ? undefined : yield* Streams.make((channel) => subscribe(channel), describe)
+    return Redis.Redis.of({
+      backend: "upstash",
+      subscriber,
+      run: makeRun({
+        evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
+          call(`eval ${name}`, () =>
+            client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys))),
+        eval: (lua, numberOfKeys, keysAndArgs, name) =>
+          call(`eval ${name}`, () => client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)))
       })
-    )
-  return Redis.Redis.of({
-    backend: "upstash",
-    run: makeRun({
-      evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () =>
-          client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys))),
-      eval: (lua, numberOfKeys, keysAndArgs, name) =>
-        call(`eval ${name}`, () => client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)))
     })
   })
-}
 
 /**
- * Over a client you made; it is never closed (REST clients hold no connection to close).
+ * Over a client you made; it is never closed (REST clients hold no connection to close). Event streams
+ * opened for wake-ups are closed with the layer.
  *
  * @since 0.1.0
  */
 export const layerClient = (client: Client, options: { readonly timeout?: Duration.DurationInput } = {}): Layer.Layer<
   Redis.Redis
-> => Layer.succeed(Redis.Redis, make(client, options.timeout))
+> => Layer.scoped(Redis.Redis, make(client, options))
 
 /**
  * Makes an `@upstash/redis` client from a URL and token.
@@ -110,12 +134,22 @@ export const layerClient = (client: Client, options: { readonly timeout?: Durati
  * @since 0.1.0
  */
 export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions> =>
-  Layer.effect(
+  Layer.scoped(
     Redis.Redis,
     Effect.try({
-      try: () => new UpstashRedis({ ...options.client, url: options.url, token: Redacted.value(options.token) }),
+      try: () => {
+        const config = { ...options.client, url: options.url, token: Redacted.value(options.token) }
+        const client = new UpstashRedis(config)
+        // Wake-up payloads are owner tokens: read them as sent, never as JSON.
+        const streams = new UpstashRedis({ ...config, automaticDeserialization: false })
+        return {
+          eval: client.eval,
+          evalsha: client.evalsha,
+          subscribe: (channel: string) => streams.subscribe(channel)
+        } satisfies Client
+      },
       catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })
-    }).pipe(Effect.map((client) => make(client, options.timeout)))
+    }).pipe(Effect.flatMap((client) => make(client, options)))
   )
 
 /**

@@ -13,7 +13,8 @@
  *   under the permit, that nobody came since it chose the channel, and marks the channel
  *   "unsubscribing" (not active) before it sends anything.
  * - A dropped connection makes every channel "idle" at once (isActive is false until the server
- *   confirms again); when it is back, every channel with listeners is subscribed again.
+ *   confirms again); when it is back, every channel with listeners is subscribed again. The same for
+ *   one channel whose own stream ended (`lost`).
  */
 import { Deferred, Duration, Effect, Exit, FiberId, FiberSet, type Scope } from "effect"
 import { RedisError } from "../../LockError.js"
@@ -57,6 +58,8 @@ export interface Made {
   readonly disconnected: () => void
   /** To be called when the connection is (re)established: channels with listeners are subscribed again. */
   readonly connected: () => void
+  /** To be called when one channel's subscription ended on its own (a backend with a stream per channel). */
+  readonly lost: (channel: string) => void
 }
 
 /**
@@ -198,6 +201,12 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         for (const channel of channels.values()) {
           if (channel.listeners.size > 0 && channel.state !== "active") run(Effect.ignore(Deferred.await(ensure(channel))))
         }
+      },
+      lost: (name) => {
+        const channel = channels.get(name)
+        if (channel === undefined || channel.state !== "active") return
+        channel.state = "idle"
+        if (channel.listeners.size > 0) run(Effect.ignore(Deferred.await(ensure(channel))))
       }
     }
   })
