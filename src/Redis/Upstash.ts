@@ -28,6 +28,7 @@ import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import * as Deadline from "./internal/deadline.js"
 import { makeRun } from "./internal/evalsha.js"
+import * as Sse from "./internal/sse.js"
 import * as Streams from "./internal/upstashStreams.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
@@ -140,12 +141,12 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
       try: () => {
         const config = { ...options.client, url: options.url, token: Redacted.value(options.token) }
         const client = new UpstashRedis(config)
-        // Wake-up payloads are owner tokens: read them as sent, never as JSON.
-        const streams = new UpstashRedis({ ...config, automaticDeserialization: false })
+        // Wake-up streams are read directly (same endpoint as `client.subscribe`): payloads as sent, and
+        // a stream that ends is noticed and reopened.
         return {
-          eval: client.eval,
-          evalsha: client.evalsha,
-          subscribe: (channel: string) => streams.subscribe(channel)
+          eval: (script, keys, args) => client.eval(script, keys, args),
+          evalsha: (sha1, keys, args) => client.evalsha(sha1, keys, args),
+          subscribe: Sse.subscriber(options.url, options.token)
         } satisfies Client
       },
       catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })

@@ -141,6 +141,27 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend:
       yield* eventually(numsub(client, channel), (n) => n === 0)
     }))
 
+  it.scoped("a stream that ends is noticed: the channel is inactive until a new stream is confirmed, then wakes again", () =>
+    Effect.gen(function*() {
+      const fixture = yield* UpstashServer.UpstashServer
+      const client = yield* raw
+      const channel = yield* uniqueId("reopen")
+      yield* Effect.gen(function*() {
+        const subscriber = (yield* Redis).subscriber!
+        const messages: Array<string> = []
+        yield* subscriber.listen(channel, (m) => messages.push(m))
+        yield* subscriber.subscribe(channel)
+        const opened = fixture.opened()
+        fixture.endStreams()
+        yield* eventually(Effect.sync(() => fixture.opened()), (n) => n === opened + 1)
+        yield* eventually(Effect.sync(() => subscriber.isActive(channel)), (active) => active)
+        expect(yield* numsub(client, channel)).toBe(1)
+        expect(yield* Effect.promise(() => client.publish(channel, "again"))).toBe(1)
+        yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
+        expect(messages).toEqual(["again"])
+      }).pipe(Effect.provide(UpstashServer.upstash))
+    }))
+
   it.scoped("a channel whose name has commas and braces round-trips its payloads exactly", () =>
     Effect.gen(function*() {
       const client = yield* raw

@@ -26,6 +26,10 @@ export interface Upstash {
   readonly token: string
   /** How many `/subscribe` event streams are open (each holds its own Redis connection). */
   readonly streams: () => number
+  /** How many `/subscribe` event streams were ever opened. */
+  readonly opened: () => number
+  /** Ends every open event stream, as a server or proxy closing them would. */
+  readonly endStreams: () => void
 }
 
 export class UpstashServer extends Context.Tag("test/UpstashServer")<UpstashServer, Upstash>() {}
@@ -112,8 +116,10 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
         return yield* HttpServerResponse.json(outcomes)
       })
 
-    /** How many event streams are open now (each holds one Redis connection). */
+    /** How many event streams are open now (each holds one Redis connection), and were ever opened. */
     let streams = 0
+    let opened = 0
+    const ends = new Set<() => void>()
     const subscribe = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       if (!authorized(request)) {
@@ -127,6 +133,7 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
           const connection = yield* Effect.acquireRelease(
             Effect.sync(() => {
               streams++
+              opened++
               return new IORedis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 0 })
             }),
             (c) => Effect.sync(() => {
@@ -137,6 +144,9 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
           connection.on("error", () => {})
           connection.on("message", (name: string, message: string) => void emit.single(`message,${name},${message}`))
           connection.on("end", () => void emit.end())
+          const end = () => void emit.end()
+          ends.add(end)
+          yield* Effect.addFinalizer(() => Effect.sync(() => ends.delete(end)))
           const count = yield* Effect.promise(() => connection.subscribe(channel).then((n) => Number(n), () => -1))
           if (count < 0) return yield* Effect.sync(() => void emit.end())
           yield* Effect.sync(() => void emit.single(`subscribe,${channel},${count}`))
@@ -162,7 +172,15 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
     const url = yield* HttpServer.addressWith((address) =>
       Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "")
     ).pipe(Effect.provide(context))
-    return { url, token: options.token, streams: () => streams }
+    return {
+      url,
+      token: options.token,
+      streams: () => streams,
+      opened: () => opened,
+      endStreams: () => {
+        for (const end of ends) end()
+      }
+    }
   })
 
 /** The REST token the test fixture accepts. */

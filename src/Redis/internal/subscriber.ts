@@ -14,7 +14,8 @@
  *   "unsubscribing" (not active) before it sends anything.
  * - A dropped connection makes every channel "idle" at once (isActive is false until the server
  *   confirms again); when it is back, every channel with listeners is subscribed again. The same for
- *   one channel whose own stream ended (`lost`).
+ *   one channel whose own stream ended (`lost`). A SUBSCRIBE that fails for a channel with listeners
+ *   is tried again in the background (backing off up to 5 s) while it has listeners.
  */
 import { Deferred, Duration, Effect, Exit, FiberId, FiberSet, type Scope } from "effect"
 import { RedisError } from "../../LockError.js"
@@ -38,6 +39,8 @@ interface Channel {
   pending: Deferred.Deferred<void, RedisError> | undefined
   /** Whether the channel was used (listened to, left, subscribed) since the last sweep. */
   used: boolean
+  /** SUBSCRIBEs failed in a row, for the backoff of retries in the background. */
+  failures: number
 }
 
 export const DEFAULT_LINGER = Duration.minutes(1)
@@ -82,7 +85,8 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
           permit: Effect.unsafeMakeSemaphore(1),
           state: "idle",
           pending: undefined,
-          used: true
+          used: true,
+          failures: 0
         }
         channels.set(name, channel)
       }
@@ -124,12 +128,31 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
                   ? Exit.fail(new RedisError({ operation: "subscribe", detail: "the subscriber was closed" }))
                   : exit
               )
+              if (Exit.isSuccess(exit)) channel.failures = 0
+              else if (!Exit.isInterrupted(exit)) retryLater(channel)
             })
           ),
           Effect.ignore
         )
       )
       return done
+    }
+
+    /**
+     * After a failed SUBSCRIBE, a channel that still has listeners is tried again in the background,
+     * 100 ms after the first failure, doubling up to 5 s, for as long as it has listeners.
+     */
+    const retryLater = (channel: Channel): void => {
+      if (channel.listeners.size === 0) return
+      const delay = Math.min(100 * 2 ** channel.failures, 5000)
+      channel.failures++
+      run(Effect.sleep(delay).pipe(
+        Effect.zipRight(Effect.suspend(() =>
+          channel.listeners.size > 0 && channel.state !== "active" && channels.get(channel.name) === channel
+            ? Effect.ignore(Deferred.await(ensure(channel)))
+            : Effect.void
+        ))
+      ))
     }
 
     const unused = (channel: Channel) => channel.listeners.size === 0 && !channel.used && channel.pending === undefined

@@ -108,6 +108,31 @@ describe("Subscriber", () => {
       expect(subscriber.isActive("ch")).toBe(false)
     }))
 
+  it.scoped("a failed SUBSCRIBE of a channel with listeners is tried again in the background, backing off", () =>
+    Effect.gen(function*() {
+      const { connection, state } = fake(10)
+      const { subscriber } = yield* Subscriber.make(connection)
+      const listening = yield* subscriber.listen("ch", () => {})
+      state.fail = true
+      expect(yield* Effect.flip(subscriber.subscribe("ch").pipe(Effect.fork, Effect.tap(() => settle(10)), Effect.flatMap(Fiber.join))))
+        .toBeInstanceOf(RedisError)
+      yield* settle(100 + 10) // first retry after 100 ms: fails again
+      yield* settle(200 + 10) // then after 200 ms: fails again
+      expect(state.sent).toEqual(["subscribe ch", "subscribe ch", "subscribe ch"])
+      state.fail = false
+      yield* settle(400 + 10)
+      expect(state.sent.length).toBe(4)
+      expect(subscriber.isActive("ch")).toBe(true)
+      // no listener, no retries
+      yield* listening.remove
+      state.fail = true
+      const other = yield* Effect.fork(subscriber.subscribe("other"))
+      yield* settle(10)
+      expect(Exit.isFailure(yield* Fiber.await(other))).toBe(true)
+      yield* settle(30_000)
+      expect(state.sent.filter((c) => c === "subscribe other")).toEqual(["subscribe other"])
+    }))
+
   it.scoped("the sweep never unsubscribes a channel re-subscribed while its UNSUBSCRIBE waited its turn", () =>
     Effect.gen(function*() {
       const { connection, state } = fake(10)
