@@ -1,0 +1,109 @@
+/**
+ * Redis Cluster: a real 3-master/3-replica cluster started by the harness (test/utils/RedisCluster.ts),
+ * shared by the file. The Lock and Debounce conformance suites run on it through `IoRedis.layerCluster`,
+ * and locks whose slots are on each of the three masters hand off across the cluster.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Cause, ConfigProvider, Effect, Fiber, Layer } from "effect"
+import { Cluster } from "ioredis"
+import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
+import * as Lock from "../src/Lock.js"
+import * as IoRedis from "../src/Redis/IoRedis.js"
+import { Redis } from "../src/Redis.js"
+import { debounceConformance } from "./conformance/debounce.js"
+import { lockConformance } from "./conformance/lock.js"
+import { uniqueId } from "./utils/probe.js"
+import * as RedisCluster from "./utils/RedisCluster.js"
+
+const backend = Layer.unwrapEffect(
+  Effect.map(RedisCluster.RedisCluster, (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie))
+)
+
+/** A plain ioredis Cluster client, outside the library. */
+const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Cluster(cluster.addresses.map((a) => ({ host: a.split(":")[0]!, port: Number(a.split(":")[1]) })))),
+    (c) => Effect.promise(() => c.quit().catch(() => ""))
+  ))
+
+/** Which master (by port) owns each slot range, as CLUSTER SLOTS tells. */
+const masterOfSlot = (client: Cluster) =>
+  Effect.promise(() => client.cluster("SLOTS")).pipe(
+    Effect.map((ranges) => (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1])
+  )
+
+layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redis Cluster", (it) => {
+  it.effect("the harness runs three masters with one replica each, and the cluster is ok", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      expect(cluster.nodes.length).toBe(6)
+      const client = yield* rawCluster
+      const nodes = (yield* Effect.promise(() => client.cluster("NODES") as Promise<string>)).trim().split("\n")
+      expect(nodes.filter((line) => line.includes("master")).length).toBe(3)
+      expect(nodes.filter((line) => line.includes("slave")).length).toBe(3)
+      expect(yield* Effect.promise(() => client.cluster("INFO") as Promise<string>)).toContain("cluster_state:ok")
+    }).pipe(Effect.scoped))
+
+  it.effect("locks on each of the three masters are acquired, handed off to a waiter and released", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      // ids until every master owns at least one, checked with CLUSTER KEYSLOT
+      const byMaster = new Map<number, string>()
+      while (byMaster.size < 3) {
+        const id = yield* uniqueId("slot")
+        const slot = yield* Effect.promise(() => client.cluster("KEYSLOT", lockKeys(DEFAULT_PREFIX, id).lock) as Promise<number>)
+        const master = masterOf(slot)!
+        if (!byMaster.has(master)) byMaster.set(master, id)
+      }
+      for (const id of byMaster.values()) {
+        const holder = yield* Lock.make({ id, lease: 10_000 })
+        expect(yield* holder.acquire()).toBe(true)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence)))
+        yield* Effect.sleep("50 millis")
+        expect(yield* holder.release).toBe(true)
+        expect(yield* Fiber.join(waiter).pipe(Effect.timeout("5 seconds"))).toBe(2)
+        const keys = lockKeys(DEFAULT_PREFIX, id)
+        expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
+      }
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
+  it.effect("layerClusterConfig reads REDIS_CLUSTER_NODES; bad nodes are InvalidOptions", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const provider = ConfigProvider.fromMap(new Map([["REDIS_CLUSTER_NODES", cluster.addresses.slice(0, 2).join(",")]]))
+      const acquired = yield* Effect.flatMap(Lock.make({ id: yield* uniqueId("config") }), (l) => l.acquire()).pipe(
+        Effect.provide(IoRedis.layerClusterConfig()),
+        Effect.withConfigProvider(provider)
+      )
+      expect(acquired).toBe(true)
+      for (const nodes of [[], ["nohost"], ["h:0"], ["h:99999"], [{ host: "", port: 1 }]]) {
+        const error = yield* Effect.flip(Effect.provide(Redis, IoRedis.layerCluster({ nodes: nodes as Array<string> })))
+        expect(error._tag).toBe("InvalidOptions")
+      }
+    }).pipe(Effect.scoped))
+
+  describe("conformance", () => {
+    lockConformance({
+      name: `IoRedis Cluster (3 masters, 3 replicas)`,
+      test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(backend))),
+      elapse: (ms) => Effect.sleep(ms),
+      within: (ms, self) =>
+        Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
+      shortLease: 300,
+      margin: 200,
+      exactTime: false
+    })
+    debounceConformance({
+      name: `IoRedis Cluster (3 masters, 3 replicas)`,
+      test: (name, body) =>
+        it.scoped(name, () =>
+          Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
+            body(IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)))),
+      within: (ms, self) =>
+        Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
+      wait: 300
+    })
+  })
+})
+
