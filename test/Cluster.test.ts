@@ -4,10 +4,11 @@
  * and locks whose slots are on each of the three masters hand off across the cluster.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Fiber, Layer } from "effect"
+import { Cause, ConfigProvider, Effect, Fiber, Layer, Schedule } from "effect"
 import { Cluster } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
+import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import { Redis } from "../src/Redis.js"
 import { debounceConformance } from "./conformance/debounce.js"
@@ -81,6 +82,39 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         const error = yield* Effect.flip(Effect.provide(Redis, IoRedis.layerCluster({ nodes: nodes as Array<string> })))
         expect(error._tag).toBe("InvalidOptions")
       }
+    }).pipe(Effect.scoped))
+
+  it.effect("with sharded pub/sub a wake-up travels by SPUBLISH to the shard's own subscriber, on the master of its slot", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      expect(yield* IoRedisSubscriber.supportsSharded(client)).toBe(cluster.version >= "7")
+      const subscriber = yield* IoRedisSubscriber.make(client, {
+        close: (c) => Effect.promise(() => c.quit().catch(() => "")),
+        onError: () => {}
+      }, { sharded: true })
+      const { channel } = lockKeys(DEFAULT_PREFIX, yield* uniqueId("sharded"))
+      const messages: Array<string> = []
+      yield* subscriber.listen(channel, (m) => messages.push(m))
+      yield* subscriber.subscribe(channel)
+      expect(subscriber.isActive(channel)).toBe(true)
+      // the subscription is on the master that owns the channel's slot, and only there
+      const owner = masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", channel) as Promise<number>))
+      const counts = yield* Effect.forEach(client.nodes("master"), (node) =>
+        Effect.promise(() => node.call("PUBSUB", "SHARDNUMSUB", channel) as Promise<[string, number]>).pipe(
+          Effect.map((reply) => [node.options.port, Number(reply[1])] as const)
+        ))
+      expect(counts.filter(([, n]) => n === 1).map(([port]) => port)).toEqual([owner])
+      expect(counts.filter(([, n]) => n === 0).length).toBe(2)
+      // a classic PUBLISH does not reach it; SPUBLISH does
+      yield* Effect.promise(() => client.publish(channel, "classic"))
+      yield* Effect.promise(() => client.spublish(channel, "sharded"))
+      yield* Effect.filterOrFail(Effect.sync(() => messages.length), (n) => n >= 1, () => new Error("not yet")).pipe(
+        Effect.retry(Schedule.spaced("10 millis")),
+        Effect.timeout("10 seconds")
+      )
+      expect(messages).toEqual(["sharded"])
     }).pipe(Effect.scoped))
 
   describe("conformance", () => {

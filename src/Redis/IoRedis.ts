@@ -27,7 +27,7 @@ import { Config, type ConfigError, Effect, Layer, Option, Redacted, Runtime, typ
 import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "ioredis"
 import { Cluster, Redis as IORedis } from "ioredis"
 import { makeRun } from "./internal/evalsha.js"
-import * as Subscriber from "./internal/subscriber.js"
+import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
@@ -67,28 +67,13 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
         catch: (error) => new RedisError({ operation, detail: describe(error) })
       })
     const runtime = yield* Effect.runtime<never>()
-    let connection: IORedis | Cluster | undefined
-    let made: Subscriber.Made | undefined
-    const connect = () => {
-      if (connection === undefined) {
-        // The subscriber re-subscribes what is in use itself (and knows when the server confirmed it),
-        // so ioredis's own re-subscription is turned off on the connection this layer owns.
-        connection = client instanceof IORedis ? client.duplicate({ autoResubscribe: false }) : client.duplicate()
-        connection.on("message", (channel: string, message: string) => made?.dispatch(channel, message))
-        connection.on("close", () => made?.disconnected())
-        connection.on("ready", () => made?.connected())
-        connection.on("error", (error: unknown) => logConnectionError(runtime, error))
-      }
-      return connection
-    }
-    yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : close(connection)))
-    made = yield* Subscriber.make({
-      subscribe: (channel) => Effect.asVoid(call("subscribe", () => connect().subscribe(channel))),
-      unsubscribe: (channel) => Effect.asVoid(call("unsubscribe", () => connect().unsubscribe(channel)))
+    const subscriber = yield* IoRedisSubscriber.make(client, {
+      close,
+      onError: (error) => logConnectionError(runtime, error)
     })
     return Redis.Redis.of({
       backend: "ioredis",
-      subscriber: made.subscriber,
+      subscriber,
       run: makeRun({
         evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
           call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
