@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Fiber, Layer, Schedule } from "effect"
-import { Cluster } from "ioredis"
+import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
@@ -32,6 +32,30 @@ const masterOfSlot = (client: Cluster) =>
   Effect.promise(() => client.cluster("SLOTS")).pipe(
     Effect.map((ranges) => (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1])
   )
+
+/** A plain connection to one node. */
+const rawNode = (port: number) =>
+  Effect.acquireRelease(Effect.sync(() => new IORedis(port, "127.0.0.1")), (c) => Effect.promise(() => c.quit().catch(() => "")))
+
+/** Moves one slot from the master on `from` to the master on `to`, keys and all (as `redis-cli --cluster reshard` does). */
+const migrateSlot = (slot: number, from: number, to: number, masters: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    const source = yield* rawNode(from)
+    const target = yield* rawNode(to)
+    const sourceId = (yield* Effect.promise(() => source.cluster("MYID"))) as string
+    const targetId = (yield* Effect.promise(() => target.cluster("MYID"))) as string
+    yield* Effect.promise(() => target.cluster("SETSLOT", slot, "IMPORTING", sourceId))
+    yield* Effect.promise(() => source.cluster("SETSLOT", slot, "MIGRATING", targetId))
+    while (true) {
+      const keys = (yield* Effect.promise(() => source.cluster("GETKEYSINSLOT", slot, 100))) as Array<string>
+      if (keys.length === 0) break
+      yield* Effect.promise(() => source.migrate("127.0.0.1", to, "", 0, 5000, "KEYS", ...keys))
+    }
+    for (const port of masters) {
+      const node = yield* rawNode(port)
+      yield* Effect.promise(() => node.cluster("SETSLOT", slot, "NODE", targetId))
+    }
+  }).pipe(Effect.scoped)
 
 layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redis Cluster", (it) => {
   it.effect("the harness runs three masters with one replica each, and the cluster is ok", () =>
@@ -116,6 +140,33 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       )
       expect(messages).toEqual(["sharded"])
     }).pipe(Effect.scoped))
+
+  it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      const masters = client.nodes("master").map((node) => node.options.port!)
+      const id = yield* uniqueId("reshard")
+      const keys = lockKeys(DEFAULT_PREFIX, id)
+      const slot = (yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock))) as number
+      const from = masterOf(slot)!
+      const to = masters.find((port) => port !== from)!
+      const holder = yield* Lock.make({ id, lease: 20_000 })
+      expect(yield* holder.acquire()).toBe(true)
+      const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence)))
+      yield* Effect.filterOrFail(Effect.promise(() => client.llen(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+        Effect.retry(Schedule.spaced("10 millis")),
+        Effect.timeout("10 seconds")
+      )
+      yield* migrateSlot(slot, from, to, masters)
+      const moved = yield* masterOfSlot(client)
+      expect(moved(slot)).toBe(to)
+      expect(yield* holder.status).toBe("ACQUIRED")
+      const other = yield* Lock.make({ id, retry: { attempts: 1 } })
+      expect(yield* other.acquire()).toBe(false)
+      expect(yield* holder.release).toBe(true)
+      expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
+    }).pipe(Effect.provide(backend), Effect.scoped))
 
   describe("conformance", () => {
     lockConformance({
