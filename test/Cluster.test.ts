@@ -3,6 +3,7 @@
  * shared by the file. The Lock and Debounce conformance suites run on it through `IoRedis.layerCluster`,
  * and locks whose slots are on each of the three masters hand off across the cluster.
  */
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Fiber, Layer, Schedule } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
@@ -13,6 +14,7 @@ import * as IoRedis from "../src/Redis/IoRedis.js"
 import { Redis } from "../src/Redis.js"
 import { debounceConformance } from "./conformance/debounce.js"
 import { lockConformance } from "./conformance/lock.js"
+import * as Checker from "./safety/checker.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
@@ -167,6 +169,17 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(yield* holder.release).toBe(true)
       expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
     }).pipe(Effect.provide(backend), Effect.scoped))
+
+  it.effect("mutual exclusion across OS processes on the cluster: no lost update, no overlap, fences increase", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const report = yield* Checker.run({ redisUrl: `redis+cluster://${cluster.addresses.join(",")}`, processes: 3, sections: 10 })
+      expect(report.exitCodes).toEqual([0, 0, 0])
+      expect(report.sections.length).toBe(30)
+      expect(report.counter).toBe(30)
+      expect(report.overlaps).toEqual([])
+      expect(report.fenceInversions).toEqual([])
+    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   describe("conformance", () => {
     lockConformance({

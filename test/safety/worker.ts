@@ -1,6 +1,8 @@
 /**
  * A worker OS process for the reliability tests. Prints one JSON line per event on stdout.
  *
+ * `<redisUrl>` is `redis://…`, or `redis+cluster://host:port,host:port,…` for a Redis Cluster.
+ *
  *   worker.ts sections <redisUrl> <lockId> <counterKey> <count> <leaseMs>
  *     `count` critical sections under the lock; each reads the counter, waits 0–3 ms, writes it + 1
  *     (a lost update if two ever overlap), and prints { fence, start, end } in Redis TIME microseconds.
@@ -8,15 +10,16 @@
  *     acquires the lock, prints { acquired: fence }, and holds it until the process is stopped.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Random, Schedule } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Console, Effect, Layer, Random, Schedule } from "effect"
+import type { Cluster, Redis as IORedis } from "ioredis"
 import * as Lock from "../../src/Lock.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { clusterNodes, plainClient } from "./checker.js"
 
 const [mode, url = "", id = "", ...rest] = process.argv.slice(2)
 
-const raw = Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit()))
-const micros = (c: IORedis) =>
+const raw = Effect.acquireRelease(Effect.sync(() => plainClient(url)), (c) => Effect.promise(() => c.quit()))
+const micros = (c: IORedis | Cluster) =>
   Effect.map(Effect.promise(() => c.time()), ([s, us]) => Number(s) * 1_000_000 + Number(us))
 
 const sections = (counterKey: string, count: number, lease: number) =>
@@ -47,4 +50,7 @@ const program = mode === "sections"
   ? sections(rest[0]!, Number(rest[1]), Number(rest[2]))
   : hold(Number(rest[0]))
 
-NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(IoRedis.layer({ url }))))
+const nodes = clusterNodes(url)
+const backend = nodes === undefined ? IoRedis.layer({ url }) : IoRedis.layerCluster({ nodes }).pipe(Layer.orDie)
+
+NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(backend)))
