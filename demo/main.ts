@@ -4,7 +4,7 @@
  */
 import { Command } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Duration, Effect, Option, Ref, Stream } from "effect"
+import { Console, Deferred, Duration, Effect, Option, Ref, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Lock } from "../src/index.js"
 import { randomToken } from "../src/internal/token.js"
@@ -55,10 +55,15 @@ const lostLease = Effect.gen(function*() {
         : Effect.zipRight(Ref.set(highest, fence), Console.log(`  store: accepted ${who}'s write with fence ${fence}`)))
 
   // "slow" holds a 300 ms lease without keep-alive (think: a stalled process) and works for a second.
-  const slow = Lock.withLock({ id: "ledger", lease: 300, keepAlive: false })(
-    Effect.zipRight(Effect.sleep(1000), Console.log("  slow: finished (should not happen)"))
-  ).pipe(Effect.catchTag("LockLost", (e) => Console.log(`  slow: interrupted with ${e._tag}: ${e.message}`)))
+  const slowHolds = yield* Deferred.make<void>()
+  const slow = Lock.withLease({ id: "ledger", lease: 300, keepAlive: false }, (lease) =>
+    Console.log(`  slow: acquired with fence ${lease.fence}, then stalls`).pipe(
+      Effect.zipRight(Deferred.succeed(slowHolds, undefined)),
+      Effect.zipRight(Effect.sleep(1000)),
+      Effect.zipRight(Console.log("  slow: finished (should not happen)"))
+    )).pipe(Effect.catchTag("LockLost", (e) => Console.log(`  slow: interrupted with ${e._tag}: ${e.message}`)))
   const slowFiber = yield* Effect.fork(slow)
+  yield* Deferred.await(slowHolds)
 
   yield* Effect.scoped(Effect.gen(function*() {
     const lease = yield* Lock.acquire({ id: "ledger", timeout: "2 seconds" })

@@ -30,12 +30,12 @@
  *
  * @since 0.1.0
  */
-import { type Cause, type Context, Duration, Effect, Layer, Schedule } from "effect"
+import { type Cause, type Context, Duration, Effect, Either, Layer, Schedule } from "effect"
 import * as scripts from "./internal/debounceScripts.js"
 import { DEFAULT_PREFIX } from "./internal/keys.js"
 import * as validate from "./internal/validate.js"
-import * as Lock from "./Lock.js"
-import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } from "./LockError.js"
+import * as LockInternal from "./internal/lock/acquire.js"
+import { InvalidOptions, RedisError } from "./LockError.js"
 import { Redis } from "./Redis.js"
 
 /**
@@ -53,11 +53,14 @@ export type Outcome<A> =
   | { readonly _tag: "Suppressed" }
 
 /**
- * Every error a call can fail with, besides the callback's own.
+ * Every error a call can fail with, besides the callback's own: `InvalidOptions` for arguments JSON
+ * cannot carry (or a `key` that is not a string of at most 511 characters), `RedisError` for a Redis fault,
+ * including a run lock that could not be kept (the run was interrupted). Waiting for a run still going
+ * has no limit, so there is no `LockNotAcquired`.
  *
  * @since 0.1.0
  */
-export type DebounceError = RedisError | InvalidOptions | LockLost | LockNotAcquired
+export type DebounceError = RedisError | InvalidOptions
 
 /**
  * A debounced operation.
@@ -104,6 +107,7 @@ export type Failure<Out> = Out extends Effect.Effect<infer _A, infer E, infer _R
 export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
 
 const DEFAULT_WAIT = 1000
+const RUN_LOCK_PREFIX = "debounce:"
 const MAX_KEY_LENGTH = 511
 
 /** Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays, plain objects. */
@@ -132,7 +136,8 @@ const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, R
     : Effect.succeed(out)) as Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>>
 
 /**
- * Builds a debounced operation. Options are checked here, before anything reaches Redis.
+ * Builds a debounced operation. Options are checked here, once, before anything reaches Redis: a bad one
+ * fails with `InvalidOptions` (the only error `make` has), so options built at run time can be handled.
  *
  * @example
  * import { Effect } from "effect"
@@ -160,7 +165,9 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           expected: `a duration of at least wait (${wait} ms)`,
           received: validate.render(u)
         })))
-    const prefix = yield* validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) => validate.prefix("prefix", u))
+    // the run lock's prefix adds RUN_LOCK_PREFIX, and a Lock's prefix is at most 256 characters
+    const prefix = yield* validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) =>
+      validate.prefix("prefix", u, 256 - RUN_LOCK_PREFIX.length))
     if (typeof options?.callback !== "function") {
       return yield* new InvalidOptions({ option: "callback", expected: "a function", received: validate.render(options?.callback) })
     }
@@ -179,13 +186,28 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
     const run = (key: string, args: Args, edge: "leading" | "trailing" | "maxWait") =>
       Effect.suspend(() => runCallback(options.callback(...args))).pipe(
         Effect.provide(context),
+        // the callback's own failure travels past the lock's error handling untouched
+        Effect.either,
         // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
-        Lock.withLock({
-          id: `${id}\n${key}`,
-          prefix: `${prefix}debounce:`,
-          retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
+        // Its fence counter expires with the rest of the key's state (nobody reads these fences).
+        (self) =>
+          LockInternal.withHeld({
+            id: `${id}\n${key}`,
+            prefix: `${prefix}${RUN_LOCK_PREFIX}`,
+            retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
+          }, { fenceTtl: Number(ttl) }, () => self),
+        Effect.catchTags({
+          // no limit on the wait, and options checked by make: neither can happen
+          LockNotAcquired: (error) => Effect.die(error),
+          InvalidOptions: (error) => Effect.die(error),
+          LockLost: (lost) => Effect.fail(new RedisError({ operation: "debounce run lock", detail: lost.message }))
         }),
-        Effect.map((result): Outcome<Success<Out>> => ({ _tag: "Ran", edge, result })),
+        Effect.flatMap((result): Effect.Effect<Outcome<Success<Out>>, Failure<Out>> =>
+          Either.match(result, {
+            onLeft: Effect.fail,
+            onRight: (result) => Effect.succeed({ _tag: "Ran", edge, result })
+          })
+        ),
         // the run lock talks to the same Redis as the debounce, whatever the caller's context holds
         Effect.provideService(Redis, redis)
       )
@@ -229,7 +251,10 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
 
 /**
  * Provides a debounced operation as the service of `tag`. The callback's requirements stay in the
- * layer's type.
+ * layer's type; its error type is `never`. Options written in code are checked when the layer is built,
+ * and a bad one stops it with an `InvalidOptions` defect (its message names the option), rather than
+ * adding an error every layer above it would carry. For options that come from outside, use {@link make}
+ * and handle its `InvalidOptions`.
  *
  * @example
  * import { Context, Effect } from "effect"
@@ -250,8 +275,11 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
 export const layer = <I, S extends Debounce<any, any, any>, Out extends ResultFor<S>>(
   tag: Context.Tag<I, S>,
   options: Options<ArgsOf<S>, Out>
-): Layer.Layer<I, InvalidOptions, Redis | Requirements<Out>> =>
-  Layer.effect(tag, make<ArgsOf<S>, Out>(options) as unknown as Effect.Effect<S, InvalidOptions, Redis | Requirements<Out>>)
+): Layer.Layer<I, never, Redis | Requirements<Out>> =>
+  Layer.effect(
+    tag,
+    Effect.orDie(make<ArgsOf<S>, Out>(options) as unknown as Effect.Effect<S, InvalidOptions, Redis | Requirements<Out>>)
+  )
 
 /** The argument types of a Debounce service type. */
 export type ArgsOf<S> = S extends Debounce<infer Args, any, any> ? Args : never

@@ -15,23 +15,20 @@
  *
  * @since 0.1.0
  */
-import { Predicate, Schema } from "effect"
+import { Data, Predicate } from "effect"
 
 /**
  * The lock could not be acquired within the attempts, schedule or timeout given: another owner holds it.
  *
  * @since 0.1.0
  */
-export class LockNotAcquired extends Schema.TaggedError<LockNotAcquired>("effect-lock/LockNotAcquired")(
-  "LockNotAcquired",
-  {
-    id: Schema.String,
-    /** Milliseconds the current holder's lease still had when we last looked (0 if unknown). */
-    remaining: Schema.Number,
-    /** Why we stopped trying. */
-    reason: Schema.Literal("held", "timeout")
-  }
-) {
+export class LockNotAcquired extends Data.TaggedError("LockNotAcquired")<{
+  readonly id: string
+  /** Milliseconds the current holder's lease still had when we last looked (0 if unknown). */
+  readonly remaining: number
+  /** Why we stopped trying. */
+  readonly reason: "held" | "timeout"
+}> {
   override get message(): string {
     return this.reason === "timeout"
       ? `lock "${this.id}" was not acquired before the timeout`
@@ -45,12 +42,12 @@ export class LockNotAcquired extends Schema.TaggedError<LockNotAcquired>("effect
  *
  * @since 0.1.0
  */
-export class LockLost extends Schema.TaggedError<LockLost>("effect-lock/LockLost")("LockLost", {
-  id: Schema.String,
+export class LockLost extends Data.TaggedError("LockLost")<{
+  readonly id: string
   /** The fencing token of the lost lease. */
-  fence: Schema.Number,
-  reason: Schema.Literal("expired", "unconfirmed")
-}) {
+  readonly fence: number
+  readonly reason: "expired" | "unconfirmed"
+}> {
   override get message(): string {
     return this.reason === "expired"
       ? `lease on lock "${this.id}" (fence ${this.fence}) expired or was taken by another owner`
@@ -63,17 +60,14 @@ export class LockLost extends Schema.TaggedError<LockLost>("effect-lock/LockLost
  *
  * @since 0.1.0
  */
-export class InvalidOptions extends Schema.TaggedError<InvalidOptions>("effect-lock/InvalidOptions")(
-  "InvalidOptions",
-  {
-    /** The option at fault, e.g. `"lease"` or `"retry.attempts"`. */
-    option: Schema.String,
-    /** What the option must be. */
-    expected: Schema.String,
-    /** A short, printable rendering of the value received (never a secret). */
-    received: Schema.String
-  }
-) {
+export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
+  /** The option at fault, e.g. `"lease"` or `"retry.attempts"`. */
+  readonly option: string
+  /** What the option must be. */
+  readonly expected: string
+  /** A short, printable rendering of the value received (never a secret). */
+  readonly received: string
+}> {
   override get message(): string {
     return `invalid option "${this.option}": expected ${this.expected}, received ${this.received}`
   }
@@ -85,12 +79,12 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>("effect-l
  *
  * @since 0.1.0
  */
-export class RedisError extends Schema.TaggedError<RedisError>("effect-lock/RedisError")("RedisError", {
+export class RedisError extends Data.TaggedError("RedisError")<{
   /** What we were doing, e.g. `"eval lock.acquire"`. */
-  operation: Schema.String,
+  readonly operation: string
   /** The backend's own description of the failure. */
-  detail: Schema.String
-}) {
+  readonly detail: string
+}> {
   override get message(): string {
     return `Redis ${this.operation} failed: ${this.detail}`
   }

@@ -7,6 +7,7 @@
  *
  * - `effect-lock/Redis/Memory` — in process, time from Effect's `Clock` (no Redis needed).
  * - `effect-lock/Redis/IoRedis` — TCP through `ioredis`.
+ * - `effect-lock/Redis/Upstash` — HTTP through `@upstash/redis` (serverless and edge runtimes).
  *
  * @example
  * import { Effect } from "effect"
@@ -57,6 +58,16 @@ export interface Keyspace {
   readonly lrem: (key: string, value: string) => number
   /** `LPOS`: the index of the first occurrence, or null. */
   readonly lpos: (key: string, value: string) => number | null
+  /** `ZADD key score member` (one member); 1 when it was added, 0 when only its score changed. */
+  readonly zadd: (key: string, score: number, member: string) => number
+  /** `ZREM` one member; how many were removed. */
+  readonly zrem: (key: string, member: string) => number
+  /** `ZSCORE`: the member's score, or null. */
+  readonly zscore: (key: string, member: string) => number | null
+  /** `ZRANGE key start stop` by rank (negative ranks count from the end), lowest score first. */
+  readonly zrange: (key: string, start: number, stop: number) => ReadonlyArray<string>
+  /** The members whose score is below `max` (`ZRANGEBYSCORE key -inf (max`), lowest first. */
+  readonly zbelow: (key: string, max: number) => ReadonlyArray<string>
   /** `PUBLISH`: delivered to subscribers once the script has finished. */
   readonly publish: (channel: string, message: string) => void
 }
@@ -86,17 +97,38 @@ export interface Script<A> {
 export const script = <A>(options: Script<A>): Script<A> => options
 
 /**
+ * One timer per service, on Effect's `Clock`: the deadlines of every request, waiter and lease of a
+ * client are entries of it, so none of them forks a fiber. Time is monotonic milliseconds
+ * (`Clock.currentTimeNanos`), immune to wall-clock steps.
+ *
+ * @since 0.1.0
+ */
+export interface Timer {
+  /** Now, in the timer's monotonic milliseconds. */
+  readonly now: () => number
+  /** Runs `task` once `now()` reaches `at` (soon after, never before); the result cancels it. */
+  readonly schedule: (at: number, task: () => void) => () => void
+}
+
+/**
  * @since 0.1.0
  */
 export interface Service {
   /** Which backend this is (`"memory"`, `"ioredis"`, `"upstash"`). */
   readonly backend: string
-  /** Runs a script atomically with `KEYS` and `ARGV`; faults of any kind are a {@link RedisError}. */
+  /**
+   * Runs a script atomically with `KEYS` and `ARGV`; faults of any kind are a {@link RedisError}. With
+   * a `deadline` (in {@link Timer} milliseconds), no answer by then is a `RedisError` too, even while
+   * the request is in flight; the script may still have run.
+   */
   readonly run: <A>(
     script: Script<A>,
     keys: ReadonlyArray<string>,
-    args: ReadonlyArray<string>
+    args: ReadonlyArray<string>,
+    deadline?: number
   ) => Effect.Effect<A, RedisError>
+  /** The service's timer; see {@link Timer}. */
+  readonly timer: Timer
   /** Pub/sub, on backends that can push (not Upstash over REST); waiters then wake on a release. */
   readonly subscriber?: Subscriber | undefined
 }

@@ -2,7 +2,10 @@
  * effect-lock: distributed locks for Effect, on Redis.
  *
  * Backends are deep imports so that you load only the client you use:
- * `effect-lock/Redis/Memory`, `effect-lock/Redis/IoRedis`.
+ * `effect-lock/Redis/Memory` (in process, driven by `Clock`; no Redis needed),
+ * `effect-lock/Redis/IoRedis` (TCP, through `ioredis`) and `effect-lock/Redis/Upstash` (HTTP, through
+ * `@upstash/redis`; runs on edge runtimes). For tests of your own code, `effect-lock/Redis/MemoryTest` is
+ * the embedded store with a kit to steal or expire locks, inject faults and read the keyspace.
  *
  * @since 0.1.0
  */

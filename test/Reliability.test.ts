@@ -218,9 +218,13 @@ describe("reliability on real redis-server processes", () => {
       const result = yield* Lock.withLock({ id, lease: 3000 })(Effect.as(Effect.sleep("6 seconds"), "done")).pipe(slow)
       expect(result).toBe("done")
 
+      // No answer within the timeout is a Redis fault, not contention; the try that Redis applied after
+      // the caller gave up is undone by the owner-checked leave sent right behind it.
+      const started = Date.now()
       const error = yield* Effect.scoped(Lock.acquire({ id, timeout: "50 millis" })).pipe(slow, Effect.flip)
-      expect(error._tag).toBe("LockNotAcquired")
-      expect(error._tag === "LockNotAcquired" && error.reason).toBe("timeout")
-      expect(yield* Effect.promise(() => client.exists(keyOf(id)))).toBe(0)
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(error._tag).toBe("RedisError")
+      expect(error.message).toContain("no answer before the deadline")
+      yield* eventually(Effect.promise(() => client.exists(keyOf(id))), (n) => n === 0)
     }))
 })

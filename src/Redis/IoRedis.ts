@@ -28,8 +28,9 @@ import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "iore
 import { Cluster, Redis as IORedis } from "ioredis"
 import { makeRun } from "./internal/evalsha.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
+import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
-import { InvalidOptions, RedisError } from "../LockError.js"
+import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
@@ -61,25 +62,21 @@ const close = (client: IORedis | Cluster) =>
  */
 export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const call = (operation: string, f: () => Promise<unknown>) =>
-      Effect.tryPromise({
-        try: f,
-        catch: (error) => new RedisError({ operation, detail: describe(error) })
-      })
     const runtime = yield* Effect.runtime<never>()
     const subscriber = yield* IoRedisSubscriber.make(client, {
       close,
       onError: (error) => logConnectionError(runtime, error)
     })
+    const timer = yield* Timer.make
     return Redis.Redis.of({
       backend: "ioredis",
       subscriber,
+      timer,
       run: makeRun({
-        evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () => client.evalsha(sha, numberOfKeys, ...keysAndArgs)),
-        eval: (lua, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () => client.eval(lua, numberOfKeys, ...keysAndArgs))
-      })
+        evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
+        eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
+        describe
+      }, timer)
     })
   })
 
@@ -125,20 +122,48 @@ export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
   )
 
 /**
- * Reads the options from `Config`; by default the URL from `REDIS_URL` (as a redacted value).
+ * What {@link layerConfig} reads from `Config`: the connection, plus the two client options most often set
+ * per deployment.
+ *
+ * @since 0.1.0
+ */
+export interface ConfigOptions {
+  /** `redis://…` or `rediss://…` (TLS); kept `Redacted`. */
+  readonly url?: Redacted.Redacted | string | undefined
+  readonly password?: Redacted.Redacted | undefined
+  /** The database index (ioredis `db`), when the URL does not name one. */
+  readonly db?: number | undefined
+  /** Connect over TLS with Node's defaults (ioredis `tls: {}`); a `rediss://` URL does so already. */
+  readonly tls?: boolean | undefined
+}
+
+/**
+ * Reads the options from `Config`; by default the URL from `REDIS_URL` (as a redacted value). Give it
+ * your own `Config` values to read the password, the database index or TLS as well.
  *
  * @example
  * import { Config } from "effect"
  * import * as IoRedis from "effect-lock/Redis/IoRedis"
  *
  * const fromEnv = IoRedis.layerConfig()
- * const custom = IoRedis.layerConfig({ url: Config.redacted("CACHE_URL") })
+ * const custom = IoRedis.layerConfig({
+ *   url: Config.redacted("CACHE_URL"),
+ *   db: Config.integer("CACHE_DB").pipe(Config.withDefault(0)),
+ *   tls: Config.boolean("CACHE_TLS").pipe(Config.withDefault(false))
+ * })
  *
  * @since 0.1.0
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<Pick<Options, "url" | "password">> = { url: Config.redacted("REDIS_URL") }
-): Layer.Layer<Redis.Redis, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+  config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") }
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(Config.unwrap(config), ({ db, tls, ...connection }) =>
+      layer({
+        ...connection,
+        client: { ...(db === undefined ? {} : { db }), ...(tls === true ? { tls: {} } : {}) }
+      }))
+  )
 
 /**
  * @since 0.1.0

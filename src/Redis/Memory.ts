@@ -18,9 +18,13 @@
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
 import { RedisError } from "../LockError.js"
 import * as Subscriber from "./internal/subscriber.js"
+import * as Timer from "../internal/timer.js"
+import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Redis from "../Redis.js"
 
-type Value = string | Array<string>
+/** A sorted set: member → score. Ordered by score, then member, like Redis. */
+type SortedSet = Map<string, number>
+type Value = string | Array<string> | SortedSet
 
 interface Entry {
   value: Value
@@ -52,6 +56,9 @@ class Store {
     }
     const isString = (v: Value): v is string => typeof v === "string"
     const isList = (v: Value): v is Array<string> => Array.isArray(v)
+    const isSortedSet = (v: Value): v is SortedSet => v instanceof Map
+    const sorted = (set: SortedSet): Array<string> =>
+      [...set].sort(([a, x], [b, y]) => (x - y) || (a < b ? -1 : a > b ? 1 : 0)).map(([member]) => member)
     /** Like Redis, an emptied list no longer exists. */
     const dropIfEmpty = (key: string, list: Array<string>) => {
       if (list.length === 0) this.entries.delete(key)
@@ -112,6 +119,35 @@ class Store {
         const index = typed(key, isList)?.indexOf(value) ?? -1
         return index < 0 ? null : index
       },
+      zadd: (key, score, member) => {
+        const set = typed(key, isSortedSet)
+        if (set === undefined) {
+          this.entries.set(key, { value: new Map([[member, score]]), expiresAt: undefined })
+          return 1
+        }
+        const added = set.has(member) ? 0 : 1
+        set.set(member, score)
+        return added
+      },
+      zrem: (key, member) => {
+        const set = typed(key, isSortedSet)
+        if (set === undefined || !set.delete(member)) return 0
+        if (set.size === 0) this.entries.delete(key)
+        return 1
+      },
+      zscore: (key, member) => typed(key, isSortedSet)?.get(member) ?? null,
+      zrange: (key, start, stop) => {
+        const set = typed(key, isSortedSet)
+        if (set === undefined) return []
+        const members = sorted(set)
+        const from = start < 0 ? Math.max(0, members.length + start) : start
+        const to = stop < 0 ? members.length + stop : Math.min(stop, members.length - 1)
+        return from > to ? [] : members.slice(from, to + 1)
+      },
+      zbelow: (key, max) => {
+        const set = typed(key, isSortedSet)
+        return set === undefined ? [] : sorted(set).filter((member) => set.get(member)! < max)
+      },
       publish: (channel, message) => void outbox.push([channel, message])
     }
   }
@@ -142,9 +178,32 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     subscribe: (channel) => Effect.sync(() => void subscribed.add(channel)),
     unsubscribe: (channel) => Effect.sync(() => void subscribed.delete(channel))
   })
-  return Redis.Redis.of({
+  const timer = yield* Timer.make
+  // the test kit's way in (effect-lock/Redis/MemoryTest)
+  const inspectable: MemoryInspect.Inspectable = {
+    atomically: (now, f) => {
+      const outbox: Array<readonly [string, string]> = []
+      const result = f(store.keyspace(now, outbox))
+      for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
+      return result
+    },
+    entries: (now) => {
+      store.sweep(now)
+      return Array.from(store.entries, ([key, { value, expiresAt }]) => ({
+        key,
+        value: typeof value === "string"
+          ? value
+          : Array.isArray(value)
+          ? [...value]
+          : [...value].sort(([, x], [, y]) => x - y).map(([member]) => member),
+        pttl: expiresAt === undefined ? -1 : expiresAt - now
+      }))
+    }
+  }
+  return MemoryInspect.register(inspectable, Redis.Redis.of({
     backend: "memory",
     subscriber,
+    timer,
     run: (script, keys, args) =>
       Clock.currentTimeMillis.pipe(
         Effect.flatMap((now) =>
@@ -162,7 +221,7 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
         ),
         Effect.flatMap((reply) => Redis.decodeReply(script, reply))
       )
-  })
+  }))
 })
 
 /**

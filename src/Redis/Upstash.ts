@@ -5,7 +5,8 @@
  * - {@link layer} creates a client from a URL and a `Redacted` token.
  * - {@link layerClient} runs over a client you created (any entry: `@upstash/redis`,
  *   `@upstash/redis/cloudflare`, `@upstash/redis/fastly`).
- * - {@link layerConfig} reads `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, like `Redis.fromEnv()`.
+ * - {@link layerConfig} reads `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN` (or `KV_REST_API_URL`
+ *   and `KV_REST_API_TOKEN`), like `Redis.fromEnv()`.
  *
  * The client's defaults are fine: every script compares tokens inside Lua and replies with integers
  * only, so automatic JSON deserialization and base64 response encoding cannot change a result. Scripts
@@ -26,12 +27,12 @@
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import * as Deadline from "./internal/deadline.js"
 import { makeRun } from "./internal/evalsha.js"
 import * as Sse from "./internal/sse.js"
 import * as Streams from "./internal/upstashStreams.js"
+import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
-import { InvalidOptions, RedisError } from "../LockError.js"
+import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
@@ -87,29 +88,25 @@ const describe = (error: unknown): string => {
  */
 export const make = (
   client: Client,
-  options: { readonly timeout?: Duration.DurationInput | undefined } = {}
+  timeout: Duration.DurationInput = DEFAULT_TIMEOUT
 ): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const timeout = options.timeout ?? DEFAULT_TIMEOUT
-    const deadline = yield* Deadline.make(timeout)
-    const call = (operation: string, f: () => Promise<unknown>) =>
-      deadline.call(
-        f,
-        (error) => new RedisError({ operation, detail: describe(error) }),
-        () => new RedisError({ operation, detail: `no answer within ${Duration.format(timeout)}` })
-      )
+    const timer = yield* Timer.make
     const subscribe = client.subscribe
     const subscriber = subscribe === undefined ? undefined : yield* Streams.make((channel) => subscribe(channel), describe)
     return Redis.Redis.of({
       backend: "upstash",
+      timer,
       subscriber,
+      // The timeout is an entry on the service's timer, not a race per call.
       run: makeRun({
-        evalsha: (sha, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () =>
-            client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys))),
-        eval: (lua, numberOfKeys, keysAndArgs, name) =>
-          call(`eval ${name}`, () => client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)))
-      })
+        evalsha: (sha, numberOfKeys, keysAndArgs) =>
+          client.evalsha(sha, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)),
+        eval: (lua, numberOfKeys, keysAndArgs) =>
+          client.eval(lua, keysAndArgs.slice(0, numberOfKeys), keysAndArgs.slice(numberOfKeys)),
+        describe,
+        timeout: Duration.toMillis(Duration.decode(timeout))
+      }, timer)
     })
   })
 
@@ -121,7 +118,7 @@ export const make = (
  */
 export const layerClient = (client: Client, options: { readonly timeout?: Duration.DurationInput } = {}): Layer.Layer<
   Redis.Redis
-> => Layer.scoped(Redis.Redis, make(client, options))
+> => Layer.scoped(Redis.Redis, make(client, options.timeout))
 
 /**
  * Makes an `@upstash/redis` client from a URL and token.
@@ -150,18 +147,19 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
         } satisfies Client
       },
       catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })
-    }).pipe(Effect.flatMap((client) => make(client, options)))
+    }).pipe(Effect.flatMap((client) => make(client, options.timeout)))
   )
 
 /**
- * Reads the URL and token from `Config`; by default `UPSTASH_REDIS_REST_URL` and
- * `UPSTASH_REDIS_REST_TOKEN` (the token as a redacted value).
+ * Reads the URL and token from `Config`, as `Redis.fromEnv()` reads the environment: by default
+ * `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, falling back to `KV_REST_API_URL` and
+ * `KV_REST_API_TOKEN` (the names Vercel KV sets); the token as a redacted value.
  *
  * @since 0.1.0
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Pick<Options, "url" | "token">> = {
-    url: Config.string("UPSTASH_REDIS_REST_URL"),
-    token: Config.redacted("UPSTASH_REDIS_REST_TOKEN")
+    url: Config.string("UPSTASH_REDIS_REST_URL").pipe(Config.orElse(() => Config.string("KV_REST_API_URL"))),
+    token: Config.redacted("UPSTASH_REDIS_REST_TOKEN").pipe(Config.orElse(() => Config.redacted("KV_REST_API_TOKEN")))
   }
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

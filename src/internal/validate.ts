@@ -21,37 +21,47 @@ export const render = (u: unknown): string => {
 const invalid = (option: string, expected: string, received: unknown) =>
   new InvalidOptions({ option, expected, received: render(received) })
 
-/** A non-empty string of at most `max` characters. */
-export const text = (option: string, u: unknown, max = MAX_ID_LENGTH): Effect.Effect<string, InvalidOptions> =>
-  typeof u === "string" && u.length > 0 && u.length <= max
-    ? Effect.succeed(u)
-    : Effect.fail(invalid(option, `a non-empty string of at most ${max} characters`, u))
-
-/** A string (may be empty) of at most `max` characters. */
-export const prefix = (option: string, u: unknown, max = 256): Effect.Effect<string, InvalidOptions> =>
-  typeof u === "string" && u.length <= max
-    ? Effect.succeed(u)
-    : Effect.fail(invalid(option, `a string of at most ${max} characters`, u))
-
-/** An integer in `[min, max]`. */
-export const integer = (option: string, u: unknown, min: number, max = MAX_MILLIS): Effect.Effect<number, InvalidOptions> =>
-  typeof u === "number" && Number.isInteger(u) && u >= min && u <= max
-    ? Effect.succeed(u)
-    : Effect.fail(invalid(option, `an integer from ${min} to ${max}`, u))
-
 /**
- * A duration, as a number of milliseconds or any `Duration.DurationInput` ("2 seconds", Duration.millis(5)),
- * that is a whole number of milliseconds in `[min, MAX_MILLIS]`.
+ * The checks, synchronous: each returns the clean value or an `InvalidOptions` (hot paths check without
+ * building an Effect per option). {@link lift} turns one into an Effect.
  */
-export const millis = (option: string, u: unknown, min: 0 | 1): Effect.Effect<number, InvalidOptions> => {
-  const expected = `a duration of ${min === 0 ? "0" : "1"} to ${MAX_MILLIS} whole milliseconds`
-  const ms = typeof u === "number"
-    ? u
-    : Option.match(Duration.decodeUnknown(u), { onNone: () => NaN, onSome: Duration.toMillis })
-  return Number.isInteger(ms) && ms >= min && ms <= MAX_MILLIS
-    ? Effect.succeed(ms)
-    : Effect.fail(invalid(option, expected, u))
-}
+export const check = {
+  /** A non-empty string of at most `max` characters. */
+  text: (option: string, u: unknown, max = MAX_ID_LENGTH): string | InvalidOptions =>
+    typeof u === "string" && u.length > 0 && u.length <= max
+      ? u
+      : invalid(option, `a non-empty string of at most ${max} characters`, u),
+  /** A string (may be empty) of at most `max` characters. */
+  prefix: (option: string, u: unknown, max = 256): string | InvalidOptions =>
+    typeof u === "string" && u.length <= max ? u : invalid(option, `a string of at most ${max} characters`, u),
+  /** An integer in `[min, max]`. */
+  integer: (option: string, u: unknown, min: number, max = MAX_MILLIS): number | InvalidOptions =>
+    typeof u === "number" && Number.isInteger(u) && u >= min && u <= max
+      ? u
+      : invalid(option, `an integer from ${min} to ${max}`, u),
+  /**
+   * A duration, as a number of milliseconds or any `Duration.DurationInput` ("2 seconds",
+   * Duration.millis(5)), that is a whole number of milliseconds in `[min, MAX_MILLIS]`.
+   */
+  millis: (option: string, u: unknown, min: 0 | 1): number | InvalidOptions => {
+    const ms = typeof u === "number"
+      ? u
+      : Option.match(Duration.decodeUnknown(u), { onNone: () => NaN, onSome: Duration.toMillis })
+    return Number.isInteger(ms) && ms >= min && ms <= MAX_MILLIS
+      ? ms
+      : invalid(option, `a duration of ${min === 0 ? "0" : "1"} to ${MAX_MILLIS} whole milliseconds`, u)
+  }
+} as const
+
+/** A synchronous check's result as an Effect. */
+export const lift = <A>(result: A | InvalidOptions): Effect.Effect<A, InvalidOptions> =>
+  result instanceof InvalidOptions ? Effect.fail(result) : Effect.succeed(result)
+
+export const text = (option: string, u: unknown, max = MAX_ID_LENGTH) => lift(check.text(option, u, max))
+export const prefix = (option: string, u: unknown, max = 256) => lift(check.prefix(option, u, max))
+export const integer = (option: string, u: unknown, min: number, max = MAX_MILLIS) =>
+  lift(check.integer(option, u, min, max))
+export const millis = (option: string, u: unknown, min: 0 | 1) => lift(check.millis(option, u, min))
 
 /** `value` when defined, else the default. */
 export const orDefault = <A>(

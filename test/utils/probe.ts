@@ -61,33 +61,49 @@ export interface Recorder {
  */
 export const recording = (
   recorder: Recorder,
-  intercept: <A>(name: string, run: Effect.Effect<A, RedisError>) => Effect.Effect<A, RedisError> = (_, run) => run
+  intercept: <A>(name: string, run: Effect.Effect<A, RedisError>, call: Call) => Effect.Effect<A, RedisError> = (
+    _,
+    run
+  ) => run
 ): Layer.Layer<Redis.Redis, never, Redis.Redis> =>
   Layer.effect(
     Redis.Redis,
     Effect.map(Redis.Redis, (inner) =>
       Redis.Redis.of({
         ...inner,
-        run: (script, keys, args) =>
+        run: (script, keys, args, deadline) =>
           Effect.suspend(() => {
             recorder.calls.push(script.name)
-            return intercept(script.name, inner.run(script, keys, args))
+            return intercept(script.name, inner.run(script, keys, args, deadline), { deadline, timer: inner.timer })
           })
       }))
   )
 
+/** What a backend knows of one run: its deadline, and the service's timer. */
+export interface Call {
+  readonly deadline: number | undefined
+  readonly timer: Redis.Timer
+}
+
+/**
+ * A request that never gets an answer, as a real backend reports it: a `RedisError` at the run's
+ * deadline (never, without one).
+ */
+export const noAnswer = <A>(name: string, { deadline, timer }: Call): Effect.Effect<A, RedisError> =>
+  deadline === undefined ? Effect.never : Effect.async<A, RedisError>((resume) => {
+    const cancel = timer.schedule(deadline, () =>
+      resume(Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "no answer before the deadline" }))))
+    return Effect.sync(cancel)
+  })
+
 export const redisDown = (name: string) => Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
 
-/** The elements of a list (LRANGE 0 -1), e.g. a lock's line of waiters. */
+/** The members of a sorted set in order (ZRANGE 0 -1), e.g. a lock's line of waiters. */
 export const listItems = Redis.script<ReadonlyArray<string>>({
   name: "test.list",
   numberOfKeys: 1,
-  lua: "local items = redis.call('LRANGE', KEYS[1], 0, -1) for i, v in ipairs(items) do items[i] = '=' .. v end return items",
-  local: (ks, [key]) => {
-    const items: Array<string> = []
-    for (let i = 0; ks.lindex(key!, i) !== null; i++) items.push(`=${ks.lindex(key!, i)}`)
-    return items
-  },
+  lua: "local items = redis.call('ZRANGE', KEYS[1], 0, -1) for i, v in ipairs(items) do items[i] = '=' .. v end return items",
+  local: (ks, [key]) => ks.zrange(key!, 0, -1).map((item) => `=${item}`),
   decode: (reply) =>
     Array.isArray(reply) && reply.every((x) => typeof x === "string" && x.startsWith("="))
       ? Either.right(reply.map((x: string) => x.slice(1)))
@@ -96,14 +112,18 @@ export const listItems = Redis.script<ReadonlyArray<string>>({
 
 export const readList = (key: string) => Effect.flatMap(Redis.Redis, (redis) => redis.run(listItems, [key], []))
 
-/** A waiter that joins a lock's line under `token` and then dies: nobody will claim what it is handed. */
-export const deadWaiter = (keys: LockKeys, token = "dead-waiter") =>
+/**
+ * A waiter that joins a lock's line under `token` and then dies: it never looks again (so it drops out
+ * after `alive` ms), and nobody will claim what it is handed.
+ */
+export const deadWaiter = (keys: LockKeys, token = "dead-waiter", alive = 1000) =>
   Effect.flatMap(Redis.Redis, (redis) =>
-    redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue], [
+    redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue, keys.alive], [
       token,
       "10000",
       "1000",
       keys.channel,
       "60000",
+      String(alive),
       "0"
     ]))

@@ -1,0 +1,95 @@
+/**
+ * `Lock.acquire`: options checked, the lock obtained in line, the lease held until the scope closes.
+ * Between winning and registering the release nothing can interrupt, so a won lock is never left
+ * held by a caller who was told it failed.
+ */
+import { Context, Effect, type Option, Scope } from "effect"
+import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "../../LockError.js"
+import { Redis } from "../../Redis.js"
+import { randomToken } from "../token.js"
+import { type Held, hold } from "./lease.js"
+import { obtain } from "./line.js"
+import { labels, metrics } from "./metrics.js"
+import * as Operations from "./operations.js"
+import { type AcquireInput, parseAcquisition } from "./options.js"
+
+export type Acquired = Held
+
+export const acquire = (
+  options: AcquireInput,
+  internal: { readonly fenceTtl?: number } = {}
+): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
+  Effect.flatMap(parseAcquisition(options, internal.fenceTtl), (acq) =>
+    Effect.contextWithEffect((context: Context.Context<Redis | Scope.Scope>) => {
+      const redis = Context.get(context, Redis)
+      const scope = Context.get(context, Scope.Scope)
+      const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
+      const token = randomToken()
+      const tags = labels(acq.id, acq.labelMetrics)
+      const startedAt = redis.timer.now()
+      const counted = () => metrics.attempts.unsafeUpdate(1, tags)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(obtain(acq, redis, ops, token, counted)), (won) =>
+          Effect.withFiberRuntime<Acquired>((fiber) => {
+            const held = hold({
+              acq,
+              redis,
+              ops,
+              token,
+              fence: won.fence,
+              sentAt: won.sentAt,
+              origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
+              hooks: {
+                extended: () => metrics.extensions.unsafeUpdate(1, tags),
+                lost: (reason) =>
+                  Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
+                    Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
+                    Effect.annotateLogs("lock.id", acq.id)
+                  )
+              }
+            })
+            metrics.acquired.unsafeUpdate(1, tags)
+            metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
+            return Effect.as(Scope.addFinalizer(scope, held.release), held)
+          })
+        )
+      )
+    })
+  ).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": options?.id }, captureStackTrace: false }))
+
+/**
+ * Holds the lock while `f(lease)` runs: the lease lives in a scope of its own (the body's resources stay
+ * in the caller's), and the body is interrupted with `LockLost` if the lease is lost.
+ */
+export const withHeld = <A, E, R>(
+  options: AcquireInput,
+  internal: { readonly fenceTtl?: number },
+  f: (lease: Acquired) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis> =>
+  Effect.acquireUseRelease(
+    Scope.make(),
+    (scope) => Effect.flatMap(Scope.extend(acquire(options, internal), scope), (lease) => lease.guard(f(lease))),
+    (scope, exit) => Scope.close(scope, exit)
+  )
+
+const ONE_TRY = { attempts: 1 } as const
+
+/** Like {@link withHeld} with one plain try: `Option.none` when another owner holds the lock. */
+export const withHeldIfAvailable = <A, E, R>(
+  options: AcquireInput,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis> => {
+  const once = { ...options, retry: ONE_TRY, fair: false }
+  return Effect.acquireUseRelease(
+    Scope.make(),
+    (scope) =>
+      Scope.extend(acquire(once), scope).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => (e._tag === "LockNotAcquired" ? Effect.succeedNone : Effect.fail(e)),
+          onSuccess: (lease) => Effect.asSome(lease.guard(self))
+        })
+      ),
+    (scope, exit) => Scope.close(scope, exit)
+  )
+}
+

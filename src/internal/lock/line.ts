@@ -1,0 +1,180 @@
+/**
+ * The line of waiters: how one acquisition tries, waits and wakes.
+ *
+ * - An uncontended acquisition is one try: one request, nothing forked, no race.
+ * - After a failed try a waiter (in line by default) listens on the lock's channel, makes sure it is
+ *   subscribed, and looks once more, so a release published meanwhile is never missed.
+ * - Then it sleeps in ONE `Effect.async`, ended by whichever comes first: its wake-up (the lock was
+ *   handed to it; the message handler resumes it directly), an entry on the service's timer (the
+ *   holder's lease or a reservation ends, the retry schedule's next try, the heartbeat that keeps its
+ *   place in line, the acquisition's deadline). A hand-off to another waiter cuts the sleep to that
+ *   reservation's length: if that waiter is dead, this one looks as soon as it lapses.
+ * - Every try carries the acquisition's deadline, so a request still in flight ends by it too: no
+ *   answer is a `RedisError`, never contention. Past the deadline no try is sent.
+ * - However it ends without the lock (gave up, timed out, interrupted, Redis fault), an acquisition that
+ *   sent a try leaves the line in one owner-checked step that also hands on a lock its unheard try may
+ *   have won or been reserved.
+ */
+import { Effect, ScheduleDecision, ScheduleIntervals } from "effect"
+import { LockNotAcquired, type RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+import type { AcquireReply } from "../lockScripts.js"
+import { HEARTBEAT, type Operations, POLL, RESERVATION } from "./operations.js"
+import type { Acquisition } from "./options.js"
+
+export interface Won {
+  readonly fence: number
+  /** When the winning try was sent (timer ms): the lease started no earlier. */
+  readonly sentAt: number
+}
+
+/** How long leaving may take after a failed acquisition (the lock's state is unknown after a fault). */
+const LEAVE_LIMIT = 1000
+
+/** Tries until the lock is won, the schedule gives up, the deadline passes or Redis fails. */
+export const obtain = (
+  acq: Acquisition,
+  redis: Redis.Service,
+  ops: Operations,
+  token: string,
+  onTry: () => void
+): Effect.Effect<Won, LockNotAcquired | RedisError> => {
+  const timer = redis.timer
+  const deadline = acq.timeout === undefined ? undefined : timer.now() + acq.timeout
+  const send = acq.fair ? ops.tryAcquireFair : ops.tryAcquire
+  /** Whether a try was sent whose effect may need undoing: in line, or won without our hearing it. */
+  let sent = false
+  /** The last try was answered "held" outside the line: nothing to undo. */
+  let cleanMiss = false
+  let sentAt = 0
+
+  const attempt = (): Effect.Effect<AcquireReply, RedisError> => {
+    sent = true
+    cleanMiss = false
+    sentAt = timer.now()
+    onTry()
+    return send(token, acq.lease, deadline)
+  }
+
+  const leave = Effect.suspend(() => {
+    const now = timer.now()
+    return ops.leave(token, Math.min(now + LEAVE_LIMIT, Math.max(deadline ?? Infinity, now + 250)))
+  }).pipe(Effect.ignore)
+
+  const first = Effect.flatMap(Effect.suspend(attempt), (reply) =>
+    reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining))
+
+  const wait = (remaining: number) =>
+    waitInLine({ acq, redis, token, deadline, attempt, remaining, miss: () => (cleanMiss = !acq.fair) }).pipe(
+      Effect.map((reply): Won => ({ fence: reply.fence, sentAt }))
+    )
+
+  return Effect.onExit(first, (exit) =>
+    exit._tag === "Success" || !sent || cleanMiss ? Effect.void : leave)
+}
+
+interface Waiting {
+  readonly woken: () => void
+  readonly handedOff: () => void
+}
+
+/** The contended part: waits and tries until a try wins; fails as `obtain` says. */
+const waitInLine = (options: {
+  readonly acq: Acquisition
+  readonly redis: Redis.Service
+  readonly token: string
+  readonly deadline: number | undefined
+  readonly attempt: () => Effect.Effect<AcquireReply, RedisError>
+  readonly remaining: number
+  readonly miss: () => void
+}): Effect.Effect<{ readonly fence: number }, LockNotAcquired | RedisError> => {
+  const { acq, attempt, deadline, redis, token } = options
+  const timer = redis.timer
+  const subscriber = acq.fair ? redis.subscriber : undefined
+  const channel = acq.keys.channel
+  const schedule = acq.retry === "untilTimeout" ? undefined : acq.retry
+  let state: unknown = schedule?.initial
+  /** The wait in progress, if any. */
+  let current: Waiting | undefined
+  /** A wake-up that came while no wait was in progress (a try was on its way). */
+  let pending = false
+  const listener = (message: string) => {
+    if (message !== token) return current?.handedOff()
+    if (current !== undefined) current.woken()
+    else pending = true
+  }
+
+  /** Resolves `true` when woken, `false` when the timer ends the wait at `at`. */
+  const sleep = (at: number) =>
+    Effect.async<boolean>((resume) => {
+      if (pending) {
+        pending = false
+        return resume(Effect.succeed(true))
+      }
+      let target = at
+      const end = (woken: boolean) => () => {
+        current = undefined
+        cancel()
+        resume(Effect.succeed(woken))
+      }
+      let cancel = timer.schedule(target, end(false))
+      current = {
+        woken: end(true),
+        handedOff: () => {
+          const lapse = timer.now() + RESERVATION + 1
+          if (lapse >= target) return
+          cancel()
+          target = lapse
+          cancel = timer.schedule(target, end(false))
+        }
+      }
+      return Effect.sync(() => {
+        current = undefined
+        cancel()
+      })
+    })
+
+  /** The instant the schedule allows the next try, or `undefined` when it gives up. */
+  const next = (miss: LockNotAcquired, now: number): Effect.Effect<number | undefined> =>
+    schedule === undefined ? Effect.succeed(Infinity) : Effect.map(schedule.step(now, miss, state), ([s, _, decision]) => {
+      state = s
+      return ScheduleDecision.isDone(decision) ? undefined : Math.max(now, ScheduleIntervals.start(decision.intervals))
+    })
+
+  const timedOut = (remaining: number) => new LockNotAcquired({ id: acq.id, remaining, reason: "timeout" })
+
+  let listening: Effect.Effect<void> | undefined
+  return Effect.gen(function*() {
+    let remaining = options.remaining
+      if (subscriber !== undefined) {
+        listening = (yield* subscriber.listen(channel, listener)).remove
+        if (!subscriber.isActive(channel)) {
+          // Bounded: without a confirmed subscription the heartbeat still finds the lock free.
+          const limit = Math.min(deadline ?? Infinity, timer.now() + RESERVATION) - timer.now()
+          yield* subscriber.subscribe(channel).pipe(Effect.timeout(Math.max(0, limit)), Effect.ignore)
+        }
+        const reply = yield* attempt()
+        if (reply.acquired) return reply
+        remaining = reply.remaining
+      }
+      while (true) {
+        options.miss()
+        const now = timer.now()
+        if (deadline !== undefined && now >= deadline) return yield* timedOut(remaining)
+        const miss = new LockNotAcquired({ id: acq.id, remaining, reason: "held" })
+        let at = yield* next(miss, now)
+        if (at === undefined) return yield* miss
+        // Look again when the holder's lease (or a reservation) ends, and often enough to keep a place in
+        // line, or to poll where nothing pushes.
+        at = Math.min(at, now + remaining + 1)
+        if (subscriber === undefined || !subscriber.isActive(channel)) at = Math.min(at, now + POLL)
+        else at = Math.min(at, now + HEARTBEAT)
+        if (deadline !== undefined) at = Math.min(at, deadline)
+        const woken = yield* sleep(at)
+        if (!woken && deadline !== undefined && timer.now() >= deadline) return yield* timedOut(remaining)
+        const reply = yield* attempt()
+        if (reply.acquired) return reply
+        remaining = reply.remaining
+      }
+  }).pipe(Effect.ensuring(Effect.suspend(() => listening ?? Effect.void)))
+}

@@ -1,0 +1,43 @@
+/**
+ * A worker loop runs the same acquisition for as long as the process lives: nothing may grow with the
+ * number of calls. Effect 3.22 grows a fiber's FiberRef stacks when
+ * `Effect.scoped(Effect.acquireRelease(…).pipe(Effect.timeout(…)))` repeats in one fiber
+ * (bench/fiberref-growth.ts reproduces it); the lock must not have that shape, whatever the options.
+ * Deterministic: it counts stack entries, it does not time anything.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, type FiberRefs } from "effect"
+import * as Lock from "../src/Lock.js"
+import * as Memory from "../src/Redis/Memory.js"
+
+/** The deepest FiberRef stack of the current fiber (the number of values pushed on one FiberRef). */
+const deepestFiberRefStack = Effect.withFiberRuntime<number>((fiber) => {
+  const refs = fiber.getFiberRefs() as FiberRefs.FiberRefs & {
+    readonly locals: ReadonlyMap<unknown, ReadonlyArray<unknown>>
+  }
+  let deepest = 0
+  for (const stack of refs.locals.values()) deepest = Math.max(deepest, stack.length)
+  return Effect.succeed(deepest)
+})
+
+const loops = {
+  "withLock with a timeout": Lock.withLock({ id: "queue", timeout: "5 seconds" })(Effect.void),
+  "withLease with a timeout": Lock.withLease({ id: "queue", timeout: "5 seconds" }, () => Effect.void),
+  "scoped acquire with a timeout": Effect.scoped(Lock.acquire({ id: "queue", timeout: "5 seconds" })),
+  "withLockIfAvailable": Lock.withLockIfAvailable({ id: "queue" })(Effect.void)
+} as const
+
+describe("long-running loops", () => {
+  for (const [name, once] of Object.entries(loops)) {
+    it.effect(`${name}, 20,000 times in one fiber: the fiber's FiberRef stacks stay bounded`, () =>
+      Effect.gen(function*() {
+        const before = yield* deepestFiberRefStack
+        for (let i = 0; i < 1000; i++) yield* once
+        const early = yield* deepestFiberRefStack
+        for (let i = 0; i < 19_000; i++) yield* once
+        const late = yield* deepestFiberRefStack
+        expect(late).toBe(early)
+        expect(late).toBeLessThanOrEqual(before + 2)
+      }).pipe(Effect.provide(Memory.layer)), 120_000)
+  }
+})

@@ -1,0 +1,227 @@
+/**
+ * The package as a user gets it. A clean clone of HEAD (no `dist/`) is packed with `npm pack`, which
+ * must build it (`prepack`); the tarball is installed into a fresh project next to the peers; every
+ * entry point of `exports` must then load from ESM (`import`) and CommonJS (`require`), and typecheck
+ * for NodeNext, Node16 (`.mts` and `.cts`), Bundler and Node10 consumers.
+ *
+ * Installs come from the npm cache (`--prefer-offline`) with the versions this checkout uses, so the test
+ * needs no network once `npm install` has run here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import ts from "typescript"
+
+const root = path.resolve(import.meta.dirname, "..")
+const version = (name: string): string =>
+  (JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")) as { version: string })
+    .version
+
+/**
+ * Runs a command. Of the `npm_*` variables `npm test` sets, only the user's configuration (`npm_config_*`:
+ * cache, registry) is passed on, not this package's own (`npm_package_*`, `npm_lifecycle_*`).
+ */
+const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || /^npm_config_/i.test(key))
+  )
+  return execFileSync(command, args, {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...env, npm_config_loglevel: "error", npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" }
+  })
+}
+
+let tmp: string
+let clone: string
+let app: string
+let packed: ReadonlyArray<string>
+/** The subpaths of `exports` a user may import, e.g. `effect-lock/Redis/Memory`. */
+let entries: ReadonlyArray<string>
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "effect-lock-pack-"))
+  clone = path.join(tmp, "clone")
+  app = path.join(tmp, "app")
+  run("git", ["clone", "--quiet", "--depth", "1", `file://${root}`, clone], tmp)
+  expect(fs.existsSync(path.join(clone, "dist"))).toBe(false)
+  // the clone gets this checkout's devDependencies (the compiler) without another install
+  fs.symlinkSync(path.join(root, "node_modules"), path.join(clone, "node_modules"), "dir")
+  const [pack] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tmp], clone)) as Array<
+    { filename: string; files: Array<{ path: string }> }
+  >
+  packed = pack!.files.map((file) => file.path)
+
+  const manifest = JSON.parse(fs.readFileSync(path.join(clone, "package.json"), "utf8")) as {
+    exports: Record<string, unknown>
+  }
+  entries = Object.entries(manifest.exports)
+    .filter(([subpath, target]) => target !== null && !subpath.includes("*") && subpath !== "./package.json")
+    .map(([subpath]) => path.posix.join("effect-lock", subpath))
+
+  fs.mkdirSync(app)
+  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
+  run("npm", [
+    "install",
+    "--prefer-offline",
+    "--ignore-scripts",
+    "--no-package-lock",
+    path.join(tmp, pack!.filename),
+    ...["effect", "ioredis", "@upstash/redis", "@types/node"].map((name) => `${name}@${version(name)}`)
+  ], app)
+}, 120_000)
+
+afterAll(() => {
+  if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true })
+})
+
+describe("the packed package", () => {
+  it("ships the build (ESM, CommonJS, declarations and their maps), the sources the maps point to, and the license", () => {
+    for (const file of ["dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json", "src/index.ts", "LICENSE", "README.md"]) {
+      expect(packed).toContain(file)
+    }
+    expect(packed.filter((file) => !/^(dist|src)\/|^(LICENSE|README\.md|package\.json)$/.test(file))).toEqual([])
+  })
+
+  it("every declaration map points at a source file shipped in the package", () => {
+    const installed = path.join(app, "node_modules/effect-lock")
+    const maps = packed.filter((file) => file.endsWith(".d.ts.map"))
+    expect(maps.length).toBeGreaterThan(10)
+    for (const map of maps) {
+      const { sources } = JSON.parse(fs.readFileSync(path.join(installed, map), "utf8")) as { sources: Array<string> }
+      for (const source of sources) {
+        expect(fs.existsSync(path.resolve(path.dirname(path.join(installed, map)), source)), `${map} → ${source}`).toBe(true)
+      }
+    }
+  })
+
+  it("exports every public module of src/ (everything outside internal/ and the programs of `bin`)", () => {
+    const { bin = {} } = JSON.parse(fs.readFileSync(path.join(clone, "package.json"), "utf8")) as {
+      bin?: string | Record<string, string>
+    }
+    const programs = (typeof bin === "string" ? [bin] : Object.values(bin))
+      .map((target) => path.normalize(target).replace(/^dist[\\/](cjs[\\/])?/, "").replace(/\.js$/, ".ts"))
+    const modules = fs.readdirSync(path.join(clone, "src"), { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".ts") && !file.split(path.sep).includes("internal") && !programs.includes(file))
+      .map((file) => file === "index.ts" ? "effect-lock" : `effect-lock/${file.replace(/\.ts$/, "").split(path.sep).join("/")}`)
+    expect([...entries].sort()).toEqual(modules.sort())
+  })
+
+  it("every entry point loads with import and with require, with the same exports, and a lock runs on each", () => {
+    const check = (format: "esm" | "cjs") => {
+      const load = format === "esm" ? "await import" : "require"
+      const source = `
+        const entries = ${JSON.stringify(entries)}
+        const loaded = {}
+        for (const entry of entries) loaded[entry] = Object.keys(${load}(entry)).filter((k) => k !== "default").sort()
+        const { Effect } = ${load}("effect")
+        const { Lock } = ${load}("effect-lock")
+        const Memory = ${load}("effect-lock/Redis/Memory")
+        const ran = await Effect.runPromise(
+          Lock.withLock({ id: "packed" })(Effect.succeed("guarded")).pipe(Effect.provide(Memory.layer))
+        )
+        let hidden = false
+        try { ${load}("effect-lock/internal/keys") } catch (e) { hidden = e.code === "ERR_PACKAGE_PATH_NOT_EXPORTED" }
+        console.log(JSON.stringify({ loaded, ran, hidden }))
+      `
+      const file = path.join(app, format === "esm" ? "check.mjs" : "check.cjs")
+      fs.writeFileSync(file, format === "esm" ? source : `(async () => {${source}})().catch((e) => { console.error(e); process.exit(1) })`)
+      return JSON.parse(run(process.execPath, [file], app)) as {
+        loaded: Record<string, Array<string>>
+        ran: string
+        hidden: boolean
+      }
+    }
+    const esm = check("esm")
+    const cjs = check("cjs")
+    expect(Object.keys(esm.loaded).sort()).toEqual([...entries].sort())
+    for (const entry of entries) expect(esm.loaded[entry]!.length, entry).toBeGreaterThan(0)
+    expect(esm.loaded["effect-lock"]).toEqual(expect.arrayContaining(["Debounce", "Lock", "LockError", "Redis"]))
+    expect(cjs.loaded).toEqual(esm.loaded)
+    expect(esm).toMatchObject({ ran: "guarded", hidden: true })
+    expect(cjs).toMatchObject({ ran: "guarded", hidden: true })
+  })
+
+  /** A consumer that imports every entry point; the expect-error line fails if the types were `any`. */
+  const consumer = () => `
+import { Effect, Layer } from "effect"
+import { Lock, LockError, Redis } from "effect-lock"
+import * as Memory from "effect-lock/Redis/Memory"
+${entries.map((entry, i) => `import * as Entry${i} from "${entry}"`).join("\n")}
+
+export const entries = [${entries.map((_, i) => `Entry${i}`).join(", ")}]
+export const layer: Layer.Layer<Redis.Redis> = Memory.layer
+export const program = Lock.withLock({ id: "typed" })(Effect.succeed(1)).pipe(Effect.provide(Memory.layer))
+export const tag: "LockNotAcquired" = new LockError.LockNotAcquired({ id: "a", remaining: 0, reason: "held" })._tag
+// @ts-expect-error "nope" is not a reason
+export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reason: "nope" })
+`
+
+  /** Parsed declaration files, shared by the programs below (parsing Effect's is most of their cost). */
+  const parsed = new Map<string, ts.SourceFile | undefined>()
+  const hostFor = (options: ts.CompilerOptions): ts.CompilerHost => {
+    const host = ts.createCompilerHost(options)
+    const getSourceFile = host.getSourceFile
+    host.getSourceFile = (fileName, languageVersionOrOptions, ...rest) => {
+      if (!fileName.endsWith(".d.ts")) return getSourceFile(fileName, languageVersionOrOptions, ...rest)
+      const format = typeof languageVersionOrOptions === "object" ? languageVersionOrOptions.impliedNodeFormat : undefined
+      const key = `${fileName}|${format}`
+      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, ...rest))
+      return parsed.get(key)
+    }
+    return host
+  }
+
+  const typecheck = (name: string, files: ReadonlyArray<string>, options: ts.CompilerOptions) => {
+    const dir = path.join(app, name)
+    fs.mkdirSync(dir, { recursive: true })
+    const paths = files.map((file) => {
+      const full = path.join(dir, file)
+      fs.writeFileSync(full, consumer())
+      return full
+    })
+    const compilerOptions: ts.CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      lib: ["lib.es2022.d.ts"],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      ...options
+    }
+    const program = ts.createProgram(paths, compilerOptions, hostFor(compilerOptions))
+    return ts.getPreEmitDiagnostics(program).map((d) =>
+      `${d.file ? path.basename(d.file.fileName) : ""} TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+    )
+  }
+
+  it("types resolve for NodeNext consumers, ESM (.mts) and CommonJS (.cts)", () => {
+    expect(typecheck("nodenext", ["consumer.mts", "consumer.cts"], {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext
+    })).toEqual([])
+  })
+
+  it("types resolve for Node16 consumers, ESM (.mts) and CommonJS (.cts)", () => {
+    expect(typecheck("node16", ["consumer.mts", "consumer.cts"], {
+      module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16
+    })).toEqual([])
+  })
+
+  it("types resolve for Bundler consumers", () => {
+    expect(typecheck("bundler", ["consumer.ts"], {
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler
+    })).toEqual([])
+  })
+
+  it("types resolve for Node10 consumers (classic node resolution, no exports map)", () => {
+    expect(typecheck("node10", ["consumer.ts"], {
+      module: ts.ModuleKind.CommonJS,
+      moduleResolution: ts.ModuleResolutionKind.Node10
+    })).toEqual([])
+  })
+})
