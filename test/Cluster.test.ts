@@ -156,7 +156,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const holder = yield* Lock.make({ id, lease: 20_000 })
       expect(yield* holder.acquire()).toBe(true)
       const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence)))
-      yield* Effect.filterOrFail(Effect.promise(() => client.llen(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+      yield* Effect.filterOrFail(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
         Effect.retry(Schedule.spaced("10 millis")),
         Effect.timeout("10 seconds")
       )
