@@ -143,6 +143,28 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(messages).toEqual(["sharded"])
     }).pipe(Effect.scoped))
 
+  it.effect("a script can SPUBLISH its lock's channel from Lua, passed in ARGV, since it shares the keys' hash tag", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const subscriber = yield* IoRedisSubscriber.make(client, {
+        close: (c) => Effect.promise(() => c.quit().catch(() => "")),
+        onError: () => {}
+      }, { sharded: true })
+      const keys = lockKeys(DEFAULT_PREFIX, yield* uniqueId("lua-spublish"))
+      const messages: Array<string> = []
+      yield* subscriber.listen(keys.channel, (m) => messages.push(m))
+      yield* subscriber.subscribe(keys.channel)
+      const receivers = yield* Effect.promise(() =>
+        client.eval("return redis.call('SPUBLISH', ARGV[1], ARGV[2])", 1, keys.lock, keys.channel, "token-1")
+      )
+      expect(receivers).toBe(1)
+      yield* Effect.filterOrFail(Effect.sync(() => messages.length), (n) => n >= 1, () => new Error("not yet")).pipe(
+        Effect.retry(Schedule.spaced("10 millis")),
+        Effect.timeout("10 seconds")
+      )
+      expect(messages).toEqual(["token-1"])
+    }).pipe(Effect.scoped))
+
   it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>
     Effect.gen(function*() {
       const client = yield* rawCluster
