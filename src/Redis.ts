@@ -129,8 +129,20 @@ export interface Service {
   ) => Effect.Effect<A, RedisError>
   /** The service's timer; see {@link Timer}. */
   readonly timer: Timer
-  /** Pub/sub, on backends that can push (not Upstash over REST); waiters then wake on a release. */
+  /**
+   * Pub/sub, on backends that can push (ioredis; Upstash over Server-Sent Events when its client has
+   * `subscribe`); waiters then wake on a release.
+   */
   readonly subscriber?: Subscriber | undefined
+  /**
+   * `WAIT replicas timeout` on the connection that carries the scripts for `key` (on a Cluster, the one
+   * to the master of `key`'s slot): how many replicas have acknowledged every write sent there so far,
+   * including the last script's; fewer than asked once `timeoutMs` has passed. While it waits, that
+   * connection's later commands wait too. Only on backends with replicas to ask (ioredis).
+   */
+  readonly waitForReplicas?:
+    | ((key: string, replicas: number, timeoutMs: number) => Effect.Effect<number, RedisError>)
+    | undefined
 }
 
 /**

@@ -165,6 +165,19 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(messages).toEqual(["token-1"])
     }).pipe(Effect.scoped))
 
+  it.effect("waitForReplicas runs WAIT on the master of the key's slot: the one replica acknowledges, a second never comes", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis
+      const id = yield* uniqueId("replicas")
+      const lock = yield* Lock.make({ id })
+      expect(yield* lock.acquire()).toBe(true)
+      const { lock: key } = lockKeys(DEFAULT_PREFIX, id)
+      expect(yield* redis.waitForReplicas!(key, 1, 5000)).toBe(1)
+      const started = Date.now()
+      expect(yield* redis.waitForReplicas!(key, 2, 200)).toBe(1)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
   it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>
     Effect.gen(function*() {
       const client = yield* rawCluster

@@ -30,7 +30,7 @@ import { makeRun } from "./internal/evalsha.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
-import { InvalidOptions } from "../LockError.js"
+import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
@@ -72,6 +72,7 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       backend: "ioredis",
       subscriber,
       timer,
+      waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
       run: makeRun({
         evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
         eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
@@ -79,6 +80,28 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       }, timer)
     })
   })
+
+/**
+ * `WAIT` where the scripts for `key` go: on a `Redis`, its one connection; on a `Cluster`, a pipeline
+ * led by a command on `key`, so it goes to the connection to the master of `key`'s slot.
+ */
+const waitForReplicas = (client: IORedis | Cluster, key: string, replicas: number, timeoutMs: number) =>
+  Effect.tryPromise({
+    try: async () => {
+      if (!(client instanceof Cluster)) return client.call("WAIT", replicas, timeoutMs)
+      const replies = await client.pipeline().exists(key).call("WAIT", replicas, timeoutMs).exec()
+      const [error, acknowledged] = replies?.[1] ?? [new Error("no reply to WAIT"), null]
+      if (error !== null) throw error
+      return acknowledged
+    },
+    catch: (error) => new RedisError({ operation: "wait", detail: describe(error) })
+  }).pipe(
+    Effect.flatMap((reply) =>
+      typeof reply === "number"
+        ? Effect.succeed(reply)
+        : Effect.fail(new RedisError({ operation: "wait", detail: `expected an integer reply, got ${typeof reply}` }))
+    )
+  )
 
 const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
   Runtime.runFork(runtime)(Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error))))

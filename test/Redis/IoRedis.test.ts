@@ -157,6 +157,15 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       expect(error._tag).toBe("RedisError")
     })
   )
+
+  it.scoped("waitForReplicas on a server without replicas answers 0 once its timeout has passed", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis
+      const id = yield* uniqueId("no-replicas")
+      expect(yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire())).toBe(true)
+      expect(yield* redis.waitForReplicas!(`effect-lock:lock:{${id}}`, 1, 50)).toBe(0)
+    }).pipe(Effect.provide(RedisServer.ioredis))
+  )
 })
 
 describe("IoRedis backend with a password", () => {

@@ -2,8 +2,8 @@
  * A real Redis Cluster for tests: three masters and three replicas, each a `redis-server` process on a
  * free loopback port (its cluster bus on another free port), configuration files in a temporary
  * directory, joined with `redis-cli --cluster create … --cluster-replicas 1`. Ready once every node
- * says `cluster_state:ok` and knows all six nodes; every process is stopped (by its PID) and the
- * directory removed when the scope closes.
+ * says `cluster_state:ok` and knows all six nodes, and every master's replica is online; every process
+ * is stopped (by its PID) and the directory removed when the scope closes.
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
@@ -90,7 +90,7 @@ const run = (command: Command.Command) =>
     return { stdout, stderr, code }
   }))
 
-const info = (node: Node, section: "cluster info" | "cluster nodes" | "info server") =>
+const info = (node: Node, section: "cluster info" | "cluster nodes" | "info server" | "info replication") =>
   Effect.acquireUseRelease(
     Effect.sync(() => new IORedis(node.port, node.host, { lazyConnect: true, maxRetriesPerRequest: 0 })),
     (client) => Effect.tryPromise(() => client.call(...(section.split(" ") as [string, string])) as Promise<string>),
@@ -133,6 +133,17 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
       return yield* new RedisClusterError({ message: `redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}` })
     }
     yield* waitHealthy(nodes)
+    // and every replica has finished its first sync (so WAIT and failover see a live replica)
+    yield* Effect.forEach(nodes, (node) =>
+      info(node, "info replication").pipe(
+        Effect.filterOrFail(
+          (replication) => !replication.includes("role:master") || /slave0:.*state=online/.test(replication),
+          () => new Error("not yet")
+        )
+      ), { discard: true }).pipe(
+        Effect.retry(Schedule.spaced("50 millis")),
+        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new RedisClusterError({ message: "replicas did not sync" }) })
+      )
     const server = yield* info(nodes[0]!, "info server").pipe(Effect.orElseSucceed(() => ""))
     const version = /redis_version:([\d.]+)/.exec(server)?.[1] ?? "unknown"
     return { nodes, addresses, version }
