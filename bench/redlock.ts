@@ -13,7 +13,7 @@ interface Redlock {
 
 type RedlockConstructor = new(
   clients: ReadonlyArray<Redis>,
-  options: { driftFactor: number; retryCount: number; retryDelay: number; retryJitter: number }
+  options?: { driftFactor?: number; retryCount?: number; retryDelay?: number; retryJitter?: number }
 ) => Redlock
 
 const Redlock = createRequire(import.meta.url)("redlock") as RedlockConstructor

@@ -71,7 +71,8 @@ export interface Debounce<Args extends ReadonlyArray<unknown>, A, E = never> {
   readonly id: string
   /**
    * Records a call and resolves once its fate is decided: after `wait` (trailing), or at once (leading).
-   * Arguments must be plain JSON values (they travel through Redis to whichever call runs).
+   * Arguments must be plain JSON values, nested at most 512 deep (they travel through Redis to whichever
+   * call runs).
    */
   readonly call: (...args: Args) => Effect.Effect<Outcome<A>, E | DebounceError>
 }
@@ -93,7 +94,10 @@ export interface Options<Args extends ReadonlyArray<unknown>, Out> {
   readonly maxWait?: Duration.DurationInput | undefined
   /** Run on the first call of a burst, then suppress until the burst goes quiet. Default false. */
   readonly leading?: boolean | undefined
-  /** Debounce per key: calls for one key never suppress another's. Default: one key for all calls. */
+  /**
+   * Debounce per key: calls for one key never suppress another's. A key is a well-formed string of at
+   * most 511 characters. Default: one key for all calls.
+   */
   readonly key?: ((...args: Args) => string) | undefined
   /** Namespace for every key. Default `"effect-lock:"`; state lives under `<prefix>debounce:{<id>}…`. */
   readonly prefix?: string | undefined
@@ -110,16 +114,22 @@ const DEFAULT_WAIT = 1000
 const RUN_LOCK_PREFIX = "debounce:"
 const MAX_KEY_LENGTH = 511
 
-/** Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays, plain objects. */
-const isPlainJson = (u: unknown, seen: Set<unknown> = new Set()): boolean => {
+/** How deep call arguments may nest (arrays and objects), so that checking and encoding them stay bounded. */
+const MAX_DEPTH = 512
+
+/**
+ * Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays and plain objects,
+ * nested at most `MAX_DEPTH` deep.
+ */
+const isPlainJson = (u: unknown, seen: Set<unknown> = new Set(), depth = 0): boolean => {
   if (u === null || typeof u === "string" || typeof u === "boolean") return true
   if (typeof u === "number") return Number.isFinite(u)
-  if (typeof u !== "object" || seen.has(u)) return false
+  if (typeof u !== "object" || seen.has(u) || depth >= MAX_DEPTH) return false
   seen.add(u)
   const proto = Object.getPrototypeOf(u)
   const ok = Array.isArray(u)
-    ? u.every((item) => isPlainJson(item, seen))
-    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen))
+    ? u.every((item) => isPlainJson(item, seen, depth + 1))
+    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
   seen.delete(u)
   return ok
 }
@@ -217,15 +227,16 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         if (!isPlainJson(args)) {
           return yield* new InvalidOptions({
             option: "arguments",
-            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects)",
+            expected:
+              `plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), nested at most ${MAX_DEPTH} deep`,
             received: "a value JSON cannot carry"
           })
         }
         const key = keyOf === undefined ? "" : keyOf(...args)
-        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH) {
+        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isWellFormed(key)) {
           return yield* new InvalidOptions({
             option: "key",
-            expected: `a string of at most ${MAX_KEY_LENGTH} characters`,
+            expected: `a string of at most ${MAX_KEY_LENGTH} characters, without lone surrogates`,
             received: validate.render(key)
           })
         }
@@ -243,7 +254,7 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         yield* Effect.sleep(wait)
         const settled = yield* redis.run(scripts.settle, keys, [String(marked.seq), String(maxWait), ttl])
         if (settled._tag === "Superseded") return settled
-        return yield* run(key, JSON.parse(settled.args) as Args, settled.edge)
+        return yield* run(key, settled.args as unknown as Args, settled.edge)
       }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
 
     return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>

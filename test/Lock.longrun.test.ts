@@ -6,19 +6,10 @@
  * Deterministic: it counts stack entries, it does not time anything.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, type FiberRefs } from "effect"
+import { Effect } from "effect"
 import * as Lock from "../src/Lock.js"
 import * as Memory from "../src/Redis/Memory.js"
-
-/** The deepest FiberRef stack of the current fiber (the number of values pushed on one FiberRef). */
-const deepestFiberRefStack = Effect.withFiberRuntime<number>((fiber) => {
-  const refs = fiber.getFiberRefs() as FiberRefs.FiberRefs & {
-    readonly locals: ReadonlyMap<unknown, ReadonlyArray<unknown>>
-  }
-  let deepest = 0
-  for (const stack of refs.locals.values()) deepest = Math.max(deepest, stack.length)
-  return Effect.succeed(deepest)
-})
+import { maxFiberRefStackDepth as deepestFiberRefStack } from "./utils/fiberRefDepth.js"
 
 const loops = {
   "withLock with a timeout": Lock.withLock({ id: "queue", timeout: "5 seconds" })(Effect.void),

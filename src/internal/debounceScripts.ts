@@ -87,7 +87,7 @@ return {0, seq}`,
 
 /** What a trailing caller learns after its wait. */
 export type Settled =
-  | { readonly _tag: "Run"; readonly edge: "trailing" | "maxWait"; readonly args: string }
+  | { readonly _tag: "Run"; readonly edge: "trailing" | "maxWait"; readonly args: ReadonlyArray<unknown> }
   | { readonly _tag: "Superseded" }
 
 /**
@@ -134,7 +134,21 @@ return {0, ''}`,
       if ((state !== 1 && state !== 2) || typeof args !== "string" || !args.startsWith("=")) {
         return Either.left(`unexpected settle reply ${state}`)
       }
-      return Either.right({ _tag: "Run", edge: state === 1 ? "trailing" : "maxWait", args: args.slice(1) })
+      return Either.map(parseArgs(args.slice(1)), (parsed): Settled => ({
+        _tag: "Run",
+        edge: state === 1 ? "trailing" : "maxWait",
+        args: parsed
+      }))
     })
   }
 })
+
+/** The stored arguments: a JSON array, as `mark` wrote them; anything else (a foreign write) is refused. */
+const parseArgs = (text: string): Either.Either<ReadonlyArray<unknown>, string> => {
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return Array.isArray(parsed) ? Either.right(parsed) : Either.left("the stored arguments are not a JSON array")
+  } catch {
+    return Either.left("the stored arguments are not JSON")
+  }
+}

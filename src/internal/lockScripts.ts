@@ -94,21 +94,44 @@ const popHead = (ks: Redis.Keyspace, queue: string, alive: string): string | nul
 }
 
 /**
+ * Lua: the caller (ARGV[1]) takes the lock KEYS[1] for ARGV[2] ms with the next fence of KEYS[2]
+ * (which expires after ARGV[7] ms unless that is `0`).
+ */
+const WIN = `redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  local fence = redis.call('INCR', KEYS[2])
+  if ARGV[7] ~= '0' then
+    redis.call('PEXPIRE', KEYS[2], ARGV[7])
+  end
+  return {1, fence}`
+
+const win = (ks: Redis.Keyspace, lock: string, fence: string, token: string, lease: string, fenceTtl: string) => {
+  ks.set(lock, token, Number(lease))
+  const next = ks.incr(fence)
+  if (fenceTtl !== "0") ks.pexpire(fence, Number(fenceTtl))
+  return [1, next]
+}
+
+/**
  * Lua: hand the lock (KEYS[1]) to the first living waiter of the line (KEYS[2] by arrival, KEYS[3] by
  * deadline), skipping every gone one in this one step, or free it. ARGV[2] = reservation ms, ARGV[3] =
  * channel.
  */
-const HAND_OVER = `${NOW}
-${dropGone(2, 3)}
-${POP_HEAD}
-if head then
-  redis.call('SET', KEYS[1], '~' .. head, 'PX', ARGV[2])
-  redis.call('PUBLISH', ARGV[3], head)
-else
+const HAND_OVER = `if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('DEL', KEYS[1])
+else
+  ${NOW}
+  ${dropGone(2, 3)}
+  ${POP_HEAD}
+  if head then
+    redis.call('SET', KEYS[1], '~' .. head, 'PX', ARGV[2])
+    redis.call('PUBLISH', ARGV[3], head)
+  else
+    redis.call('DEL', KEYS[1])
+  end
 end`
 
 const handOver = (ks: Redis.Keyspace, [lock, queue, alive]: ReadonlyArray<string>, reservation: string, channel: string) => {
+  if (ks.pttl(queue!) === -2) return void ks.del(lock!)
   dropGoneLocal(ks, queue!, alive!)
   const head = popHead(ks, queue!, alive!)
   if (head === null) return void ks.del(lock!)
@@ -183,6 +206,9 @@ if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {1, tonumber(redis.call('GET', KEYS[2]) or '0')}
 end
+if owner == false and redis.call('EXISTS', KEYS[3]) == 0 then
+  ${WIN}
+end
 ${NOW}
 ${dropGone(3, 4)}
 if owner == false then
@@ -198,12 +224,7 @@ end
 if owner == false or owner == '~' .. ARGV[1] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local fence = redis.call('INCR', KEYS[2])
-  if ARGV[7] ~= '0' then
-    redis.call('PEXPIRE', KEYS[2], ARGV[7])
-  end
-  return {1, fence}
+  ${WIN}
 end
 if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')[2]
@@ -219,6 +240,7 @@ return {0, redis.call('PTTL', KEYS[1])}`,
       ks.pexpire(lock!, Number(lease))
       return [1, Number(ks.get(fence!) ?? "0")]
     }
+    if (owner === null && ks.pttl(queue!) === -2) return win(ks, lock!, fence!, token!, lease!, fenceTtl!)
     dropGoneLocal(ks, queue!, alive!)
     if (owner === null) {
       const head = ks.zrange(queue!, 0, 0)[0]
@@ -233,10 +255,7 @@ return {0, redis.call('PTTL', KEYS[1])}`,
     if (owner === null || owner === `~${token}`) {
       ks.zrem(queue!, token!)
       ks.zrem(alive!, token!)
-      ks.set(lock!, token!, Number(lease))
-      const next = ks.incr(fence!)
-      if (fenceTtl !== "0") ks.pexpire(fence!, Number(fenceTtl))
-      return [1, next]
+      return win(ks, lock!, fence!, token!, lease!, fenceTtl!)
     }
     if (ks.zscore(queue!, token!) === null) {
       const last = ks.zrange(queue!, -1, -1)[0]
@@ -319,5 +338,46 @@ return {2, ttl}`,
         default:
           return Either.left(`unknown lock state ${state}`)
       }
+    })
+})
+
+/** What a read-only look at a lock finds: who holds it (nobody, an owner, or a waiter it was handed to). */
+export interface InspectReply {
+  readonly holder: "none" | "owner" | "reserved"
+  /** Milliseconds left on the holder's lease or reservation; 0 when free. */
+  readonly remaining: number
+  /** The fencing counter: the fence of the latest acquisition, 0 if there was none. */
+  readonly fence: number
+}
+
+/**
+ * A read-only look at a lock for an observer holding no token. KEYS: lock, fence.
+ * `[0 free | 1 held | 2 reserved for a waiter, PTTL (0 when free), fence counter]`.
+ */
+export const inspect = Redis.script<InspectReply>({
+  name: "lock.inspect",
+  numberOfKeys: 2,
+  lua: `local current = redis.call('GET', KEYS[1])
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current == false then
+  return {0, 0, fence}
+end
+local state = 1
+if string.sub(current, 1, 1) == '~' then
+  state = 2
+end
+return {state, redis.call('PTTL', KEYS[1]), fence}`,
+  local: (ks, [lock, fence]) => {
+    const counter = Number(ks.get(fence!) ?? "0")
+    const current = ks.get(lock!)
+    if (current === null) return [0, 0, counter]
+    return [current.startsWith("~") ? 2 : 1, ks.pttl(lock!), counter]
+  },
+  decode: (reply) =>
+    Either.flatMap(Redis.decodeIntegers(3)(reply), ([state, ttl, fence]): Either.Either<InspectReply, string> => {
+      const holder = state === 0 ? "none" : state === 1 ? "owner" : state === 2 ? "reserved" : undefined
+      return holder === undefined
+        ? Either.left(`unknown lock state ${state}`)
+        : Either.right({ holder, remaining: Math.max(0, ttl!), fence: fence! })
     })
 })

@@ -21,19 +21,30 @@ export const render = (u: unknown): string => {
 const invalid = (option: string, expected: string, received: unknown) =>
   new InvalidOptions({ option, expected, received: render(received) })
 
+/** A lone UTF-16 surrogate: half of a pair, without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * Whether `s` is well-formed Unicode (`String.prototype.isWellFormed`, ES2024): no lone surrogate. A
+ * lone surrogate is sent to Redis as U+FFFD, so two different strings would name the same key or owner.
+ */
+export const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s)
+
 /**
  * The checks, synchronous: each returns the clean value or an `InvalidOptions` (hot paths check without
  * building an Effect per option). {@link lift} turns one into an Effect.
  */
 export const check = {
-  /** A non-empty string of at most `max` characters. */
+  /** A non-empty, well-formed string of at most `max` characters. */
   text: (option: string, u: unknown, max = MAX_ID_LENGTH): string | InvalidOptions =>
-    typeof u === "string" && u.length > 0 && u.length <= max
+    typeof u === "string" && u.length > 0 && u.length <= max && isWellFormed(u)
       ? u
-      : invalid(option, `a non-empty string of at most ${max} characters`, u),
-  /** A string (may be empty) of at most `max` characters. */
+      : invalid(option, `a non-empty string of at most ${max} characters, without lone surrogates`, u),
+  /** A well-formed string (may be empty) of at most `max` characters. */
   prefix: (option: string, u: unknown, max = 256): string | InvalidOptions =>
-    typeof u === "string" && u.length <= max ? u : invalid(option, `a string of at most ${max} characters`, u),
+    typeof u === "string" && u.length <= max && isWellFormed(u)
+      ? u
+      : invalid(option, `a string of at most ${max} characters, without lone surrogates`, u),
   /** An integer in `[min, max]`. */
   integer: (option: string, u: unknown, min: number, max = MAX_MILLIS): number | InvalidOptions =>
     typeof u === "number" && Number.isInteger(u) && u >= min && u <= max

@@ -9,7 +9,7 @@ import * as Lock from "../../src/Lock.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as scripts from "../../src/internal/lockScripts.js"
 import { Redis } from "../../src/Redis.js"
-import { deadWaiter, readKey, readList, uniqueId } from "../utils/probe.js"
+import { deadWaiter, readKey, readList, uniqueId, writeKey } from "../utils/probe.js"
 
 export interface Backend {
   readonly name: string
@@ -339,5 +339,27 @@ export const lockConformance = (backend: Backend) =>
           numRuns: backend.exactTime ? 150 : 40
         })
       )
+    }))
+
+    test("inspect reports free, held and reserved locks with the time left and the fence counter", Effect.gen(function*() {
+      const id = yield* uniqueId("inspect")
+      const keys = lockKeys("effect-lock:", id)
+      const redis = yield* Redis
+      const look = redis.run(scripts.inspect, [keys.lock, keys.fence], [])
+      expect(yield* look).toEqual({ holder: "none", remaining: 0, fence: 0 })
+      const [a] = yield* handles(id, { lease: 5000 })
+      expect(yield* a.acquire()).toBe(true)
+      const held = yield* look
+      expect(held.holder).toBe("owner")
+      expect(held.fence).toBe(1)
+      expect(held.remaining).toBeGreaterThan(4000)
+      expect(held.remaining).toBeLessThanOrEqual(5000)
+      expect(yield* a.release).toBe(true)
+      expect(yield* look).toEqual({ holder: "none", remaining: 0, fence: 1 })
+      yield* writeKey(keys.lock, `~${randomToken()}`, 1000)
+      const reserved = yield* look
+      expect(reserved.holder).toBe("reserved")
+      expect(reserved.fence).toBe(1)
+      expect(reserved.remaining).toBeGreaterThan(0)
     }))
   })

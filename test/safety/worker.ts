@@ -8,9 +8,15 @@
  *     (a lost update if two ever overlap), and prints { fence, start, end } in Redis TIME microseconds.
  *   worker.ts hold <redisUrl> <lockId> <leaseMs>
  *     acquires the lock, prints { acquired: fence }, and holds it until the process is stopped.
+ *   worker.ts wait <redisUrl> <lockId> <fibers> <leaseMs> [calm]
+ *     the liveness checker's worker (test/safety/liveness.ts): `fibers` fibers each wait for the lock
+ *     again and again, with random timeouts and random interrupts (none with `calm`: a minute's
+ *     timeout), hold it 0–20 ms and release it. On
+ *     stdin, "hold" makes one more fiber take the lock and keep it until "release". Prints
+ *     { e: "ready" | "wait" | "got" | "rel" | "gaveup", f: fiber ("H" for the holding one), t: µs }.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Random, Schedule } from "effect"
+import { Console, Effect, Layer, Queue, Random, Schedule } from "effect"
 import type { Cluster, Redis as IORedis } from "ioredis"
 import * as Lock from "../../src/Lock.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
@@ -46,8 +52,69 @@ const hold = (lease: number) =>
     return yield* Effect.never
   })
 
+/** Wall-clock microseconds: one clock for every process of the machine (the same as Redis TIME's). */
+const nowMicros = () => Math.round((performance.timeOrigin + performance.now()) * 1000)
+const event = (e: string, f: number | "H", extra: Record<string, unknown> = {}) =>
+  Effect.sync(() => process.stdout.write(`${JSON.stringify({ e, f, t: nowMicros(), ...extra })}\n`))
+
+const wait = (fibers: number, lease: number, calm: boolean) =>
+  Effect.gen(function*() {
+    const commands = yield* Queue.unbounded<string>()
+    let buffered = ""
+    process.stdin.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString("utf8")
+      const lines = buffered.split("\n")
+      buffered = lines.pop() ?? ""
+      for (const line of lines) Queue.unsafeOffer(commands, line.trim())
+    })
+    const waiter = (f: number) =>
+      Effect.gen(function*() {
+        while (true) {
+          const timeout = calm ? 60_000 : yield* Random.nextIntBetween(2000, 20_000)
+          // One try in five is interrupted after 0–300 ms, wherever it is (in a try, or between tries).
+          const interruptAfter = !calm && (yield* Random.nextIntBetween(0, 5)) === 0
+            ? yield* Random.nextIntBetween(0, 300)
+            : undefined
+          const hold = yield* Random.nextIntBetween(0, 21)
+          yield* event("wait", f)
+          let held = false
+          const attempt = Effect.scoped(Effect.gen(function*() {
+            yield* Lock.acquire({ id, lease, timeout })
+            held = true
+            yield* event("got", f)
+            yield* Effect.sleep(hold)
+          }))
+          const outcome = yield* (interruptAfter === undefined ? attempt : attempt.pipe(Effect.timeout(interruptAfter))).pipe(
+            Effect.either
+          )
+          // "rel" once the release is done (the scope closed); "gaveup" when it never got the lock.
+          yield* held ? event("rel", f) : event("gaveup", f, { why: outcome._tag === "Left" ? outcome.left._tag : "?" })
+          yield* Effect.sleep(yield* Random.nextIntBetween(0, 50))
+        }
+      }).pipe(Effect.catchAllCause((cause) => Console.error(cause)))
+    const holder = Effect.gen(function*() {
+      while (true) {
+        const command = yield* Queue.take(commands)
+        if (command !== "hold") continue
+        yield* event("wait", "H")
+        let held = false
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* Lock.acquire({ id, lease, timeout: "60 seconds" })
+          held = true
+          yield* event("got", "H")
+          while ((yield* Queue.take(commands)) !== "release") { /* only "release" ends the hold */ }
+        })).pipe(Effect.either)
+        yield* event(held ? "rel" : "gaveup", "H")
+      }
+    })
+    yield* event("ready", 0)
+    yield* Effect.all([holder, ...Array.from({ length: fibers }, (_, f) => waiter(f))], { concurrency: "unbounded" })
+  })
+
 const program = mode === "sections"
   ? sections(rest[0]!, Number(rest[1]), Number(rest[2]))
+  : mode === "wait"
+  ? wait(Number(rest[0]), Number(rest[1]), rest[2] === "calm")
   : hold(Number(rest[0]))
 
 const nodes = clusterNodes(url)

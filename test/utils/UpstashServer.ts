@@ -20,6 +20,7 @@ import * as http from "node:http"
 import type * as Redis from "../../src/Redis.js"
 import * as UpstashBackend from "../../src/Redis/Upstash.js"
 import { RedisServer } from "./RedisServer.js"
+import * as UpstashFaults from "./UpstashFaults.js"
 
 export interface Upstash {
   readonly url: string
@@ -30,6 +31,8 @@ export interface Upstash {
   readonly opened: () => number
   /** Ends every open event stream, as a server or proxy closing them would. */
   readonly endStreams: () => void
+  /** Fault hooks on single commands (test/utils/UpstashFaults.ts). */
+  readonly faults: UpstashFaults.Faults
 }
 
 export class UpstashServer extends Context.Tag("test/UpstashServer")<UpstashServer, Upstash>() {}
@@ -71,6 +74,8 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
     const redis = yield* connect
     const transactional = yield* connect
     const exclusive = yield* Effect.makeSemaphore(1)
+    const faults = UpstashFaults.make()
+    yield* Effect.addFinalizer(() => faults.clear)
 
     const run = (command: ReadonlyArray<string | number>, base64: boolean, client = redis): Effect.Effect<Outcome> =>
       Effect.promise(() =>
@@ -104,16 +109,28 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
         const body = yield* Effect.orElseSucceed(request.json, () => undefined)
         if (mode === "single") {
           if (!isCommand(body)) return yield* HttpServerResponse.json({ error: "ERR malformed command" }, { status: 400 })
-          const outcome = yield* run(body, base64)
-          return yield* HttpServerResponse.json(outcome, { status: "error" in outcome ? 400 : 200 })
+          return yield* faults.around(
+            [body],
+            Effect.flatMap(run(body, base64), (outcome) =>
+              Effect.map(HttpServerResponse.json(outcome, { status: "error" in outcome ? 400 : 200 }), (response) => ({
+                response,
+                applied: !("error" in outcome)
+              })))
+          )
         }
         if (!Array.isArray(body) || !body.every(isCommand)) {
           return yield* HttpServerResponse.json({ error: "ERR malformed pipeline" }, { status: 400 })
         }
-        const outcomes = mode === "pipeline"
-          ? yield* Effect.forEach(body, (command) => run(command, base64))
-          : yield* multiExec(body, base64)
-        return yield* HttpServerResponse.json(outcomes)
+        return yield* faults.around(
+          body,
+          Effect.gen(function*() {
+            const outcomes = mode === "pipeline"
+              ? yield* Effect.forEach(body, (command) => run(command, base64))
+              : yield* multiExec(body, base64)
+            const response = yield* HttpServerResponse.json(outcomes)
+            return { response, applied: outcomes.every((outcome) => !("error" in outcome)) }
+          })
+        )
       })
 
     /** How many event streams are open now (each holds one Redis connection), and were ever opened. */
@@ -175,6 +192,7 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
     return {
       url,
       token: options.token,
+      faults,
       streams: () => streams,
       opened: () => opened,
       endStreams: () => {

@@ -1,0 +1,121 @@
+/**
+ * The `effect-lock` bin from a packed install: `npm pack` of the package (its package.json, with the
+ * JS compiled from src by esbuild: the types do not matter to the bin), installed into an empty
+ * directory, then `npx effect-lock`. Peers are not installed (`--legacy-peer-deps`, as strict package
+ * managers do), so this proves that every package the command loads is a dependency; `effect`, the
+ * peer every user has, is linked from this repository (installing it would cost most of the test's
+ * time). Packages come from npm's cache when they are there.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { build } from "esbuild"
+import { execFile } from "node:child_process"
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { afterAll } from "vitest"
+
+const work = mkdtempSync(join(tmpdir(), "effect-lock-packed-"))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+interface Result {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const exec = (file: string, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
+  new Promise<Result>((resolve) => {
+    execFile(file, args, { cwd, env: { ...process.env, REDIS_URL: "", ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+  })
+
+const sources = (dir: string): Array<string> =>
+  readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? sources(path) : path.endsWith(".ts") ? [path] : []
+  })
+
+/** A port nobody listens on. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+describe("effect-lock from a packed install", () => {
+  it("npx effect-lock --help and --version work, --redis finds ioredis, Upstash asks for @upstash/redis", async () => {
+    const pkg = join(work, "package")
+    mkdirSync(pkg)
+    copyFileSync("package.json", join(pkg, "package.json"))
+    await build({
+      entryPoints: sources("src"),
+      outdir: join(pkg, "dist"),
+      outbase: "src",
+      platform: "node",
+      format: "esm",
+      logLevel: "error"
+    })
+    const packed = await exec("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], pkg)
+    expect(packed.code).toBe(0)
+    const tarball = join(work, packed.stdout.trim().split("\n").at(-1)!)
+
+    const app = join(work, "app")
+    mkdirSync(app)
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true }))
+    const installed = await exec(
+      "npm",
+      [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+        "--ignore-scripts",
+        "--legacy-peer-deps",
+        "--loglevel=error",
+        tarball
+      ],
+      app
+    )
+    expect(installed.stderr).toBe("")
+    expect(installed.code).toBe(0)
+    symlinkSync(resolve("node_modules/effect"), join(app, "node_modules", "effect"), "dir")
+
+    // npx as a user would type it; then the same bin link directly (the shebang makes it executable).
+    const bin = join(app, "node_modules", ".bin", "effect-lock")
+    const port = await freePort()
+    const [help, version, down, upstash] = await Promise.all([
+      exec("npx", ["--no-install", "effect-lock", "--help"], app),
+      exec(bin, ["--version"], app),
+      exec(bin, ["status", "--id", "x", "--redis", `redis://127.0.0.1:${port}`], app),
+      exec(bin, ["status", "--id", "x"], app, {
+        UPSTASH_REDIS_REST_URL: "https://example.invalid",
+        UPSTASH_REDIS_REST_TOKEN: "t0ken"
+      })
+    ])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("run --id")
+    expect(help.stdout).toContain("status --id")
+    expect(help.stdout).toContain("Exit codes")
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version)
+    // 69 (Redis unreachable), not 64 (ioredis missing): the --redis backend came with the install.
+    expect(down.stderr).toContain("Redis")
+    expect(down.code).toBe(69)
+    // @upstash/redis is an optional peer: without it, Upstash is a clear usage error.
+    expect(upstash.stderr).toContain("npm install @upstash/redis")
+    expect(upstash.code).toBe(64)
+  }, 120_000)
+})
