@@ -162,10 +162,10 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend:
       }).pipe(Effect.provide(UpstashServer.upstash))
     }))
 
-  it.scoped("a channel whose name has commas and braces round-trips its payloads exactly", () =>
+  it.scoped("a channel whose name has commas, braces, slashes, ? # % and spaces round-trips its payloads exactly", () =>
     Effect.gen(function*() {
       const client = yield* raw
-      const channel = `effect-lock:lock:{${yield* uniqueId("a,b")}}:wake`
+      const channel = `effect-lock:lock:{${yield* uniqueId("a,b/c?d#e f%20")}}:wake`
       yield* Effect.gen(function*() {
         const subscriber = (yield* Redis).subscriber!
         const messages: Array<string> = []
