@@ -85,6 +85,29 @@ describe("IoRedis subscriber on real redis-server processes", () => {
       }).pipe(Effect.provide(IoRedis.layer({ url: proxy.url })))
     }))
 
+  live("a subscriber connection killed by the server (CLIENT KILL TYPE pubsub) comes back with its channels in use",
+    Effect.gen(function*() {
+      const server = yield* RedisServer.startFresh()
+      const client = yield* raw(server.url)
+      const busy = yield* uniqueId("killed-busy")
+      const idle = yield* uniqueId("killed-idle")
+      yield* Effect.gen(function*() {
+        const subscriber = (yield* Redis).subscriber!
+        const messages: Array<string> = []
+        yield* subscriber.listen(busy, (m) => messages.push(m))
+        yield* subscriber.subscribe(busy)
+        yield* subscriber.subscribe(idle) // subscribed, but nobody listens
+        expect(yield* Effect.promise(() => client.client("KILL", "TYPE", "pubsub"))).toBe(1)
+        yield* eventually(subscribers(client, busy), (n) => n === 1)
+        yield* eventually(Effect.sync(() => subscriber.isActive(busy)), (active) => active)
+        expect(subscriber.isActive(idle)).toBe(false) // not re-subscribed: nobody listens
+        expect(yield* subscribers(client, idle)).toBe(0)
+        expect(yield* Effect.promise(() => client.publish(busy, "again"))).toBe(1)
+        yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
+        expect(messages).toEqual(["again"])
+      }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
+    }))
+
   live("when the subscriber's server goes away isActive turns false; when it is back channels in use are subscribed again",
     Effect.gen(function*() {
       const port = yield* RedisServer.freePort
