@@ -12,6 +12,7 @@
 import { Clock, Effect, Layer } from "effect"
 import { RedisError } from "../../src/LockError.js"
 import * as Redis from "../../src/Redis.js"
+import { noAnswer } from "./probe.js"
 
 export type Fault =
   /** Applied at once; the reply arrives `millis` later (a slow or reordered answer). */
@@ -69,8 +70,8 @@ export const make = (): FaultyRedis => {
       const serverClock = yield* Effect.clock
       return Redis.Redis.of({
         ...inner,
-        run: (script, keys, args) =>
-          Effect.suspend(() => {
+        run: <A>(script: Redis.Script<A>, keys: ReadonlyArray<string>, args: ReadonlyArray<string>, deadline?: number) =>
+          Effect.suspend((): Effect.Effect<A, RedisError> => {
             const n = count(script.name)
             const any = count("*")
             if (isCut) return Effect.fail(lost(script.name, "connection lost (client cut)"))
@@ -78,17 +79,24 @@ export const make = (): FaultyRedis => {
               (r.script === script.name || r.script === "*") &&
               (r.nth === undefined || r.nth === (r.script === "*" ? any : n))
             )
-            const apply = Effect.withClock(inner.run(script, keys, args), serverClock)
+            const apply = Effect.withClock(inner.run(script, keys, args, deadline), serverClock)
             if (rule === undefined) return apply
+            // Like a real backend, a run with a deadline gets no later answer than it: a RedisError then.
+            const call = { deadline, timer: inner.timer }
             switch (rule.fault._tag) {
-              case "DelayReply":
-                return Effect.zipLeft(apply, Effect.sleep(rule.fault.millis))
+              case "DelayReply": {
+                const millis = rule.fault.millis
+                return Effect.flatMap(Effect.exit(apply), (exit): Effect.Effect<A, RedisError> =>
+                  deadline !== undefined && inner.timer.now() + millis > deadline
+                    ? noAnswer(script.name, call)
+                    : Effect.zipRight(Effect.sleep(millis), exit))
+              }
               case "FailAfterApply":
                 return Effect.zipRight(Effect.exit(apply), Effect.fail(lost(script.name, "502 Bad Gateway")))
               case "HangAfterApply":
-                return Effect.zipRight(Effect.exit(apply), Effect.never)
+                return Effect.zipRight(Effect.exit(apply), noAnswer(script.name, call))
               case "Hang":
-                return Effect.never
+                return noAnswer(script.name, call)
               case "Fail":
                 return Effect.fail(lost(script.name, "connection refused"))
               case "Duplicate":

@@ -56,9 +56,11 @@ export const obtain = (
     return send(token, acq.lease, deadline)
   }
 
+  // Sent at once; waited for until the deadline at most (the request goes out all the same, and Redis
+  // applies it when it gets it), or LEAVE_LIMIT without one.
   const leave = Effect.suspend(() => {
     const now = timer.now()
-    return ops.leave(token, Math.min(now + LEAVE_LIMIT, Math.max(deadline ?? Infinity, now + 250)))
+    return ops.leave(token, deadline === undefined ? now + LEAVE_LIMIT : Math.max(deadline, now + 1))
   }).pipe(Effect.ignore)
 
   const first = Effect.flatMap(Effect.suspend(attempt), (reply) =>
