@@ -95,6 +95,18 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       }
     }).pipe(Effect.provide(backend), Effect.scoped))
 
+  it.effect("layerClient runs over a Cluster the user made and never closes it", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const id = yield* uniqueId("user-cluster")
+      const fence = yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence)).pipe(
+        Effect.provide(IoRedis.layerClient(client))
+      )
+      expect(fence).toBe(1)
+      expect(client.status).toBe("ready")
+      expect(yield* Effect.promise(() => client.exists(lockKeys(DEFAULT_PREFIX, id).lock))).toBe(0)
+    }).pipe(Effect.scoped))
+
   it.effect("layerClusterConfig reads REDIS_CLUSTER_NODES; bad nodes are InvalidOptions", () =>
     Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
