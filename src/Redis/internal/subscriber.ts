@@ -229,7 +229,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
         const channel = channels.get(name)
         if (channel === undefined || channel.state !== "active") return
         channel.state = "idle"
-        if (channel.listeners.size > 0) run(Effect.ignore(Deferred.await(ensure(channel))))
+        // Opened again after the backoff (100 ms at first), so a server that keeps ending streams right
+        // after confirming them is not asked again in a tight loop.
+        retryLater(channel)
       }
     }
   })

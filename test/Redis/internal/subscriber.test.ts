@@ -228,6 +228,24 @@ describe("Subscriber", () => {
       expect(messages).toEqual(["hello"])
     }))
 
+  it.scoped("a channel whose own subscription ended (lost) is inactive at once and subscribed again after 100 ms if in use", () =>
+    Effect.gen(function*() {
+      const { connection, state } = fake(10)
+      const { lost, subscriber } = yield* Subscriber.make(connection)
+      yield* subscriber.listen("busy", () => {})
+      yield* Effect.fork(Effect.all([subscriber.subscribe("busy"), subscriber.subscribe("quiet")]))
+      yield* settle(20)
+      lost("busy")
+      lost("quiet")
+      expect(subscriber.isActive("busy") || subscriber.isActive("quiet")).toBe(false)
+      yield* settle(99)
+      expect(state.sent.filter((c) => c === "subscribe busy").length).toBe(1)
+      yield* settle(1 + 10)
+      expect(state.sent.filter((c) => c === "subscribe busy").length).toBe(2)
+      expect(subscriber.isActive("busy")).toBe(true)
+      expect(state.sent.filter((c) => c === "subscribe quiet").length).toBe(1) // nobody listens: left
+    }))
+
   it.scoped("a confirmation that arrives after the connection was lost does not make the channel active", () =>
     Effect.gen(function*() {
       const { connection } = fake(10)
