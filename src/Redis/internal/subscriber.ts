@@ -13,9 +13,10 @@
  *   under the permit, that nobody came since it chose the channel, and marks the channel
  *   "unsubscribing" (not active) before it sends anything.
  * - A dropped connection makes every channel "idle" at once (isActive is false until the server
- *   confirms again); when it is back, every channel with listeners is subscribed again. The same for
- *   one channel whose own stream ended (`lost`). A SUBSCRIBE that fails for a channel with listeners
- *   is tried again in the background (backing off up to 5 s) while it has listeners.
+ *   confirms again); when it is back, every channel with listeners is subscribed again. One channel
+ *   whose own stream ended (`lost`) is inactive at once too, and opened again after a backoff. A
+ *   SUBSCRIBE that fails for a channel with listeners is tried again in the background (100 ms, doubling
+ *   up to 5 s) while it has listeners.
  */
 import { Deferred, Duration, Effect, Exit, FiberId, FiberSet, type Scope } from "effect"
 import { RedisError } from "../../LockError.js"
