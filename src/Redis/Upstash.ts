@@ -14,6 +14,11 @@
  * 200, a failed pipeline entry, a network `TypeError`, a timeout) becomes one `RedisError`, without the
  * command echo that `@upstash/redis` appends (it would carry owner tokens) and without the REST token.
  *
+ * Waiters are woken by push over Server-Sent Events (`POST /subscribe/<channel>`): one stream per lock
+ * being waited for, shared by the service's waiters, counted as subscribed once Redis confirmed it,
+ * closed a minute after its last use and reopened when it ends or fails. `layer` reads the streams
+ * itself with `fetch`; `layerClient` uses the client's `subscribe` if it has one, else waiters poll.
+ *
  * @example
  * import { Effect } from "effect"
  * import { Lock } from "effect-lock"
