@@ -88,15 +88,15 @@ export const make = (): FaultyRedis => {
                 const millis = rule.fault.millis
                 return Effect.flatMap(Effect.exit(apply), (exit): Effect.Effect<A, RedisError> =>
                   deadline !== undefined && inner.timer.now() + millis > deadline
-                    ? noAnswer(script.name, call)
+                    ? noAnswer<A>(script.name, call)
                     : Effect.zipRight(Effect.sleep(millis), exit))
               }
               case "FailAfterApply":
                 return Effect.zipRight(Effect.exit(apply), Effect.fail(lost(script.name, "502 Bad Gateway")))
               case "HangAfterApply":
-                return Effect.zipRight(Effect.exit(apply), noAnswer(script.name, call))
+                return Effect.zipRight(Effect.exit(apply), noAnswer<A>(script.name, call))
               case "Hang":
-                return noAnswer(script.name, call)
+                return noAnswer<A>(script.name, call)
               case "Fail":
                 return Effect.fail(lost(script.name, "connection refused"))
               case "Duplicate":
