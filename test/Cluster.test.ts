@@ -177,6 +177,46 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(messages).toEqual(["token-1"])
     }).pipe(Effect.scoped))
 
+  it.effect("a hand-off on the cluster wakes its waiter by SPUBLISH on the slot's master, never PUBLISH, well under the heartbeat", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* Redis
+      expect(redis.sharded).toBe(cluster.version >= "7")
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      const id = yield* uniqueId("spublish")
+      const keys = lockKeys(DEFAULT_PREFIX, id)
+      const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock) as Promise<number>))!)
+      const calls = (command: string) =>
+        Effect.promise(() => master.info("commandstats")).pipe(
+          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
+        )
+      const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
+      const holder = yield* Lock.make({ id, lease: 10_000 })
+      const rounds = 5
+      const delays: Array<number> = []
+      for (let round = 0; round < rounds; round++) {
+        expect(yield* holder.acquire()).toBe(true)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        // in line, and the shard's subscriber has the channel
+        yield* Effect.filterOrFail(
+          Effect.promise(() =>
+            Promise.all([client.zcard(keys.queue), master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>])
+          ),
+          ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
+          () => new Error("not yet")
+        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+        const releasedAt = Date.now()
+        expect(yield* holder.release).toBe(true)
+        const acquiredAt = yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))
+        delays.push(acquiredAt - releasedAt)
+      }
+      expect(yield* calls("spublish")).toBe(spublishBefore + rounds)
+      expect(yield* calls("publish")).toBe(publishBefore)
+      // a wake-up, not the waiter's next look (every 400 ms)
+      expect(Math.max(...delays)).toBeLessThan(150)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
   it.effect("waitForReplicas runs WAIT on the master of the key's slot: the one replica acknowledges, a second never comes", () =>
     Effect.gen(function*() {
       const redis = yield* Redis

@@ -26,7 +26,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 const call = (operation: string, f: () => Promise<unknown>) =>
   Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) })
 
-const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
+export const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
 
 /** Whether the server knows `SPUBLISH` (Redis ≥ 7): `COMMAND INFO` answers nil for unknown commands. */
 export const supportsSharded = (client: IORedis | Cluster): Effect.Effect<boolean> =>
