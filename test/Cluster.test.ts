@@ -230,6 +230,21 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(Date.now() - started).toBeGreaterThanOrEqual(190)
     }).pipe(Effect.provide(backend), Effect.scoped))
 
+  it.effect("replicas: 1 is confirmed by the slot's replica before the lock counts as held; replicas: 2 is given back with a RedisError", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const id = yield* uniqueId("replicas")
+      const keys = lockKeys(DEFAULT_PREFIX, id)
+      const fence = yield* Lock.withLease({ id, replicas: 1, replicaTimeout: "2 seconds" }, (lease) => Effect.succeed(lease.fence))
+      expect(fence).toBe(1)
+      const error = yield* Effect.flip(Lock.withLock({ id, replicas: 2, replicaTimeout: "50 millis" })(Effect.void))
+      expect(error._tag === "RedisError" && error.message).toBe(
+        `Redis wait failed: lock "${id}" was confirmed by 1 of 2 replica(s) within 50 ms; it was given back`
+      )
+      expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
+      expect(yield* Effect.promise(() => client.get(keys.fence))).toBe("2")
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
   it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>
     Effect.gen(function*() {
       const client = yield* rawCluster

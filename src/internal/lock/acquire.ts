@@ -13,6 +13,7 @@ import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
 import * as Span from "./span.js"
 import { type AcquireInput, parseAcquisition } from "./options.js"
+import * as Replicas from "./replicas.js"
 
 export type Acquired = Held
 
@@ -32,7 +33,7 @@ const acquireIn = (
   redis: Redis["Type"]
 ): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions> =>
   Effect.flatMap(parseAcquisition(options, internal.fenceTtl), (acq) =>
-    Effect.flatMap(Span.start(acq.id), (span) => {
+    Replicas.guard(acq, redis, Effect.flatMap(Span.start(acq.id), (span) => {
       const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
       const token = randomToken()
       const tags = labels(acq.id, acq.labelMetrics)
@@ -44,8 +45,8 @@ const acquireIn = (
             span.end(Exit.failCause(cause))
             return Effect.failCause(cause)
           },
-          onSuccess: (won) =>
-            Effect.withFiberRuntime<Acquired>((fiber) => {
+          onSuccess: (won) => {
+            const register = Effect.withFiberRuntime<Acquired>((fiber) => {
               const held = hold({
                 acq,
                 redis,
@@ -71,9 +72,19 @@ const acquireIn = (
                 held
               )
             })
+            if (acq.replicas === 0) return register
+            const deadline = acq.timeout === undefined ? undefined : startedAt + acq.timeout
+            return Effect.matchCauseEffect(restore(Replicas.confirm(acq, redis, ops, token, deadline)), {
+              onFailure: (cause) => {
+                span.end(Exit.failCause(cause))
+                return Effect.failCause(cause)
+              },
+              onSuccess: () => register
+            })
+          }
         })
       )
-    })
+    }))
   )
 
 /**
