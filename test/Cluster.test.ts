@@ -270,6 +270,21 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(yield* other.acquire()).toBe(false)
       expect(yield* holder.release).toBe(true)
       expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
+      // later hand-offs still wake their waiter at once: the sharded subscription followed the slot
+      const delays: Array<number> = []
+      for (let round = 0; round < 3; round++) {
+        expect(yield* holder.acquire()).toBe(true)
+        const next = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        yield* Effect.filterOrFail(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+          Effect.retry(Schedule.spaced("10 millis")),
+          Effect.timeout("10 seconds")
+        )
+        yield* Effect.sleep("100 millis") // past the waiter's look after joining the line
+        const releasedAt = Date.now()
+        expect(yield* holder.release).toBe(true)
+        delays.push((yield* Fiber.join(next).pipe(Effect.timeout("10 seconds"))) - releasedAt)
+      }
+      expect(Math.max(...delays)).toBeLessThan(150)
     }).pipe(Effect.provide(backend), Effect.scoped))
 
   it.effect("mutual exclusion across OS processes on the cluster: no lost update, no overlap, fences increase", () =>
