@@ -93,6 +93,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       // a lock whose slot's master still has a live replica (the test above left one master without)
       let id = ""
       let master = 0
+      let replica = 0
       while (master === 0) {
         const candidate = yield* uniqueId("failover-replicas")
         const slot = (yield* Effect.promise(() => client.cluster("KEYSLOT", lockKeys(DEFAULT_PREFIX, candidate).lock))) as number
@@ -102,7 +103,8 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
           (c) => Effect.promise(() => c.info("replication")),
           (c) => Effect.sync(() => c.disconnect())
         )
-        if (/slave0:.*state=online/.test(replication)) [id, master] = [candidate, port]
+        const online = /slave0:ip=[^,]*,port=(\d+),state=online/.exec(replication)
+        if (online !== null) [id, master, replica] = [candidate, port, Number(online[1])]
       }
       const keys = lockKeys(DEFAULT_PREFIX, id)
       const slot = (yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock))) as number
@@ -115,8 +117,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       // told it holds the lock only once the replica has it: the master dies right after, no WAIT of ours
       const fence = yield* Deferred.await(won)
       yield* cluster.nodes.find((n) => n.port === master)!.kill("SIGKILL")
+      // asked on its replica (a node the test above killed may be the first of the list)
       const survivor = yield* Effect.acquireRelease(
-        Effect.sync(() => new IORedis(cluster.nodes.find((n) => n.port !== master)!.port, "127.0.0.1").on("error", () => {})),
+        Effect.sync(() => new IORedis(replica, "127.0.0.1").on("error", () => {})),
         (c) => Effect.sync(() => c.disconnect())
       )
       const promoted = yield* eventually(
@@ -147,5 +150,18 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       if (Exit.isFailure(exit)) expect((yield* Effect.flip(exit))._tag).toBe("LockLost")
       else expect(exit.value).toBe(fence)
       expect(yield* Fiber.join(next)).toBeGreaterThan(fence)
+      // and waiters are woken on the promoted master: hand-offs are prompt again
+      const delays: Array<number> = []
+      const holderAgain = yield* Lock.make({ id })
+      for (let round = 0; round < 3; round++) {
+        expect(yield* holderAgain.acquire()).toBe(true)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        yield* eventually(Effect.promise(() => onPromoted.zcard(keys.queue)), (n) => n === 1, "10 seconds")
+        yield* Effect.sleep("100 millis") // past the waiter's look after joining the line, so a wake-up is what ends its wait
+        const releasedAt = Date.now()
+        expect(yield* holderAgain.release).toBe(true)
+        delays.push((yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))) - releasedAt)
+      }
+      expect(Math.max(...delays.slice(1))).toBeLessThan(150)
     }).pipe(Effect.provide(backend), Effect.scoped), 120_000)
 })
