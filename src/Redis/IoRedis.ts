@@ -7,7 +7,9 @@
  *   {@link layerClusterConfig} reads the nodes from `REDIS_CLUSTER_NODES`.
  *
  * Waiters share one subscriber connection per layer, duplicated from the client the first time a lock
- * is waited for, and closed with the layer.
+ * is waited for, and closed with the layer. On a `Cluster` whose servers have `SPUBLISH` (Redis ≥ 7,
+ * asked once when the layer is built), wake-ups use sharded pub/sub: published by the scripts with
+ * `SPUBLISH`, heard with `SSUBSCRIBE` on the master of the lock's slot only.
  * - {@link layerConfig} reads the connection from `Config` (by default `REDIS_URL`).
  *
  * Scripts are sent with EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart
