@@ -6,7 +6,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
-import { Duration, Effect, Exit, Fiber, Schedule, Scope } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { lockKeys, DEFAULT_PREFIX } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
@@ -15,20 +15,9 @@ import { Redis } from "../../src/Redis.js"
 import { uniqueId } from "../utils/probe.js"
 import * as Proxy from "../utils/Proxy.js"
 import * as RedisServer from "../utils/RedisServer.js"
+import { eventually, raw } from "../utils/live.js"
 
-const raw = (url: string) =>
-  Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit().catch(() => "")))
 
-/** Polls (every 10 ms, up to `within`) until `check` holds. */
-const eventually = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  check: (a: A) => boolean,
-  within: Duration.DurationInput = "20 seconds"
-) =>
-  Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
-    Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`) })
-  )
 
 const live = (name: string, body: Effect.Effect<void, unknown, Scope.Scope | CommandExecutor>, timeout = 60_000) =>
   it.scopedLive(name, () => body.pipe(Effect.provide(NodeContext.layer)), timeout)

@@ -16,21 +16,15 @@ const ANSWER_SLACK = 1000
 /** How long giving back an unconfirmed lock may take (its lease ends it anyway). */
 const GIVE_BACK_LIMIT = 1000
 
-/** `self`, or, for `replicas` on a backend that has none to ask, `InvalidOptions` before anything is sent. */
-export const guard = <A, E, R>(
-  acq: Acquisition,
-  redis: Redis.Service,
-  self: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | InvalidOptions, R> =>
+/** For `replicas` on a backend that has none to ask: the `InvalidOptions` to fail with before anything is sent. */
+export const unsupported = (acq: Acquisition, redis: Redis.Service): InvalidOptions | undefined =>
   acq.replicas === 0 || redis.waitForReplicas !== undefined
-    ? self
-    : Effect.fail(
-      new InvalidOptions({
-        option: "replicas",
-        expected: `0: the ${redis.backend} backend has no replicas to wait for`,
-        received: String(acq.replicas)
-      })
-    )
+    ? undefined
+    : new InvalidOptions({
+      option: "replicas",
+      expected: `0: the ${redis.backend} backend has no replicas to wait for`,
+      received: String(acq.replicas)
+    })
 
 /**
  * Waits until `acq.replicas` replicas have the winning write, for `replicaTimeout` at most (and never
