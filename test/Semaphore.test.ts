@@ -1,0 +1,227 @@
+/**
+ * Semaphore policy on the Memory backend under TestClock: the scripts' TypeScript twins, expiry of a
+ * dead holder's permits, keep-alive, timeouts, interruption while waiting, loss, and a model-based
+ * property test of the scripts. Time only moves when a test says so.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc, Fiber, Option, Runtime, TestClock } from "effect"
+import { semaphoreKeyList, semaphoreKeys } from "../src/internal/keys.js"
+import * as scripts from "../src/internal/semaphore/scripts.js"
+import { Redis } from "../src/Redis.js"
+import * as Memory from "../src/Redis/Memory.js"
+import * as Semaphore from "../src/Semaphore.js"
+import { readList } from "./utils/probe.js"
+
+const keysOf = (id: string) => semaphoreKeys("effect-lock:", id)
+
+/** Runs a script against the semaphore `id` (permits 3 unless said). */
+const raw = (id: string) =>
+  Effect.map(Redis, (redis) => {
+    const keys = keysOf(id)
+    const list = semaphoreKeyList(keys)
+    return {
+      take: (token: string, n: number, lease: number, fair: boolean, permits = 3) =>
+        redis.run(scripts.take, list, [
+          token,
+          String(n),
+          String(lease),
+          String(permits),
+          keys.channel,
+          "60000",
+          "1000",
+          fair ? "1" : "0"
+        ]),
+      release: (token: string) => redis.run(scripts.release, list, [token, "3", keys.channel]),
+      leave: (token: string) => redis.run(scripts.leave, list, [token, "3", keys.channel]),
+      extend: (token: string, ms: number, mode: "add" | "set") =>
+        redis.run(scripts.extend, list, [token, String(ms), mode, "60000"]),
+      available: redis.run(scripts.available, list, ["3"]),
+      line: readList(keys.queue)
+    }
+  })
+
+describe("Semaphore scripts (TypeScript twins)", () => {
+  it.effect("take, extend, release and leave reply as documented", () =>
+    Effect.gen(function*() {
+      const s = yield* raw("twins")
+      expect(yield* s.take("a", 2, 1000, true)).toEqual({ _tag: "Taken", fence: 1 })
+      // A resent try renews the holding with the same fence.
+      expect(yield* s.take("a", 2, 1000, true)).toEqual({ _tag: "Taken", fence: 1 })
+      // b asks for 2 of the 1 left: it joins the line; the look is due when a's holding ends.
+      expect(yield* s.take("b", 2, 1000, true)).toEqual({ _tag: "Waiting", remaining: 1000 })
+      // c, plain, asks for 1: one is free, but b waits first.
+      expect(yield* s.take("c", 1, 1000, false)).toEqual({ _tag: "Waiting", remaining: 1000 })
+      expect(yield* s.line).toEqual(["b"])
+      expect(yield* s.available).toBe(1)
+      yield* TestClock.adjust(400)
+      expect(yield* s.extend("a", 100, "add")).toBe(700)
+      expect(yield* s.extend("a", 300, "set")).toBe(700) // never shortens
+      expect(yield* s.extend("a", 900, "set")).toBe(900)
+      expect(yield* s.extend("nobody", 300, "set")).toBe(0)
+      expect(yield* s.take("a", 2, 1000, true, 5)).toEqual({ _tag: "Mismatch", permits: 3 })
+      expect(yield* s.release("nobody")).toBe(false)
+      expect(yield* s.release("a")).toBe(true)
+      expect(yield* s.take("b", 2, 1000, true)).toEqual({ _tag: "Taken", fence: 2 })
+      expect(yield* s.line).toEqual([])
+      expect(yield* s.leave("b")).toBe(true)
+      expect(yield* s.available).toBe(3)
+      expect(yield* s.leave("b")).toBe(false)
+    }).pipe(Effect.provide(Memory.layer)))
+
+  it.effect("holdings expire at their score and gone waiters drop out of the line", () =>
+    Effect.gen(function*() {
+      const s = yield* raw("expiry")
+      yield* s.take("a", 3, 500, true)
+      yield* s.take("w", 1, 1000, true)
+      yield* TestClock.adjust(500)
+      expect(yield* s.available).toBe(0)
+      yield* TestClock.adjust(1)
+      expect(yield* s.available).toBe(3)
+      // w stopped looking 1000 ms ago (alive ms): x is not held up by it.
+      yield* TestClock.adjust(1000)
+      expect(yield* s.take("x", 3, 1000, false)).toEqual({ _tag: "Taken", fence: 2 })
+      expect(yield* s.line).toEqual([])
+    }).pipe(Effect.provide(Memory.layer)))
+})
+
+describe("Semaphore (TestClock)", () => {
+  it.effect("a dead holder's permits come back when its lease ends, and a waiter takes them then", () =>
+    Effect.gen(function*() {
+      const s = yield* raw("dead")
+      yield* s.take("dead-holder", 3, 2000, true)
+      const sem = yield* Semaphore.make({ id: "dead", permits: 3 })
+      const waiter = yield* Effect.fork(sem.withPermits(2, { timeout: 10_000 })(Effect.succeed("mine")))
+      yield* TestClock.adjust(2000)
+      expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(yield* Fiber.join(waiter)).toBe("mine")
+    }).pipe(Effect.provide(Memory.layer)))
+
+  it.effect("keep-alive holds the permits far past the lease", () =>
+    Effect.gen(function*() {
+      const sem = yield* Semaphore.make({ id: "kept", permits: 2, lease: 3000 })
+      const permits = yield* sem.take(2)
+      yield* TestClock.adjust(30_000)
+      expect(yield* permits.isLost).toBe(false)
+      expect(yield* sem.available).toBe(0)
+      expect(yield* sem.withPermitsIfAvailable(1)(Effect.void)).toEqual(Option.none())
+    }).pipe(Effect.scoped, Effect.provide(Memory.layer)))
+
+  it.effect("a take times out with LockNotAcquired naming the semaphore, and leaves the line", () =>
+    Effect.gen(function*() {
+      const sem = yield* Semaphore.make({ id: "busy", permits: 1 })
+      yield* sem.take(1)
+      const waiter = yield* Effect.fork(Effect.flip(sem.take(1, { timeout: 2000 })))
+      yield* TestClock.adjust(1999)
+      expect(Option.isNone(yield* Fiber.poll(waiter))).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(yield* Fiber.join(waiter)).toMatchObject({ _tag: "LockNotAcquired", id: "busy", reason: "timeout" })
+      expect(yield* readList(keysOf("busy").queue)).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(Memory.layer)))
+
+  it.effect("an interrupted head leaves the line and the next waiter, whose request fits, is woken at once", () =>
+    Effect.gen(function*() {
+      const sem = yield* Semaphore.make({ id: "heads", permits: 3 })
+      yield* sem.take(2)
+      const big = yield* Effect.fork(sem.withPermits(3, { timeout: 60_000 })(Effect.succeed("big")))
+      yield* Effect.yieldNow()
+      const small = yield* Effect.fork(sem.withPermits(1, { timeout: 60_000 })(Effect.succeed("small")))
+      yield* Effect.yieldNow()
+      expect(yield* readList(keysOf("heads").queue)).toHaveLength(2)
+      expect(Option.isNone(yield* Fiber.poll(small))).toBe(true)
+      yield* Fiber.interrupt(big)
+      expect(yield* Fiber.join(small)).toBe("small")
+    }).pipe(Effect.scoped, Effect.provide(Memory.layer)))
+
+  it.effect("a lost holding interrupts withPermits' body with LockLost naming the semaphore", () =>
+    Effect.gen(function*() {
+      const sem = yield* Semaphore.make({ id: "lost", permits: 2, lease: 1000 })
+      const fiber = yield* Effect.fork(Effect.flip(sem.withPermits(1, { keepAlive: false })(Effect.never)))
+      yield* TestClock.adjust(1000)
+      expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "LockLost", id: "lost" })
+      expect(yield* sem.available).toBe(2)
+    }).pipe(Effect.provide(Memory.layer)))
+
+  it.effect("random take/release/leave/expire by several owners agree with a model and never exceed permits", () =>
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<Redis>()
+      const permits = 3
+      const lease = 1000
+      const alive = 1000
+      type Op =
+        | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
+        | { readonly kind: "release" | "leave"; readonly owner: number }
+        | { readonly kind: "elapse"; readonly ms: number }
+      const owner = fc.nat(3)
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        fc.record({ kind: fc.constant("take" as const), owner, n: fc.integer({ min: 1, max: permits }), fair: fc.boolean() }),
+        fc.record({ kind: fc.constant("release" as const), owner }),
+        fc.record({ kind: fc.constant("leave" as const), owner }),
+        fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })
+      )
+      let run = 0
+      const check = (ops: ReadonlyArray<Op>) =>
+        Effect.gen(function*() {
+          const s = yield* raw(`model-${run++}`)
+          const now = () => TestClock.currentTimeMillis
+          const holders = new Map<string, { n: number; until: number; fence: number }>()
+          const line: Array<{ token: string; n: number; until: number }> = []
+          let lastFence = 0
+          for (const o of ops) {
+            const t = yield* now()
+            for (const [token, h] of holders) if (h.until < t) holders.delete(token)
+            for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
+            const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
+            expect(used).toBeLessThanOrEqual(permits)
+            expect(yield* s.available).toBe(permits - used)
+            if (o.kind === "elapse") {
+              yield* TestClock.adjust(o.ms)
+              continue
+            }
+            const token = `owner-${o.owner}`
+            if (o.kind === "take") {
+              const reply = yield* s.take(token, o.n, lease, o.fair)
+              const mine = holders.get(token)
+              if (mine !== undefined) {
+                expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
+                mine.until = Math.max(mine.until, t + lease)
+                continue
+              }
+              const head = line[0]?.token
+              if (o.n <= permits - used && (head === undefined || head === token)) {
+                expect(reply._tag).toBe("Taken")
+                if (reply._tag === "Taken") {
+                  expect(reply.fence).toBeGreaterThan(lastFence)
+                  lastFence = reply.fence
+                  holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
+                }
+                const i = line.findIndex((w) => w.token === token)
+                if (i >= 0) line.splice(i, 1)
+              } else {
+                expect(reply._tag).toBe("Waiting")
+                if (o.fair) {
+                  const waiting = line.find((w) => w.token === token)
+                  if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
+                  else {
+                    waiting.until = t + alive
+                    waiting.n = o.n
+                  }
+                }
+              }
+            } else if (o.kind === "release") {
+              expect(yield* s.release(token)).toBe(holders.delete(token))
+            } else {
+              const i = line.findIndex((w) => w.token === token)
+              if (i >= 0) line.splice(i, 1)
+              expect(yield* s.leave(token)).toBe(holders.delete(token))
+            }
+            expect((yield* s.line)).toEqual(line.map((w) => w.token))
+          }
+        })
+      yield* Effect.promise(() =>
+        fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))), {
+          numRuns: 200
+        })
+      )
+    }).pipe(Effect.provide(Memory.layer)))
+})
