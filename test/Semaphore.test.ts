@@ -220,7 +220,7 @@ describe("Semaphore (TestClock)", () => {
         })
       yield* Effect.promise(() =>
         fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))), {
-          numRuns: 200
+          numRuns: 400
         })
       )
     }).pipe(Effect.provide(Memory.layer)))

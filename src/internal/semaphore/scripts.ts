@@ -268,21 +268,21 @@ return 1`,
 export const leave = Redis.script<boolean>({
   name: "semaphore.leave",
   numberOfKeys: 7,
-  lua: `redis.call('ZREM', KEYS[5], ARGV[1])
+  lua: `${PRUNE}
+redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 local held = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-${PRUNE}
 wake(${CAPACITY(2)} - used(), ARGV[3])
 return held`,
   local: (ks, keys, [token, permits, channel]) => {
+    prune(ks, keys)
     ks.zrem(keys[4]!, token!)
     ks.zrem(keys[5]!, token!)
     const held = ks.zrem(keys[0]!, token!)
     ks.zrem(keys[1]!, token!)
     ks.zrem(keys[2]!, token!)
-    prune(ks, keys)
     wake(ks, keys, capacity(ks, keys, permits!) - used(ks, keys), channel!)
     return held
   },
