@@ -3,7 +3,7 @@
  *
  *   semaphoreWorker.ts sections <redisUrl> <id> <counterKey> <count> <leaseMs> <permits>
  *     `count` sections, three at a time, each under one permit: INCR the counter (every section counts once),
- *     1–5 ms, and print { fence, start, end } in Redis TIME microseconds.
+ *     wait 1–5 ms, and print { fence, start, end } in Redis TIME microseconds.
  *   semaphoreWorker.ts hold <redisUrl> <id> <leaseMs> <permits> <n>
  *     takes `n` permits, prints { acquired: fence }, and holds them until the process is stopped.
  */
