@@ -129,13 +129,28 @@ export interface Service {
   ) => Effect.Effect<A, RedisError>
   /** The service's timer; see {@link Timer}. */
   readonly timer: Timer
-  /** Pub/sub, on backends that can push (not Upstash over REST); waiters then wake on a release. */
+  /**
+   * Pub/sub, on backends that can push (ioredis; Upstash over Server-Sent Events when its client has
+   * `subscribe`); waiters then wake on a release.
+   */
   readonly subscriber?: Subscriber | undefined
+  /**
+   * `WAIT replicas timeout` on the connection that carries the scripts for `key` (on a Cluster, the one
+   * to the master of `key`'s slot): how many replicas have acknowledged every write sent there so far,
+   * including the last script's; fewer than asked once `timeoutMs` has passed. While it waits, that
+   * connection's later commands wait too. Only on backends with replicas to ask (ioredis).
+   */
+  readonly waitForReplicas?:
+    | ((key: string, replicas: number, timeoutMs: number) => Effect.Effect<number, RedisError>)
+    | undefined
 }
 
 /**
  * Push notifications over one shared subscriber connection. A channel stays subscribed while it is in
- * use, and a while after, so busy locks do not churn SUBSCRIBE.
+ * use, and a while after, so busy locks do not churn SUBSCRIBE. Interrupting a `subscribe` only stops
+ * that caller's wait: the round trip finishes in the subscriber's own fiber, so the channel never stays
+ * half-subscribed. After a lost connection `isActive` is false until the server confirms again (channels
+ * with listeners are subscribed again on reconnection); messages published meanwhile are lost.
  *
  * @since 0.1.0
  */
@@ -150,7 +165,10 @@ export interface Subscriber {
     channel: string,
     listener: (message: string) => void
   ) => Effect.Effect<{ readonly active: boolean; readonly remove: Effect.Effect<void> }>
-  /** Subscribes the channel if it is not, and waits for the server's confirmation. */
+  /**
+   * Subscribes the channel if it is not, and waits for the server's confirmation; a `RedisError` if it
+   * fails or does not come within the backend's bound (never a wait forever).
+   */
   readonly subscribe: (channel: string) => Effect.Effect<void, RedisError>
 }
 

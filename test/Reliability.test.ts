@@ -6,8 +6,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope, Stream } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Clock, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import * as Lock from "../src/Lock.js"
 import type { LockLost } from "../src/LockError.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
@@ -15,22 +14,11 @@ import * as Checker from "./safety/checker.js"
 import { uniqueId } from "./utils/probe.js"
 import * as Proxy from "./utils/Proxy.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { eventually, raw } from "./utils/live.js"
 
-const raw = (url: string) =>
-  Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit().catch(() => "")))
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 
-/** Polls (every 10 ms, up to `within`) until `check` holds, and returns the value that passed. */
-const eventually = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  check: (a: A) => boolean,
-  within: Duration.DurationInput = "20 seconds"
-) =>
-  Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
-    Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`) })
-  )
 
 /** A test against real processes: live clock, and a CommandExecutor to start them. */
 const live = (name: string, body: Effect.Effect<void, unknown, Scope.Scope | CommandExecutor>, timeout = 60_000) =>

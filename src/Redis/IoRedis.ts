@@ -2,7 +2,9 @@
  * The Redis seam over TCP, through `ioredis` (an optional peer dependency: install it to use this module).
  *
  * - {@link layer} creates a client from options and owns it (quits it when the layer is released).
- * - {@link layerClient} runs over a client you created; it never closes it.
+ * - {@link layerClient} runs over a client you created (a `Redis` or a `Cluster`); it never closes it.
+ * - {@link layerCluster} creates a Redis Cluster client from seed nodes and owns it;
+ *   {@link layerClusterConfig} reads the nodes from `REDIS_CLUSTER_NODES`.
  *
  * Waiters share one subscriber connection per layer, duplicated from the client the first time a lock
  * is waited for, and closed with the layer.
@@ -21,13 +23,14 @@
  *
  * @since 0.1.0
  */
-import { Config, type ConfigError, Effect, Layer, Redacted, Runtime, type Scope } from "effect"
-import type { Cluster, RedisOptions } from "ioredis"
-import { Redis as IORedis } from "ioredis"
-import { makeRun } from "../internal/evalsha.js"
-import * as Subscriber from "../internal/subscriber.js"
+import { Config, type ConfigError, Effect, Layer, Option, Redacted, Runtime, type Scope } from "effect"
+import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "ioredis"
+import { Cluster, Redis as IORedis } from "ioredis"
+import { makeRun } from "./internal/evalsha.js"
+import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import * as Timer from "../internal/timer.js"
-import { RedisError } from "../LockError.js"
+import { render } from "../internal/validate.js"
+import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
@@ -59,33 +62,17 @@ const close = (client: IORedis | Cluster) =>
  */
 export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const call = (operation: string, f: () => Promise<unknown>) =>
-      Effect.tryPromise({
-        try: f,
-        catch: (error) => new RedisError({ operation, detail: describe(error) })
-      })
     const runtime = yield* Effect.runtime<never>()
-    let connection: IORedis | Cluster | undefined
-    let dispatch: (channel: string, message: string) => void = () => {}
-    const connect = () => {
-      if (connection === undefined) {
-        connection = client.duplicate()
-        connection.on("message", (channel: string, message: string) => dispatch(channel, message))
-        connection.on("error", (error: unknown) => logConnectionError(runtime, error))
-      }
-      return connection
-    }
-    yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : close(connection)))
-    const made = yield* Subscriber.make({
-      subscribe: (channel) => Effect.asVoid(call("subscribe", () => connect().subscribe(channel))),
-      unsubscribe: (channel) => Effect.ignore(call("unsubscribe", () => connect().unsubscribe(channel)))
+    const subscriber = yield* IoRedisSubscriber.make(client, {
+      close,
+      onError: (error) => logConnectionError(runtime, error)
     })
-    dispatch = made.dispatch
     const timer = yield* Timer.make
     return Redis.Redis.of({
       backend: "ioredis",
-      subscriber: made.subscriber,
+      subscriber,
       timer,
+      waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
       run: makeRun({
         evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
         eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
@@ -93,6 +80,28 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       }, timer)
     })
   })
+
+/**
+ * `WAIT` where the scripts for `key` go: on a `Redis`, its one connection; on a `Cluster`, a pipeline
+ * led by a command on `key`, so it goes to the connection to the master of `key`'s slot.
+ */
+const waitForReplicas = (client: IORedis | Cluster, key: string, replicas: number, timeoutMs: number) =>
+  Effect.tryPromise({
+    try: async () => {
+      if (!(client instanceof Cluster)) return client.call("WAIT", replicas, timeoutMs)
+      const replies = await client.pipeline().exists(key).call("WAIT", replicas, timeoutMs).exec()
+      const [error, acknowledged] = replies?.[1] ?? [new Error("no reply to WAIT"), null]
+      if (error !== null) throw error
+      return acknowledged
+    },
+    catch: (error) => new RedisError({ operation: "wait", detail: describe(error) })
+  }).pipe(
+    Effect.flatMap((reply) =>
+      typeof reply === "number"
+        ? Effect.succeed(reply)
+        : Effect.fail(new RedisError({ operation: "wait", detail: `expected an integer reply, got ${typeof reply}` }))
+    )
+  )
 
 const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
   Runtime.runFork(runtime)(Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error))))
@@ -178,3 +187,90 @@ export const layerConfig = (
         client: { ...(db === undefined ? {} : { db }), ...(tls === true ? { tls: {} } : {}) }
       }))
   )
+
+/**
+ * @since 0.1.0
+ */
+export interface ClusterOptions {
+  /** Seed nodes, as `"host:port"` or `{ host, port }`; the client discovers the rest. */
+  readonly nodes: ReadonlyArray<string | { readonly host: string; readonly port: number }>
+  /** The password of every node; kept `Redacted`. */
+  readonly password?: Redacted.Redacted | undefined
+  /** Any other ioredis `Cluster` option (`scaleReads`, `slotsRefreshTimeout`, `redisOptions`, …). */
+  readonly client?: IORedisClusterOptions | undefined
+}
+
+const parseNode = (node: unknown): Effect.Effect<{ readonly host: string; readonly port: number }, InvalidOptions> => {
+  const invalid = new InvalidOptions({ option: "nodes", expected: "\"host:port\" or { host, port }", received: render(node) })
+  if (typeof node === "object" && node !== null) {
+    const { host, port } = node as { readonly host?: unknown; readonly port?: unknown }
+    return typeof host === "string" && host !== "" && Number.isInteger(port) && (port as number) > 0 && (port as number) < 65536
+      ? Effect.succeed({ host, port: port as number })
+      : Effect.fail(invalid)
+  }
+  if (typeof node !== "string") return Effect.fail(invalid)
+  const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(node.trim())
+  const port = match === null ? NaN : Number(match[2])
+  return match !== null && port > 0 && port < 65536 ? Effect.succeed({ host: match[1]!, port }) : Effect.fail(invalid)
+}
+
+/**
+ * Creates an ioredis `Cluster` client from seed nodes and owns it: it is quit when the layer is
+ * released. Every key of one lock shares a hash tag (`{id}`), so each script runs on the one master
+ * that owns the lock's slot; `MOVED`/`ASK` redirections are followed by the client.
+ *
+ * @example
+ * import { Redacted } from "effect"
+ * import * as IoRedis from "effect-lock/Redis/IoRedis"
+ *
+ * const RedisLive = IoRedis.layerCluster({
+ *   nodes: ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"],
+ *   password: Redacted.make("s3cret")
+ * })
+ *
+ * @since 0.1.0
+ */
+export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, InvalidOptions> =>
+  Layer.scoped(
+    Redis.Redis,
+    Effect.gen(function*() {
+      if (!Array.isArray(options.nodes) || options.nodes.length === 0) {
+        return yield* new InvalidOptions({ option: "nodes", expected: "at least one node", received: render(options.nodes) })
+      }
+      const nodes = yield* Effect.forEach(options.nodes, parseNode)
+      const runtime = yield* Effect.runtime<never>()
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const redisOptions: RedisOptions = {
+            ...options.client?.redisOptions,
+            ...(options.password === undefined ? {} : { password: Redacted.value(options.password) })
+          }
+          const created = new Cluster(nodes.map((node) => ({ ...node })), { ...options.client, redisOptions })
+          created.on("error", (error: unknown) => logConnectionError(runtime, error))
+          return created
+        }),
+        close
+      )
+      return yield* make(client)
+    })
+  )
+
+/**
+ * Reads the cluster's seed nodes from `Config`: by default `REDIS_CLUSTER_NODES`, a comma-separated
+ * list of `host:port`, and the password, if any, from `REDIS_CLUSTER_PASSWORD` (redacted).
+ *
+ * @example
+ * import * as IoRedis from "effect-lock/Redis/IoRedis"
+ *
+ * // REDIS_CLUSTER_NODES=10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379
+ * const RedisLive = IoRedis.layerClusterConfig()
+ *
+ * @since 0.1.0
+ */
+export const layerClusterConfig = (
+  config: Config.Config.Wrap<Pick<ClusterOptions, "nodes" | "password">> = {
+    nodes: Config.array(Config.string(), "REDIS_CLUSTER_NODES"),
+    password: Config.redacted("REDIS_CLUSTER_PASSWORD").pipe(Config.option, Config.map(Option.getOrUndefined))
+  }
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layerCluster))

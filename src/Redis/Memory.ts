@@ -17,7 +17,7 @@
  */
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
 import { RedisError } from "../LockError.js"
-import * as Subscriber from "../internal/subscriber.js"
+import * as Subscriber from "./internal/subscriber.js"
 import * as Timer from "../internal/timer.js"
 import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Redis from "../Redis.js"

@@ -14,6 +14,11 @@
  * 200, a failed pipeline entry, a network `TypeError`, a timeout) becomes one `RedisError`, without the
  * command echo that `@upstash/redis` appends (it would carry owner tokens) and without the REST token.
  *
+ * Waiters are woken by push over Server-Sent Events (`POST /subscribe/<channel>`): one stream per lock
+ * being waited for, shared by the service's waiters, counted as subscribed once Redis confirmed it,
+ * closed a minute after its last use and reopened when it ends or fails. `layer` reads the streams
+ * itself with `fetch`; `layerClient` uses the client's `subscribe` if it has one, else waiters poll.
+ *
  * @example
  * import { Effect } from "effect"
  * import { Lock } from "effect-lock"
@@ -27,21 +32,33 @@
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import { makeRun } from "../internal/evalsha.js"
+import { makeRun } from "./internal/evalsha.js"
+import * as Sse from "./internal/sse.js"
+import * as Streams from "./internal/upstashStreams.js"
 import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
 
 /**
- * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`.
+ * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`, and, for wake-ups
+ * pushed over Server-Sent Events, its `subscribe` (`@upstash/redis` ≥ 1.35). Without `subscribe`,
+ * waiters poll.
  *
  * @since 0.1.0
  */
 export interface Client {
   readonly eval: (script: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
   readonly evalsha: (sha1: string, keys: Array<string>, args: Array<string>) => Promise<unknown>
+  readonly subscribe?: ((channel: string) => Subscription) | undefined
 }
+
+/**
+ * One channel's event stream, as `@upstash/redis`'s `redis.subscribe(channel)` returns it.
+ *
+ * @since 0.1.0
+ */
+export type Subscription = Streams.Subscription
 
 /**
  * @since 0.1.0
@@ -67,7 +84,10 @@ const describe = (error: unknown): string => {
 }
 
 /**
- * The Redis service over a client. `timeout` bounds each operation.
+ * The Redis service over a client. `timeout` bounds each operation (one timer shared by all of them,
+ * not a race per call). With a client that has `subscribe`, waiters are woken by push: one event
+ * stream per lock being waited for, shared by this service's waiters and closed a minute after its
+ * last use.
  *
  * @since 0.1.0
  */
@@ -75,10 +95,14 @@ export const make = (
   client: Client,
   timeout: Duration.DurationInput = DEFAULT_TIMEOUT
 ): Effect.Effect<Redis.Service, never, Scope.Scope> =>
-  Effect.map(Timer.make, (timer) =>
-    Redis.Redis.of({
+  Effect.gen(function*() {
+    const timer = yield* Timer.make
+    const subscribe = client.subscribe
+    const subscriber = subscribe === undefined ? undefined : yield* Streams.make((channel) => subscribe(channel), describe)
+    return Redis.Redis.of({
       backend: "upstash",
       timer,
+      subscriber,
       // The timeout is an entry on the service's timer, not a race per call.
       run: makeRun({
         evalsha: (sha, numberOfKeys, keysAndArgs) =>
@@ -88,10 +112,12 @@ export const make = (
         describe,
         timeout: Duration.toMillis(Duration.decode(timeout))
       }, timer)
-    }))
+    })
+  })
 
 /**
- * Over a client you made; it is never closed (REST clients hold no connection to close).
+ * Over a client you made; it is never closed (REST clients hold no connection to close). Event streams
+ * opened for wake-ups are closed with the layer.
  *
  * @since 0.1.0
  */
@@ -114,7 +140,17 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
   Layer.scoped(
     Redis.Redis,
     Effect.try({
-      try: () => new UpstashRedis({ ...options.client, url: options.url, token: Redacted.value(options.token) }),
+      try: () => {
+        const config = { ...options.client, url: options.url, token: Redacted.value(options.token) }
+        const client = new UpstashRedis(config)
+        // Wake-up streams are read directly (same endpoint as `client.subscribe`): payloads as sent, and
+        // a stream that ends is noticed and reopened.
+        return {
+          eval: (script, keys, args) => client.eval(script, keys, args),
+          evalsha: (sha1, keys, args) => client.evalsha(sha1, keys, args),
+          subscribe: Sse.subscriber(options.url, options.token)
+        } satisfies Client
+      },
       catch: () => new InvalidOptions({ option: "url", expected: "an http(s) URL", received: render(options.url) })
     }).pipe(Effect.flatMap((client) => make(client, options.timeout)))
   )

@@ -71,6 +71,9 @@ class Heap {
   }
 }
 
+/** The longest the timer's fiber sleeps, even with nothing to do. */
+const IDLE = 1000
+
 const millisOf = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
 
 /** Makes a timer whose fiber lives in the current scope. */
@@ -120,10 +123,13 @@ export const make: Effect.Effect<Timer, never, Scope.Scope> = Effect.gen(functio
       ? poked(until)
       : Effect.raceFirst(clock.sleep(Duration.millis(Math.max(0, Math.ceil(until - now())))), poked(until))
 
+  // With nothing due the fiber still wakes every IDLE ms: entries that come due after that (a request's
+  // deadline, a keep-alive tick) then never need a poke, which matters when locks are taken and released
+  // in a loop (each cycle schedules and cancels its entries before the fiber would look).
   const loop: Effect.Effect<never> = Effect.suspend(() => {
     fireDue()
     const next = heap.peek()
-    armedAt = next === undefined ? Infinity : next.at
+    armedAt = Math.min(next === undefined ? Infinity : next.at, now() + IDLE)
     return Effect.zipRight(wait(armedAt), loop)
   })
   yield* Effect.forkScoped(Effect.interruptible(loop))

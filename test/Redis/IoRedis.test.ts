@@ -6,7 +6,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { sha1 } from "../../src/internal/sha1.js"
+import { sha1 } from "../../src/Redis/internal/sha1.js"
 import * as scripts from "../../src/internal/lockScripts.js"
 import * as Lock from "../../src/Lock.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
@@ -156,6 +156,15 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       )
       expect(error._tag).toBe("RedisError")
     })
+  )
+
+  it.scoped("waitForReplicas on a server without replicas answers 0 once its timeout has passed", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis
+      const id = yield* uniqueId("no-replicas")
+      expect(yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire())).toBe(true)
+      expect(yield* redis.waitForReplicas!(`effect-lock:lock:{${id}}`, 1, 50)).toBe(0)
+    }).pipe(Effect.provide(RedisServer.ioredis))
   )
 })
 

@@ -6,12 +6,12 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Clock, Effect, Either, Fiber, Layer, Schedule } from "effect"
-import { Redis as IORedis } from "ioredis"
 import * as Lock from "../../src/Lock.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashFaults from "../utils/UpstashFaults.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
+import { raw } from "../utils/live.js"
 
 const servers = UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer))
 
@@ -26,8 +26,6 @@ const awaitWithin = <A, E>(fiber: Fiber.Fiber<A, E>, since: number, limit: numbe
     Effect.orElseSucceed(() => Infinity)
   )
 
-const raw = (url: string) =>
-  Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit().catch(() => "")))
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 

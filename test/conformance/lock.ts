@@ -74,7 +74,7 @@ export const lockConformance = (backend: Backend) =>
       // A client that sends the release script with a token of its own (not the holder's).
       const redis = yield* Redis
       const keys = lockKeys("effect-lock:", id)
-      expect(yield* redis.run(scripts.release, [keys.lock, keys.queue], [randomToken(), "1000", keys.channel])).toBe(false)
+      expect(yield* redis.run(scripts.release, [keys.lock, keys.queue, keys.alive], [randomToken(), "1000", keys.channel])).toBe(false)
       const after = yield* readKey(lockKeys("effect-lock:", id).lock)
       expect(after.value).toBe(before.value)
       expect(yield* a.status).toBe("ACQUIRED")

@@ -5,7 +5,7 @@
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import { Effect, Stream } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Cluster, Redis as IORedis } from "ioredis"
 
 export interface Section {
   readonly process: number
@@ -25,6 +25,20 @@ export interface Report {
   /** Pairs (in start order) whose fences do not strictly increase. */
   readonly fenceInversions: ReadonlyArray<readonly [Section, Section]>
   readonly exitCodes: ReadonlyArray<number>
+}
+
+/**
+ * A plain client for a checker URL: `redis://…` is one server; `redis+cluster://host:port,host:port,…`
+ * is a Redis Cluster given by its seed nodes.
+ */
+export const clusterNodes = (url: string): ReadonlyArray<string> | undefined =>
+  url.startsWith("redis+cluster://") ? url.slice("redis+cluster://".length).split(",") : undefined
+
+export const plainClient = (url: string): IORedis | Cluster => {
+  const nodes = clusterNodes(url)
+  return nodes === undefined
+    ? new IORedis(url)
+    : new Cluster(nodes.map((node) => ({ host: node.split(":")[0]!, port: Number(node.split(":")[1]) })))
 }
 
 /** Spawns one worker process and collects its JSON lines. */
@@ -63,7 +77,7 @@ export const run = (options: {
     const results = yield* Effect.all(Array.from({ length: options.processes }, (_, n) => runOne(n)), {
       concurrency: "unbounded"
     })
-    const client = new IORedis(options.redisUrl)
+    const client = plainClient(options.redisUrl)
     const counter = Number(yield* Effect.promise(() => client.get(counterKey)))
     yield* Effect.promise(() => client.del(counterKey).then(() => client.quit()))
 

@@ -1,6 +1,8 @@
 /**
  * A worker OS process for the reliability tests. Prints one JSON line per event on stdout.
  *
+ * `<redisUrl>` is `redis://…`, or `redis+cluster://host:port,host:port,…` for a Redis Cluster.
+ *
  *   worker.ts sections <redisUrl> <lockId> <counterKey> <count> <leaseMs>
  *     `count` critical sections under the lock; each reads the counter, waits 0–3 ms, writes it + 1
  *     (a lost update if two ever overlap), and prints { fence, start, end } in Redis TIME microseconds.
@@ -14,15 +16,16 @@
  *     { e: "ready" | "wait" | "got" | "rel" | "gaveup", f: fiber ("H" for the holding one), t: µs }.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Queue, Random, Schedule } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Console, Effect, Layer, Queue, Random, Schedule } from "effect"
+import type { Cluster, Redis as IORedis } from "ioredis"
 import * as Lock from "../../src/Lock.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { clusterNodes, plainClient } from "./checker.js"
 
 const [mode, url = "", id = "", ...rest] = process.argv.slice(2)
 
-const raw = Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit()))
-const micros = (c: IORedis) =>
+const raw = Effect.acquireRelease(Effect.sync(() => plainClient(url)), (c) => Effect.promise(() => c.quit()))
+const micros = (c: IORedis | Cluster) =>
   Effect.map(Effect.promise(() => c.time()), ([s, us]) => Number(s) * 1_000_000 + Number(us))
 
 const sections = (counterKey: string, count: number, lease: number) =>
@@ -114,4 +117,7 @@ const program = mode === "sections"
   ? wait(Number(rest[0]), Number(rest[1]), rest[2] === "calm")
   : hold(Number(rest[0]))
 
-NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(IoRedis.layer({ url }))))
+const nodes = clusterNodes(url)
+const backend = nodes === undefined ? IoRedis.layer({ url }) : IoRedis.layerCluster({ nodes }).pipe(Layer.orDie)
+
+NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(backend)))

@@ -7,11 +7,14 @@
  *   per command (multi-exec runs them in MULTI/EXEC on a connection of its own);
  * - `Authorization: Bearer <token>`, else HTTP 401 `{ error }`;
  * - `Upstash-Encoding: base64`: bulk strings base64-encoded in results (nested arrays too), numbers and
- *   null as they are, status replies ("OK") plain.
+ *   null as they are, status replies ("OK") plain;
+ * - `POST /subscribe/<channel>` (the channel percent-decoded) → a `text/event-stream` over a real
+ *   subscription on a Redis connection of its own: `data: subscribe,<channel>,1` once Redis confirmed
+ *   it, then `data: message,<channel>,<payload>` per message; the connection is closed with the request.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Redacted, type Scope } from "effect"
+import { Context, Effect, Layer, Redacted, type Scope, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as http from "node:http"
 import type * as Redis from "../../src/Redis.js"
@@ -22,6 +25,12 @@ import * as UpstashFaults from "./UpstashFaults.js"
 export interface Upstash {
   readonly url: string
   readonly token: string
+  /** How many `/subscribe` event streams are open (each holds its own Redis connection). */
+  readonly streams: () => number
+  /** How many `/subscribe` event streams were ever opened. */
+  readonly opened: () => number
+  /** Ends every open event stream, as a server or proxy closing them would. */
+  readonly endStreams: () => void
   /** Fault hooks on single commands (test/utils/UpstashFaults.ts). */
   readonly faults: UpstashFaults.Faults
 }
@@ -124,7 +133,50 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
         )
       })
 
+    /** How many event streams are open now (each holds one Redis connection), and were ever opened. */
+    let streams = 0
+    let opened = 0
+    const ends = new Set<() => void>()
+    const subscribe = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (!authorized(request)) {
+        return yield* HttpServerResponse.json({ error: "WRONGPASS invalid or missing auth token" }, { status: 401 })
+      }
+      const path = new URL(request.url, "http://fixture").pathname
+      const channel = decodeURIComponent(path.slice("/subscribe/".length))
+      if (channel === "") return yield* HttpServerResponse.json({ error: "ERR missing channel" }, { status: 400 })
+      const events = Stream.asyncScoped<string>((emit) =>
+        Effect.gen(function*() {
+          const connection = yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              streams++
+              opened++
+              return new IORedis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 0 })
+            }),
+            (c) => Effect.sync(() => {
+              streams--
+              c.disconnect()
+            })
+          )
+          connection.on("error", () => {})
+          connection.on("message", (name: string, message: string) => void emit.single(`message,${name},${message}`))
+          connection.on("end", () => void emit.end())
+          const end = () => void emit.end()
+          ends.add(end)
+          yield* Effect.addFinalizer(() => Effect.sync(() => ends.delete(end)))
+          const count = yield* Effect.promise(() => connection.subscribe(channel).then((n) => Number(n), () => -1))
+          if (count < 0) return yield* Effect.sync(() => void emit.end())
+          yield* Effect.sync(() => void emit.single(`subscribe,${channel},${count}`))
+        })
+      ).pipe(Stream.map((data) => `data: ${data}\n\n`), Stream.encodeText)
+      return HttpServerResponse.stream(events, {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache" }
+      })
+    })
+
     const app = HttpRouter.empty.pipe(
+      HttpRouter.post("/subscribe/*", subscribe),
       HttpRouter.post("/", handle("single")),
       HttpRouter.post("/pipeline", handle("pipeline")),
       HttpRouter.post("/multi-exec", handle("multi-exec"))
@@ -137,7 +189,16 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
     const url = yield* HttpServer.addressWith((address) =>
       Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "")
     ).pipe(Effect.provide(context))
-    return { url, token: options.token, faults }
+    return {
+      url,
+      token: options.token,
+      faults,
+      streams: () => streams,
+      opened: () => opened,
+      endStreams: () => {
+        for (const end of ends) end()
+      }
+    }
   })
 
 /** The REST token the test fixture accepts. */

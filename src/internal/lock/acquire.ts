@@ -3,7 +3,7 @@
  * Between winning and registering the release nothing can interrupt, so a won lock is never left
  * held by a caller who was told it failed.
  */
-import { Context, Effect, type Option, Scope } from "effect"
+import { Context, Effect, Exit, type Option, Scope } from "effect"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { randomToken } from "../token.js"
@@ -11,6 +11,7 @@ import { type Held, hold } from "./lease.js"
 import { obtain } from "./line.js"
 import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
+import * as Span from "./span.js"
 import { type AcquireInput, parseAcquisition } from "./options.js"
 
 export type Acquired = Held
@@ -19,43 +20,61 @@ export const acquire = (
   options: AcquireInput,
   internal: { readonly fenceTtl?: number } = {}
 ): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
+  Effect.contextWithEffect((context: Context.Context<Redis | Scope.Scope>) =>
+    acquireIn(options, internal, Context.get(context, Scope.Scope), Context.get(context, Redis))
+  )
+
+/** Acquires into `scope` (taken as an argument: providing it would cost a copy of the fiber's refs). */
+const acquireIn = (
+  options: AcquireInput,
+  internal: { readonly fenceTtl?: number },
+  scope: Scope.Scope,
+  redis: Redis["Type"]
+): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions> =>
   Effect.flatMap(parseAcquisition(options, internal.fenceTtl), (acq) =>
-    Effect.contextWithEffect((context: Context.Context<Redis | Scope.Scope>) => {
-      const redis = Context.get(context, Redis)
-      const scope = Context.get(context, Scope.Scope)
+    Effect.flatMap(Span.start(acq.id), (span) => {
       const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
       const token = randomToken()
       const tags = labels(acq.id, acq.labelMetrics)
       const startedAt = redis.timer.now()
       const counted = () => metrics.attempts.unsafeUpdate(1, tags)
       return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(obtain(acq, redis, ops, token, counted)), (won) =>
-          Effect.withFiberRuntime<Acquired>((fiber) => {
-            const held = hold({
-              acq,
-              redis,
-              ops,
-              token,
-              fence: won.fence,
-              sentAt: won.sentAt,
-              origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
-              hooks: {
-                extended: () => metrics.extensions.unsafeUpdate(1, tags),
-                lost: (reason) =>
-                  Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
-                    Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
-                    Effect.annotateLogs("lock.id", acq.id)
-                  )
-              }
+        Effect.matchCauseEffect(restore(obtain(acq, redis, ops, token, counted)), {
+          onFailure: (cause) => {
+            span.end(Exit.failCause(cause))
+            return Effect.failCause(cause)
+          },
+          onSuccess: (won) =>
+            Effect.withFiberRuntime<Acquired>((fiber) => {
+              const held = hold({
+                acq,
+                redis,
+                ops,
+                token,
+                fence: won.fence,
+                sentAt: won.sentAt,
+                origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
+                hooks: {
+                  extended: () => metrics.extensions.unsafeUpdate(1, tags),
+                  lost: (reason) =>
+                    Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
+                      Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
+                      Effect.annotateLogs("lock.id", acq.id)
+                    )
+                }
+              })
+              metrics.acquired.unsafeUpdate(1, tags)
+              metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
+              span.acquired(won.fence)
+              return Effect.as(
+                Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),
+                held
+              )
             })
-            metrics.acquired.unsafeUpdate(1, tags)
-            metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
-            return Effect.as(Scope.addFinalizer(scope, held.release), held)
-          })
-        )
+        })
       )
     })
-  ).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": options?.id }, captureStackTrace: false }))
+  )
 
 /**
  * Holds the lock while `f(lease)` runs: the lease lives in a scope of its own (the body's resources stay
@@ -66,11 +85,12 @@ export const withHeld = <A, E, R>(
   internal: { readonly fenceTtl?: number },
   f: (lease: Acquired) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis> =>
-  Effect.acquireUseRelease(
-    Scope.make(),
-    (scope) => Effect.flatMap(Scope.extend(acquire(options, internal), scope), (lease) => lease.guard(f(lease))),
-    (scope, exit) => Scope.close(scope, exit)
-  )
+  Effect.flatMap(Redis, (redis) =>
+    Effect.acquireUseRelease(
+      Scope.make(),
+      (scope) => Effect.flatMap(acquireIn(options, internal, scope, redis), (lease) => lease.guard(f(lease))),
+      (scope, exit) => Scope.close(scope, exit)
+    ))
 
 const ONE_TRY = { attempts: 1 } as const
 
@@ -80,16 +100,17 @@ export const withHeldIfAvailable = <A, E, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R | Redis> => {
   const once = { ...options, retry: ONE_TRY, fair: false }
-  return Effect.acquireUseRelease(
-    Scope.make(),
-    (scope) =>
-      Scope.extend(acquire(once), scope).pipe(
-        Effect.matchEffect({
-          onFailure: (e) => (e._tag === "LockNotAcquired" ? Effect.succeedNone : Effect.fail(e)),
-          onSuccess: (lease) => Effect.asSome(lease.guard(self))
-        })
-      ),
-    (scope, exit) => Scope.close(scope, exit)
-  )
+  return Effect.flatMap(Redis, (redis) =>
+    Effect.acquireUseRelease(
+      Scope.make(),
+      (scope) =>
+        acquireIn(once, {}, scope, redis).pipe(
+          Effect.matchEffect({
+            onFailure: (e) => (e._tag === "LockNotAcquired" ? Effect.succeedNone : Effect.fail(e)),
+            onSuccess: (lease) => Effect.asSome(lease.guard(self))
+          })
+        ),
+      (scope, exit) => Scope.close(scope, exit)
+    ))
 }
 

@@ -3,7 +3,7 @@
  * out, and a token that a failed call never forgets. It does not join the line of waiters.
  */
 import { Duration, Effect, Option, Schedule } from "effect"
-import { InvalidOptions, LockNotAcquired } from "../../LockError.js"
+import { InvalidOptions, LockNotAcquired, type RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import type { AcquireOverrides, Lock, Options, State } from "../../Lock.js"
 import { lockKeys } from "../keys.js"
@@ -11,7 +11,8 @@ import type { StatusReply } from "../lockScripts.js"
 import { randomToken } from "../token.js"
 import * as validate from "../validate.js"
 import * as Operations from "./operations.js"
-import { DEFAULT_ATTEMPTS, DEFAULT_DELAY, parseBase, parseLease, parseRetry, retrySchedule } from "./options.js"
+import { checkRetry, DEFAULT_ATTEMPTS, DEFAULT_DELAY, parseBase, parseRetry, retrySchedule } from "./options.js"
+import * as Span from "./span.js"
 
 /**
  * Tries `attempt` again on the schedule while it fails with `LockNotAcquired`; any other failure, such as
@@ -30,13 +31,16 @@ const retryWhileHeld = <A, E>(
     return loop
   })
 
-const parseUuid = (u: unknown) =>
-  Effect.filterOrFail(validate.text("uuid", u), (t) => !t.startsWith("~"), () =>
-    new InvalidOptions({
+const checkUuid = (u: unknown): string | InvalidOptions => {
+  const uuid = validate.check.text("uuid", u)
+  return typeof uuid === "string" && uuid.startsWith("~")
+    ? new InvalidOptions({
       option: "uuid",
       expected: "a token not starting with \"~\" (reserved)",
       received: validate.render(u)
-    }))
+    })
+    : uuid
+}
 
 export const make = (
   options: Options,
@@ -50,20 +54,35 @@ export const make = (
     let held: { readonly token: string; readonly fence: number } | undefined
 
     const acquire = (overrides?: AcquireOverrides) =>
-      Effect.gen(function*() {
-        const lease = yield* parseLease(overrides?.lease, base.lease)
-        const tries = yield* parseRetry(overrides?.retry, retry)
-        const uuid = overrides?.uuid === undefined ? randomToken() : yield* parseUuid(overrides.uuid)
+      Effect.suspend((): Effect.Effect<boolean, RedisError | InvalidOptions> => {
+        const lease = overrides?.lease === undefined ? base.lease : validate.check.millis("lease", overrides.lease, 1)
+        if (lease instanceof InvalidOptions) return Effect.fail(lease)
+        const tries = overrides?.retry === undefined ? retry : checkRetry(overrides.retry, retry)
+        if (tries instanceof InvalidOptions) return Effect.fail(tries)
+        const uuid = overrides?.uuid === undefined ? randomToken() : checkUuid(overrides.uuid)
+        if (uuid instanceof InvalidOptions) return Effect.fail(uuid)
         const token = held?.token ?? uuid
         const attempt = Effect.flatMap(ops.tryAcquire(token, lease), (reply) =>
           reply.acquired
             ? Effect.sync(() => void (held = { token, fence: reply.fence }))
             : Effect.fail(new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })))
-        return yield* retryWhileHeld(attempt, retrySchedule(tries)).pipe(
-          Effect.as(true),
-          Effect.catchTag("LockNotAcquired", () => Effect.succeed(false))
+        // One try first: the schedule (and its driver) is made only when the lock is held.
+        const tried = Effect.catchIf(
+          attempt,
+          (e): e is LockNotAcquired => e instanceof LockNotAcquired && tries.attempts > 1,
+          () =>
+            Effect.zipRight(
+              Effect.sleep(tries.delay),
+              retryWhileHeld(attempt, retrySchedule({ ...tries, attempts: tries.attempts - 1 }))
+            )
         )
-      }).pipe(Effect.withSpan("Lock.acquire", { attributes: { "lock.id": base.id }, captureStackTrace: false }))
+        return Effect.flatMap(Span.start(base.id), (span) =>
+          tried.pipe(
+            Effect.as(true),
+            Effect.catchTag("LockNotAcquired", () => Effect.succeed(false)),
+            Effect.onExit((exit) => Effect.sync(() => span.end(exit)))
+          ))
+      })
 
     const release = Effect.suspend(() => {
       const current = held

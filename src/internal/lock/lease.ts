@@ -25,6 +25,7 @@ import {
   ScheduleIntervals
 } from "effect"
 import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
+import type { Lease as PublicLease } from "../../Lock.js"
 import type * as Redis from "../../Redis.js"
 import * as validate from "../validate.js"
 import type { Operations } from "./operations.js"
@@ -41,14 +42,8 @@ export interface Hooks {
   readonly lost: (reason: LockLost["reason"]) => Effect.Effect<void>
 }
 
-export interface Held {
-  readonly id: string
-  readonly fence: number
-  readonly lost: Effect.Effect<never, LockLost>
-  readonly isLost: Effect.Effect<boolean>
-  readonly validUntil: Effect.Effect<number>
-  /** Adds time to the lease (never shortens it); `false` when it is no longer ours. */
-  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
+/** A held lease: the public `Lease`, plus what `withLock` and the scope need of it. */
+export interface Held extends PublicLease {
   /** Runs `self` until it ends or the lease is lost (then `LockLost`). */
   readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost, R>
   /** Stops keeping the lease and releases it; never fails. */

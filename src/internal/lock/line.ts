@@ -60,11 +60,14 @@ export const obtain = <E = never>(
   const timer = redis.timer
   const deadline = acq.timeout === undefined ? undefined : timer.now() + acq.timeout
   const send = acq.fair ? ops.tryAcquireFair : ops.tryAcquire
+  const subscriber = acq.fair ? redis.subscriber : undefined
   /** Whether a try was sent whose effect may need undoing: in line, or won without our hearing it. */
   let sent = false
   /** The last try was answered "held" outside the line: nothing to undo. */
   let cleanMiss = false
   let sentAt = 0
+  /** Made when this acquisition listens for its wake-up (before the first try if others already wait). */
+  let wakeups: Wakeups | undefined
 
   const attempt = (): Effect.Effect<AcquireReply, RedisError | E> => {
     sent = true
@@ -81,16 +84,33 @@ export const obtain = <E = never>(
     return ops.leave(token, deadline === undefined ? now + LEAVE_LIMIT : Math.max(deadline, now + 1))
   }).pipe(Effect.ignore)
 
-  const first = Effect.flatMap(Effect.suspend(attempt), (reply) =>
+  const wait = (remaining: number) =>
+    Effect.suspend(() => {
+      wakeups ??= new Wakeups(token)
+      return waitInLine({ acq, redis, wakeups, deadline, attempt, remaining, miss: () => (cleanMiss = !acq.fair) })
+    }).pipe(Effect.map((reply): Won => ({ fence: reply.fence, sentAt })))
+
+  const tryFirst = Effect.flatMap(Effect.suspend(attempt), (reply) =>
     reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining))
 
-  const wait = (remaining: number) =>
-    waitInLine({ acq, redis, token, deadline, attempt, remaining, miss: () => (cleanMiss = !acq.fair) }).pipe(
-      Effect.map((reply): Won => ({ fence: reply.fence, sentAt }))
-    )
+  // Where this client's subscription to the lock's channel is already live (others wait for it now),
+  // listen before the first try: a wake-up for this waiter can then never slip past unheard, and a
+  // failed first try needs no second look.
+  const first = subscriber !== undefined && subscriber.isActive(acq.keys.channel)
+    ? Effect.suspend(() => {
+      const w = (wakeups = new Wakeups(token))
+      return Effect.flatMap(subscriber.listen(acq.keys.channel, w.listener), (listening) => {
+        w.remove = listening.remove
+        w.confirmed = listening.active
+        return tryFirst
+      })
+    })
+    : tryFirst
 
-  return Effect.onExit(first, (exit) =>
-    exit._tag === "Success" || !sent || cleanMiss ? Effect.void : leave)
+  return Effect.onExit(first, (exit) => {
+    const stop = wakeups?.remove ?? Effect.void
+    return exit._tag === "Success" || !sent || cleanMiss ? stop : Effect.zipRight(stop, leave)
+  })
 }
 
 interface Waiting {
@@ -98,47 +118,56 @@ interface Waiting {
   readonly handedOff: () => void
 }
 
+/** One waiter's wake-ups: the message listener, and the wait (if any) it resumes. */
+class Wakeups {
+  /** The wait in progress, if any. */
+  current: Waiting | undefined
+  /** A wake-up that came while no wait was in progress (a try was on its way). */
+  pending = false
+  /** Stops listening; set once listening. */
+  remove: Effect.Effect<void> | undefined
+  /** Whether messages published since listening are sure to arrive (the subscription was live). */
+  confirmed = false
+  constructor(private readonly token: string) {}
+  readonly listener = (message: string) => {
+    if (message !== this.token) return this.current?.handedOff()
+    if (this.current !== undefined) this.current.woken()
+    else this.pending = true
+  }
+}
+
 /** The contended part: waits and tries until a try wins; fails as `obtain` says. */
 const waitInLine = <E>(options: {
   readonly acq: LineOptions
   readonly redis: Redis.Service
-  readonly token: string
+  readonly wakeups: Wakeups
   readonly deadline: number | undefined
   readonly attempt: () => Effect.Effect<AcquireReply, RedisError | E>
   readonly remaining: number
   readonly miss: () => void
 }): Effect.Effect<{ readonly fence: number }, LockNotAcquired | RedisError | E> => {
-  const { acq, attempt, deadline, redis, token } = options
+  const { acq, attempt, deadline, redis, wakeups } = options
   const timer = redis.timer
   const subscriber = acq.fair ? redis.subscriber : undefined
   const channel = acq.keys.channel
   const schedule = acq.retry === "untilTimeout" ? undefined : acq.retry
   let state: unknown = schedule?.initial
-  /** The wait in progress, if any. */
-  let current: Waiting | undefined
-  /** A wake-up that came while no wait was in progress (a try was on its way). */
-  let pending = false
-  const listener = (message: string) => {
-    if (message !== token) return current?.handedOff()
-    if (current !== undefined) current.woken()
-    else pending = true
-  }
 
   /** Resolves `true` when woken, `false` when the timer ends the wait at `at`. */
   const sleep = (at: number) =>
     Effect.async<boolean>((resume) => {
-      if (pending) {
-        pending = false
+      if (wakeups.pending) {
+        wakeups.pending = false
         return resume(Effect.succeed(true))
       }
       let target = at
       const end = (woken: boolean) => () => {
-        current = undefined
+        wakeups.current = undefined
         cancel()
         resume(Effect.succeed(woken))
       }
       let cancel = timer.schedule(target, end(false))
-      current = {
+      wakeups.current = {
         woken: end(true),
         handedOff: () => {
           const lapse = timer.now() + RESERVATION + 1
@@ -149,7 +178,7 @@ const waitInLine = <E>(options: {
         }
       }
       return Effect.sync(() => {
-        current = undefined
+        wakeups.current = undefined
         cancel()
       })
     })
@@ -163,38 +192,39 @@ const waitInLine = <E>(options: {
 
   const timedOut = (remaining: number) => new LockNotAcquired({ id: acq.id, remaining, reason: "timeout" })
 
-  let listening: Effect.Effect<void> | undefined
   return Effect.gen(function*() {
     let remaining = options.remaining
-      if (subscriber !== undefined) {
-        listening = (yield* subscriber.listen(channel, listener)).remove
-        if (!subscriber.isActive(channel)) {
-          // Bounded: without a confirmed subscription the heartbeat still finds the lock free.
-          const limit = Math.min(deadline ?? Infinity, timer.now() + RESERVATION) - timer.now()
-          yield* subscriber.subscribe(channel).pipe(Effect.timeout(Math.max(0, limit)), Effect.ignore)
-        }
-        const reply = yield* attempt()
-        if (reply.acquired) return reply
-        remaining = reply.remaining
+    if (subscriber !== undefined && !wakeups.confirmed) {
+      if (wakeups.remove === undefined) wakeups.remove = (yield* subscriber.listen(channel, wakeups.listener)).remove
+      if (!subscriber.isActive(channel)) {
+        // Bounded: without a confirmed subscription the heartbeat still finds the lock free.
+        const limit = Math.min(deadline ?? Infinity, timer.now() + RESERVATION) - timer.now()
+        yield* subscriber.subscribe(channel).pipe(Effect.timeout(Math.max(0, limit)), Effect.ignore)
       }
-      while (true) {
-        options.miss()
-        const now = timer.now()
-        if (deadline !== undefined && now >= deadline) return yield* timedOut(remaining)
-        const miss = new LockNotAcquired({ id: acq.id, remaining, reason: "held" })
-        let at = yield* next(miss, now)
-        if (at === undefined) return yield* miss
-        // Look again when the holder's lease (or a reservation) ends, and often enough to keep a place in
-        // line, or to poll where nothing pushes.
-        at = Math.min(at, now + remaining + 1)
-        if (subscriber === undefined || !subscriber.isActive(channel)) at = Math.min(at, now + POLL)
-        else at = Math.min(at, now + HEARTBEAT)
-        if (deadline !== undefined) at = Math.min(at, deadline)
-        const woken = yield* sleep(at)
-        if (!woken && deadline !== undefined && timer.now() >= deadline) return yield* timedOut(remaining)
-        const reply = yield* attempt()
-        if (reply.acquired) return reply
-        remaining = reply.remaining
-      }
-  }).pipe(Effect.ensuring(Effect.suspend(() => listening ?? Effect.void)))
+      wakeups.confirmed = true
+      // A release published before the subscription was live would be lost: look once more.
+      const reply = yield* attempt()
+      if (reply.acquired) return reply
+      remaining = reply.remaining
+    }
+    while (true) {
+      options.miss()
+      const now = timer.now()
+      if (deadline !== undefined && now >= deadline) return yield* timedOut(remaining)
+      const miss = new LockNotAcquired({ id: acq.id, remaining, reason: "held" })
+      let at = yield* next(miss, now)
+      if (at === undefined) return yield* miss
+      // Look again when the holder's lease (or a reservation) ends, and often enough to keep a place in
+      // line, or to poll where nothing pushes.
+      at = Math.min(at, now + remaining + 1)
+      if (subscriber === undefined || !subscriber.isActive(channel)) at = Math.min(at, now + POLL)
+      else at = Math.min(at, now + HEARTBEAT)
+      if (deadline !== undefined) at = Math.min(at, deadline)
+      const woken = yield* sleep(at)
+      if (!woken && deadline !== undefined && timer.now() >= deadline) return yield* timedOut(remaining)
+      const reply = yield* attempt()
+      if (reply.acquired) return reply
+      remaining = reply.remaining
+    }
+  })
 }

@@ -32,7 +32,7 @@ const checkLease = (u: unknown, fallback: number) => or(u, fallback, (u) => chec
 
 export const parseLease = (u: unknown, fallback: number) => validate.lift(checkLease(u, fallback))
 
-const checkRetry = (u: unknown, fallback: Retry): Retry | InvalidOptions => {
+export const checkRetry = (u: unknown, fallback: Retry): Retry | InvalidOptions => {
   if (u === undefined) return fallback
   if (typeof u !== "object" || u === null) {
     return new InvalidOptions({ option: "retry", expected: "{ attempts, delay } or a Schedule", received: validate.render(u) })

@@ -5,8 +5,8 @@
  * service's timer (no fiber, no race), or abandoned on interruption.
  */
 import { Duration, Effect } from "effect"
-import { RedisError } from "../LockError.js"
-import * as Redis from "../Redis.js"
+import { RedisError } from "../../LockError.js"
+import * as Redis from "../../Redis.js"
 import { sha1 } from "./sha1.js"
 
 export interface Transport {

@@ -1,0 +1,70 @@
+/**
+ * The ioredis backend's subscriber connection: duplicated from the client the first time a channel is
+ * subscribed, closed with the scope, and wired to the shared subscriber (`./subscriber.ts`).
+ *
+ * - Over a `Redis` client: one connection with ioredis's own re-subscription off (the shared
+ *   subscriber re-subscribes what is in use, and knows when the server confirmed it).
+ * - Over a `Cluster`, classic pub/sub (`SUBSCRIBE`; a `PUBLISH` reaches every node of a cluster), or,
+ *   with `sharded`, sharded pub/sub (`SSUBSCRIBE` on the master that owns the channel's slot, through
+ *   ioredis's `shardedSubscribers`, which follows slot moves): a message then goes to that shard only,
+ *   and must be sent with `SPUBLISH`. {@link supportsSharded} tells whether the servers have it
+ *   (Redis ≥ 7).
+ */
+import { Effect, type Scope } from "effect"
+import type { Cluster, Redis as IORedis } from "ioredis"
+import { RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+import * as Subscriber from "./subscriber.js"
+
+export interface Options extends Subscriber.Options {
+  /** SSUBSCRIBE instead of SUBSCRIBE (a `Cluster` only). */
+  readonly sharded?: boolean | undefined
+}
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+const call = (operation: string, f: () => Promise<unknown>) =>
+  Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) })
+
+const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
+
+/** Whether the server knows `SPUBLISH` (Redis ≥ 7): `COMMAND INFO` answers nil for unknown commands. */
+export const supportsSharded = (client: IORedis | Cluster): Effect.Effect<boolean> =>
+  call("command info", () => client.call("COMMAND", "INFO", "SPUBLISH")).pipe(
+    Effect.map((reply) => Array.isArray(reply) && reply[0] !== null && reply[0] !== undefined),
+    Effect.orElseSucceed(() => false)
+  )
+
+export const make = (
+  client: IORedis | Cluster,
+  hooks: {
+    readonly close: (connection: IORedis | Cluster) => Effect.Effect<void>
+    readonly onError: (error: unknown) => void
+  },
+  options: Options = {}
+): Effect.Effect<Redis.Subscriber, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const sharded = options.sharded === true && isCluster(client)
+    let connection: IORedis | Cluster | undefined
+    let made: Subscriber.Made | undefined
+    const connect = () => {
+      if (connection === undefined) {
+        connection = isCluster(client)
+          ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
+          : client.duplicate({ autoResubscribe: false })
+        connection.on(sharded ? "smessage" : "message", (channel: string, message: string) => made?.dispatch(channel, message))
+        connection.on("close", () => made?.disconnected())
+        connection.on("ready", () => made?.connected())
+        connection.on("error", hooks.onError)
+      }
+      return connection
+    }
+    yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : hooks.close(connection)))
+    made = yield* Subscriber.make({
+      subscribe: (channel) =>
+        Effect.asVoid(call("subscribe", () => sharded ? connect().ssubscribe(channel) : connect().subscribe(channel))),
+      unsubscribe: (channel) =>
+        Effect.asVoid(call("unsubscribe", () => sharded ? connect().sunsubscribe(channel) : connect().unsubscribe(channel)))
+    }, options)
+    return made.subscriber
+  })
