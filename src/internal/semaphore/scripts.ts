@@ -112,13 +112,11 @@ local n = tonumber(ARGV[2])
 local cap = tonumber(ARGV[4])
 local line = tonumber(ARGV[6])
 local stored = redis.call('GET', KEYS[7])
-if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[5]) == 0 then
-  stored = false
-elseif stored and tonumber(stored) ~= cap then
-  return {2, tonumber(stored)}
-end
-if not stored then
-  redis.call('SET', KEYS[7], ARGV[4])
+if stored ~= ARGV[4] then
+  if stored and tonumber(stored) ~= cap and (redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1) then
+    return {2, tonumber(stored)}
+  end
+  redis.call('SET', KEYS[7], ARGV[4], 'PX', line)
 end
 local mine = redis.call('ZSCORE', KEYS[1], token)
 if mine then
@@ -129,14 +127,16 @@ end
 local free = cap - used()
 local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
 if n <= free and (not head or head == token) then
-  redis.call('ZREM', KEYS[5], token)
-  redis.call('ZREM', KEYS[6], token)
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), token)
   redis.call('ZADD', KEYS[2], n, token)
   local fence = redis.call('INCR', KEYS[4])
   redis.call('ZADD', KEYS[3], fence, token)
   keep(line)
-  wake(free - n, ARGV[5])
+  if head then
+    redis.call('ZREM', KEYS[5], token)
+    redis.call('ZREM', KEYS[6], token)
+    wake(free - n, ARGV[5])
+  end
   return {1, fence}
 end
 if ARGV[8] == '1' then
@@ -175,10 +175,13 @@ return {0, math.max(remaining, 0)}`,
     const n = Number(nArg)
     const cap = Number(permits)
     const line = Number(lineTtl)
-    let current = ks.get(stored)
-    if (ks.pttl(holders) === -2 && ks.pttl(queue) === -2) current = null
-    else if (current !== null && Number(current) !== cap) return [2, Number(current)]
-    if (current === null) ks.set(stored, permits!)
+    const current = ks.get(stored)
+    if (current !== permits) {
+      if (current !== null && Number(current) !== cap && (ks.pttl(holders) !== -2 || ks.pttl(queue) !== -2)) {
+        return [2, Number(current)]
+      }
+      ks.set(stored, permits!, line)
+    }
     const mine = ks.zscore(holders, token!)
     if (mine !== null) {
       ks.zadd(holders, Math.max(mine, ks.now + Number(lease)), token!)
@@ -188,14 +191,16 @@ return {0, math.max(remaining, 0)}`,
     const free = cap - used(ks, keys)
     let head = ks.zrange(queue, 0, 0)[0]
     if (n <= free && (head === undefined || head === token)) {
-      ks.zrem(queue, token!)
-      ks.zrem(alive, token!)
       ks.zadd(holders, ks.now + Number(lease), token!)
       ks.zadd(count, n, token!)
       const next = ks.incr(fence)
       ks.zadd(fences, next, token!)
       keep(ks, keys, line)
-      wake(ks, keys, free - n, channel!)
+      if (head !== undefined) {
+        ks.zrem(queue, token!)
+        ks.zrem(alive, token!)
+        wake(ks, keys, free - n, channel!)
+      }
       return [1, next]
     }
     if (fair === "1") {
