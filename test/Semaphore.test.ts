@@ -5,40 +5,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber, Option, Runtime, TestClock } from "effect"
-import { semaphoreKeyList, semaphoreKeys } from "../src/internal/keys.js"
-import * as scripts from "../src/internal/semaphore/scripts.js"
+import { semaphoreKeys } from "../src/internal/keys.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as Semaphore from "../src/Semaphore.js"
 import { readList } from "./utils/probe.js"
+import { raw } from "./utils/semaphoreProbe.js"
 
 const keysOf = (id: string) => semaphoreKeys("effect-lock:", id)
-
-/** Runs a script against the semaphore `id` (permits 3 unless said). */
-const raw = (id: string) =>
-  Effect.map(Redis, (redis) => {
-    const keys = keysOf(id)
-    const list = semaphoreKeyList(keys)
-    return {
-      take: (token: string, n: number, lease: number, fair: boolean, permits = 3) =>
-        redis.run(scripts.take, list, [
-          token,
-          String(n),
-          String(lease),
-          String(permits),
-          keys.channel,
-          "60000",
-          "1000",
-          fair ? "1" : "0"
-        ]),
-      release: (token: string) => redis.run(scripts.release, list, [token, "3", keys.channel]),
-      leave: (token: string) => redis.run(scripts.leave, list, [token, "3", keys.channel]),
-      extend: (token: string, ms: number, mode: "add" | "set") =>
-        redis.run(scripts.extend, list, [token, String(ms), mode, "60000"]),
-      available: redis.run(scripts.available, list, ["3"]),
-      line: readList(keys.queue)
-    }
-  })
 
 describe("Semaphore scripts (TypeScript twins)", () => {
   it.effect("take, extend, release and leave reply as documented", () =>
@@ -142,88 +116,6 @@ describe("Semaphore (TestClock)", () => {
       expect(yield* sem.available).toBe(2)
     }).pipe(Effect.provide(Memory.layer)))
 
-  it.effect("random take/release/leave/expire by several owners agree with a model and never exceed permits", () =>
-    Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<Redis>()
-      const permits = 3
-      const lease = 1000
-      const alive = 1000
-      type Op =
-        | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
-        | { readonly kind: "release" | "leave"; readonly owner: number }
-        | { readonly kind: "elapse"; readonly ms: number }
-      const owner = fc.nat(3)
-      const op: fc.Arbitrary<Op> = fc.oneof(
-        fc.record({ kind: fc.constant("take" as const), owner, n: fc.integer({ min: 1, max: permits }), fair: fc.boolean() }),
-        fc.record({ kind: fc.constant("release" as const), owner }),
-        fc.record({ kind: fc.constant("leave" as const), owner }),
-        fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })
-      )
-      let run = 0
-      const check = (ops: ReadonlyArray<Op>) =>
-        Effect.gen(function*() {
-          const s = yield* raw(`model-${run++}`)
-          const now = () => TestClock.currentTimeMillis
-          const holders = new Map<string, { n: number; until: number; fence: number }>()
-          const line: Array<{ token: string; n: number; until: number }> = []
-          let lastFence = 0
-          for (const o of ops) {
-            const t = yield* now()
-            for (const [token, h] of holders) if (h.until < t) holders.delete(token)
-            for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
-            const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
-            expect(used).toBeLessThanOrEqual(permits)
-            expect(yield* s.available).toBe(permits - used)
-            if (o.kind === "elapse") {
-              yield* TestClock.adjust(o.ms)
-              continue
-            }
-            const token = `owner-${o.owner}`
-            if (o.kind === "take") {
-              const reply = yield* s.take(token, o.n, lease, o.fair)
-              const mine = holders.get(token)
-              if (mine !== undefined) {
-                expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
-                mine.until = Math.max(mine.until, t + lease)
-                continue
-              }
-              const head = line[0]?.token
-              if (o.n <= permits - used && (head === undefined || head === token)) {
-                expect(reply._tag).toBe("Taken")
-                if (reply._tag === "Taken") {
-                  expect(reply.fence).toBeGreaterThan(lastFence)
-                  lastFence = reply.fence
-                  holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
-                }
-                const i = line.findIndex((w) => w.token === token)
-                if (i >= 0) line.splice(i, 1)
-              } else {
-                expect(reply._tag).toBe("Waiting")
-                if (o.fair) {
-                  const waiting = line.find((w) => w.token === token)
-                  if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
-                  else {
-                    waiting.until = t + alive
-                    waiting.n = o.n
-                  }
-                }
-              }
-            } else if (o.kind === "release") {
-              expect(yield* s.release(token)).toBe(holders.delete(token))
-            } else {
-              const i = line.findIndex((w) => w.token === token)
-              if (i >= 0) line.splice(i, 1)
-              expect(yield* s.leave(token)).toBe(holders.delete(token))
-            }
-            expect((yield* s.line)).toEqual(line.map((w) => w.token))
-          }
-        })
-      yield* Effect.promise(() =>
-        fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))), {
-          numRuns: 400
-        })
-      )
-    }).pipe(Effect.provide(Memory.layer)))
 })
 
 describe("Semaphore (TestClock, whole API)", () => {
