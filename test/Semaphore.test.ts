@@ -71,6 +71,22 @@ describe("Semaphore (TestClock)", () => {
       expect(yield* Fiber.join(waiter)).toBe("mine")
     }).pipe(Effect.provide(Memory.layer)))
 
+  it.effect("a dead waiter at the head of the line holds the others up for one alive period, no more", () =>
+    Effect.gen(function*() {
+      const s = yield* raw("dead-head")
+      yield* s.take("holder", 3, 10_000, false)
+      // Joins the line first, asking for everything, then never looks again.
+      expect(yield* s.take("dead-waiter", 3, 10_000, true)).toMatchObject({ _tag: "Waiting" })
+      const sem = yield* Semaphore.make({ id: "dead-head", permits: 3 })
+      const live = yield* Effect.fork(sem.withPermits(1, { timeout: 10_000 })(Effect.succeed("live")))
+      yield* Effect.yieldNow()
+      expect(yield* s.release("holder")).toBe(true)
+      yield* TestClock.adjust(1000)
+      expect(Option.isNone(yield* Fiber.poll(live))).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(yield* Fiber.join(live)).toBe("live")
+    }).pipe(Effect.provide(Memory.layer)))
+
   it.effect("keep-alive holds the permits far past the lease", () =>
     Effect.gen(function*() {
       const sem = yield* Semaphore.make({ id: "kept", permits: 2, lease: 3000 })
