@@ -23,8 +23,8 @@ const noop = () => {}
 
 const ONE_TRY = { retry: { attempts: 1 }, fair: false } as const
 
-export const make = (options: Options): Effect.Effect<Semaphore, InvalidOptions, Redis> =>
-  Effect.gen(function*() {
+export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions, Redis> = Effect.fnUntraced(
+  function*(options: Options) {
     const base = yield* parseBase(options)
     const permits = yield* validate.integer("permits", options?.permits, 1, MAX_PERMITS)
     const redis = yield* Redis
@@ -113,4 +113,5 @@ export const make = (options: Options): Effect.Effect<Semaphore, InvalidOptions,
       available: ops.available
     }
     return semaphore
-  })
+  }
+)
