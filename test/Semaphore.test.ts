@@ -87,6 +87,20 @@ describe("Semaphore (TestClock)", () => {
       expect(yield* Fiber.join(live)).toBe("live")
     }).pipe(Effect.provide(Memory.layer)))
 
+  it.effect("bad take options are InvalidOptions, also on an options object used before with good values", () =>
+    Effect.gen(function*() {
+      const sem = yield* Semaphore.make({ id: "options", permits: 2 })
+      const options: { timeout: unknown } = { timeout: 100 }
+      yield* Effect.scoped(sem.take(1, options as Semaphore.TakeOptions))
+      options.timeout = -1
+      expect(yield* Effect.flip(Effect.scoped(sem.take(1, options as Semaphore.TakeOptions)))).toMatchObject({
+        _tag: "InvalidOptions",
+        option: "timeout"
+      })
+      expect(yield* Effect.flip(Effect.scoped(sem.take(1, { fair: "yes" } as never)))).toMatchObject({ option: "fair" })
+      expect(yield* sem.available).toBe(2)
+    }).pipe(Effect.provide(Memory.layer)))
+
   it.effect("keep-alive holds the permits far past the lease", () =>
     Effect.gen(function*() {
       const sem = yield* Semaphore.make({ id: "kept", permits: 2, lease: 3000 })

@@ -23,6 +23,8 @@ const noop = () => {}
 
 const ONE_TRY = { retry: { attempts: 1 }, fair: false } as const
 
+const FIELDS = ["timeout", "retry", "fair", "keepAlive"] as const
+
 export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions, Redis> = Effect.fnUntraced(
   function*(options: Options) {
     const base = yield* parseBase(options)
@@ -32,22 +34,37 @@ export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions
     const ops = Operations.make(redis, keys, permits)
     const checkN = (n: unknown) => validate.check.integer("permits taken", n, 1, permits)
 
+    /** The last resolution of each options object (and of none), so a loop with the same options checks them once. */
+    const resolved = new WeakMap<object, { readonly seen: ReadonlyArray<unknown>; readonly acq: Take }>()
+    const NONE = {}
+    const resolve = (take: TakeOptions | undefined): Effect.Effect<Take, InvalidOptions> => {
+      const key: object = typeof take === "object" && take !== null ? take : NONE
+      const known = resolved.get(key)
+      if (known !== undefined && FIELDS.every((f, i) => take?.[f] === known.seen[i])) return Effect.succeed(known.acq)
+      const seen = FIELDS.map((f) => take?.[f])
+      return Effect.map(
+        parseAcquisition({
+          id: base.id,
+          lease: base.lease,
+          prefix: base.prefix,
+          timeout: take?.timeout,
+          retry: take?.retry,
+          fair: take?.fair,
+          keepAlive: take?.keepAlive
+        }),
+        (acq) => {
+          const resolvedTake: Take = { ...acq, keys }
+          resolved.set(key, { seen, acq: resolvedTake })
+          return resolvedTake
+        }
+      )
+    }
+
     const parse = (n: unknown, take: TakeOptions | undefined): Effect.Effect<{ readonly acq: Take; readonly n: number }, InvalidOptions> =>
       Effect.suspend(() => {
         const count = checkN(n)
         if (count instanceof InvalidOptions) return Effect.fail(count)
-        return Effect.map(
-          parseAcquisition({
-            id: base.id,
-            lease: base.lease,
-            prefix: base.prefix,
-            timeout: take?.timeout,
-            retry: take?.retry,
-            fair: take?.fair,
-            keepAlive: take?.keepAlive
-          }),
-          (acq) => ({ acq: { ...acq, keys }, n: count })
-        )
+        return Effect.map(resolve(take), (acq) => ({ acq, n: count }))
       })
 
     const takeHeld = (
