@@ -13,6 +13,7 @@
  *
  * @example
  * import { Context, Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Debounce } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -26,7 +27,7 @@
  * })
  *
  * const program = Effect.flatMap(Reindex, (reindex) => reindex.call("acme"))
- * Effect.runPromise(program.pipe(Effect.provide(ReindexLive), Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(ReindexLive), Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -151,6 +152,7 @@ const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, R
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Debounce } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -158,7 +160,7 @@ const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, R
  *   const save = yield* Debounce.make({ id: "autosave", wait: 500, callback: (doc: string) => Effect.log(doc) })
  *   yield* Effect.all([save.call("draft 1"), save.call("draft 2")], { concurrency: "unbounded" })
  * })
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */

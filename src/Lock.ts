@@ -17,8 +17,12 @@
  * A lease is a time-bounded promise from one Redis: it makes duplicate work rare (efficiency); for
  * correctness, pass {@link Lease.fence} to the resource you protect and have it reject older fences.
  *
+ * Run programs with `NodeRuntime.runMain` (as the examples do): on SIGINT/SIGTERM it interrupts the
+ * program, so scopes close and held locks are released at once instead of waiting out their lease.
+ *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -27,7 +31,7 @@
  *   yield* Effect.log(`writing with fence ${lease.fence}`)
  * }).pipe(Effect.scoped)
  *
- * Effect.runPromise(nightly.pipe(Effect.provide(Memory.layer)))
+ * nightly.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -194,6 +198,7 @@ export const metrics = lockMetrics
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -205,7 +210,7 @@ export const metrics = lockMetrics
  *     yield* lock.release
  *   }
  * })
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -225,6 +230,7 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -234,7 +240,7 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
  *     yield* Effect.log(`fence ${lease.fence}`)
  *   })
  * )
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -253,12 +259,13 @@ const toLease = (held: internal.Acquired): Lease => held
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
  * const write = (fence: number) => Effect.log(`UPDATE ledger SET … WHERE fence < ${fence}`)
  * const program = Lock.withLease({ id: "ledger", timeout: "5 seconds" }, (lease) => write(lease.fence))
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -275,12 +282,13 @@ export const withLease = <A, E, R>(
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
  * const sendDigest = Effect.log("sending the digest")
  * const once = sendDigest.pipe(Lock.withLock({ id: "digest", timeout: "2 seconds" }))
- * Effect.runPromise(once.pipe(Effect.provide(Memory.layer)))
+ * once.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */

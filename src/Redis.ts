@@ -11,11 +11,12 @@
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
  * const program = Lock.withLock({ id: "job" })(Effect.log("only one of me at a time"))
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */

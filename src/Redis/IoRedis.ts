@@ -15,11 +15,12 @@
  *
  * @example
  * import { Effect, Redacted } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as IoRedis from "effect-lock/Redis/IoRedis"
  *
  * const RedisLive = IoRedis.layer({ url: Redacted.make("redis://127.0.0.1:6379") })
- * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(RedisLive), Effect.runPromise)
+ * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(RedisLive), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */

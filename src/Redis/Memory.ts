@@ -8,10 +8,11 @@
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Lock } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
- * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(Memory.layer), Effect.runPromise)
+ * Lock.withLock({ id: "job" })(Effect.log("working")).pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */

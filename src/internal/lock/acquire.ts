@@ -4,7 +4,7 @@
  * held by a caller who was told it failed.
  */
 import { Context, Effect, Exit, type Option, Scope } from "effect"
-import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "../../LockError.js"
+import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { randomToken } from "../token.js"
 import { type Held, hold } from "./lease.js"
@@ -12,7 +12,7 @@ import { obtain } from "./line.js"
 import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
 import * as Span from "./span.js"
-import { type AcquireInput, parseAcquisition } from "./options.js"
+import { type AcquireInput, type Acquisition, resolve } from "./options.js"
 
 export type Acquired = Held
 
@@ -24,57 +24,70 @@ export const acquire = (
     acquireIn(options, internal, Context.get(context, Scope.Scope), Context.get(context, Redis))
   )
 
-/** Acquires into `scope` (taken as an argument: providing it would cost a copy of the fiber's refs). */
+/** The operations of one resolved acquisition on one client, made once. */
+const opsOf = new WeakMap<Acquisition, { readonly redis: Redis["Type"]; readonly ops: Operations.Operations }>()
+const operationsFor = (acq: Acquisition, redis: Redis["Type"]): Operations.Operations => {
+  const known = opsOf.get(acq)
+  if (known !== undefined && known.redis === redis) return known.ops
+  const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
+  opsOf.set(acq, { redis, ops })
+  return ops
+}
+
+/**
+ * Acquires into `scope` (taken as an argument: providing it would cost a copy of the fiber's refs). The
+ * options, the span and the keeper's origin come from one look at the fiber.
+ */
 const acquireIn = (
   options: AcquireInput,
   internal: { readonly fenceTtl?: number },
   scope: Scope.Scope,
   redis: Redis["Type"]
 ): Effect.Effect<Acquired, LockNotAcquired | RedisError | InvalidOptions> =>
-  Effect.flatMap(parseAcquisition(options, internal.fenceTtl), (acq) =>
-    Effect.flatMap(Span.start(acq.id), (span) => {
-      const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
-      const token = randomToken()
-      const tags = labels(acq.id, acq.labelMetrics)
-      const startedAt = redis.timer.now()
-      const counted = () => metrics.attempts.unsafeUpdate(1, tags)
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.matchCauseEffect(restore(obtain(acq, redis, ops, token, counted)), {
-          onFailure: (cause) => {
-            span.end(Exit.failCause(cause))
-            return Effect.failCause(cause)
-          },
-          onSuccess: (won) =>
-            Effect.withFiberRuntime<Acquired>((fiber) => {
-              const held = hold({
-                acq,
-                redis,
-                ops,
-                token,
-                fence: won.fence,
-                sentAt: won.sentAt,
-                origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
-                hooks: {
-                  extended: () => metrics.extensions.unsafeUpdate(1, tags),
-                  lost: (reason) =>
-                    Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
-                      Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
-                      Effect.annotateLogs("lock.id", acq.id)
-                    )
-                }
-              })
-              metrics.acquired.unsafeUpdate(1, tags)
-              metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
-              span.acquired(won.fence)
-              return Effect.as(
-                Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),
-                held
-              )
-            })
-        })
-      )
-    })
-  )
+  Effect.withFiberRuntime((fiber) => {
+    const acq = resolve(options, internal.fenceTtl ?? 0)
+    if (acq instanceof InvalidOptions) return Effect.fail(acq)
+    const span = Span.start(fiber, acq.id)
+    const ops = operationsFor(acq, redis)
+    const token = randomToken()
+    const tags = labels(acq.id, acq.labelMetrics)
+    const startedAt = redis.timer.now()
+    const counted = () => metrics.attempts.unsafeUpdate(1, tags)
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.matchCauseEffect(restore(obtain(acq, redis, ops, token, counted)), {
+        onFailure: (cause) => {
+          span.end(Exit.failCause(cause))
+          return Effect.failCause(cause)
+        },
+        onSuccess: (won) => {
+          const held = hold({
+            acq,
+            redis,
+            ops,
+            token,
+            fence: won.fence,
+            sentAt: won.sentAt,
+            origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
+            hooks: {
+              extended: () => metrics.extensions.unsafeUpdate(1, tags),
+              lost: (reason) =>
+                Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
+                  Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
+                  Effect.annotateLogs("lock.id", acq.id)
+                )
+            }
+          })
+          metrics.acquired.unsafeUpdate(1, tags)
+          metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
+          span.acquired(won.fence)
+          return Effect.as(
+            Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),
+            held
+          )
+        }
+      })
+    )
+  })
 
 /**
  * Holds the lock while `f(lease)` runs: the lease lives in a scope of its own (the body's resources stay

@@ -76,12 +76,14 @@ export const make = (
               retryWhileHeld(attempt, retrySchedule({ ...tries, attempts: tries.attempts - 1 }))
             )
         )
-        return Effect.flatMap(Span.start(base.id), (span) =>
-          tried.pipe(
+        return Effect.withFiberRuntime((fiber) => {
+          const span = Span.start(fiber, base.id)
+          return tried.pipe(
             Effect.as(true),
             Effect.catchTag("LockNotAcquired", () => Effect.succeed(false)),
             Effect.onExit((exit) => Effect.sync(() => span.end(exit)))
-          ))
+          )
+        })
       })
 
     const release = Effect.suspend(() => {

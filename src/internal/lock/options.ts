@@ -155,7 +155,8 @@ const FIELDS = ["id", "lease", "prefix", "retry", "timeout", "fair", "keepAlive"
  */
 const resolved = new WeakMap<object, { readonly seen: ReadonlyArray<unknown>; readonly acq: Acquisition }>()
 
-const resolve = (options: AcquireInput, fenceTtl: number): Acquisition | InvalidOptions => {
+/** Checks and resolves an acquisition's options, synchronously (the result is kept per options object). */
+export const resolve = (options: AcquireInput, fenceTtl: number): Acquisition | InvalidOptions => {
   if (typeof options !== "object" || options === null) return checkAcquisition(options, fenceTtl)
   const known = resolved.get(options)
   if (known !== undefined && known.acq.fenceTtl === fenceTtl && FIELDS.every((f, i) => options[f] === known.seen[i])) {
