@@ -16,6 +16,7 @@
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Semaphore } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -24,7 +25,7 @@
  *   const call = (i: number) => Effect.log(`call ${i}`).pipe(partnerApi.withPermits(1, { timeout: "10 seconds" }))
  *   yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], call, { concurrency: "unbounded" })
  * })
- * Effect.runPromise(program.pipe(Effect.provide(Memory.layer)))
+ * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
@@ -127,6 +128,7 @@ export interface Semaphore {
  *
  * @example
  * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
  * import { Semaphore } from "effect-lock"
  * import * as Memory from "effect-lock/Redis/Memory"
  *
@@ -137,7 +139,7 @@ export interface Semaphore {
  *     yield* Effect.log(`exporting with fence ${permits.fence}`)
  *   }))
  * })
- * Effect.runPromise(exports.pipe(Effect.provide(Memory.layer)))
+ * exports.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
  */
