@@ -13,12 +13,12 @@ import { Lock as UpstashLock } from "@upstash/lock"
 import { Redis as UpstashRedis } from "@upstash/redis"
 import { Effect, type Layer, ManagedRuntime, Redacted, Schedule, Supervisor } from "effect"
 import { DistributedSemaphore, RedisBacking } from "effect-distributed-lock"
-import { Lock } from "effect-lock"
+import { Lock, Semaphore } from "effect-lock"
 import * as IoRedis from "effect-lock/Redis/IoRedis"
 import * as Upstash from "effect-lock/Redis/Upstash"
 import { Redis as IORedis } from "ioredis"
 import { randomBytes } from "node:crypto"
-import { Mutex } from "redis-semaphore"
+import { Mutex, Semaphore as RedisSemaphore } from "redis-semaphore"
 import Redlock from "./redlock.js"
 
 /** Called by a worker's loop; times are taken by the caller (see measure.ts). */
@@ -356,8 +356,65 @@ export const contenders: ReadonlyArray<Contender> = [
   )
 ]
 
+/** Permits of the semaphore rows: W workers share them. */
+export const SEMAPHORE_PERMITS = 4
+
+const elSemaphore: Contender = {
+  id: "el-semaphore",
+  name: "effect-lock Semaphore",
+  backend: "tcp",
+  settings: `permits ${SEMAPHORE_PERMITS}; defaults + timeout 120 s: \`effect.pipe(sem.withPermits(1, { timeout }))\``,
+  makeWorker: async (servers, id) => {
+    const runtime = ManagedRuntime.make(tcpLayer(servers))
+    const sem = await runtime.runPromise(Semaphore.make({ id, permits: SEMAPHORE_PERMITS }))
+    return effectWorker(
+      runtime,
+      (acquired, section) => Effect.zipRight(acquired, section).pipe(sem.withPermits(1, { timeout: "120 seconds" }))
+    )
+  }
+}
+
+const redisSemaphoreSemaphore: Contender = {
+  id: "redis-semaphore-semaphore",
+  name: "redis-semaphore Semaphore",
+  backend: "tcp",
+  settings: `limit ${SEMAPHORE_PERMITS}; defaults: retryInterval 10 ms, acquireTimeout 10 s, lockTimeout 10 s`,
+  makeWorker: async (servers, key) => {
+    const client = new IORedis(servers.redisUrl)
+    let semaphore: RedisSemaphore | undefined
+    return promiseWorker(
+      () => {
+        semaphore = new RedisSemaphore(client, key, SEMAPHORE_PERMITS)
+        return semaphore.acquire().then(() => true, () => false)
+      },
+      () => semaphore!.release(),
+      () => quit(client)
+    )
+  }
+}
+
+const effectDistributedSemaphore: Contender = {
+  id: "effect-distributed-lock-semaphore",
+  name: "effect-distributed-lock (limit 4)",
+  backend: "tcp",
+  settings: `limit ${SEMAPHORE_PERMITS}; defaults: ttl 30 s, retry every 100 ms (push-based acquire off)`,
+  makeWorker: async (servers, key) => {
+    const client = new IORedis(servers.redisUrl)
+    const runtime = ManagedRuntime.make(RedisBacking.layer(client))
+    const semaphore = await runtime.runPromise(DistributedSemaphore.make(key, { limit: SEMAPHORE_PERMITS }))
+    return effectWorker(
+      runtime,
+      (acquired, section) => Effect.scoped(Effect.zipRight(semaphore.take(1), Effect.zipRight(acquired, section))),
+      () => quit(client)
+    )
+  }
+}
+
+/** The semaphore rows: `permits = SEMAPHORE_PERMITS`, one permit per section. */
+export const semaphoreContenders: ReadonlyArray<Contender> = [elSemaphore, redisSemaphoreSemaphore, effectDistributedSemaphore]
+
 export const byId = (id: string): Contender => {
-  const found = contenders.find((c) => c.id === id)
+  const found = contenders.find((c) => c.id === id) ?? semaphoreContenders.find((c) => c.id === id)
   if (found === undefined) throw new Error(`no contender ${id}`)
   return found
 }

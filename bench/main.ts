@@ -31,7 +31,7 @@ import * as zlib from "node:zlib"
 import * as RedisCluster from "../test/utils/RedisCluster.js"
 import * as RedisServer from "../test/utils/RedisServer.js"
 import * as UpstashServer from "../test/utils/UpstashServer.js"
-import { type Contender, contenders, type Servers } from "./contenders.js"
+import { type Contender, contenders, SEMAPHORE_PERMITS, semaphoreContenders, type Servers } from "./contenders.js"
 import type { AllocJob, AllocResult, Job, LongRunResult, LoopJob, LoopResult, Section } from "./measure.js"
 import { type Bundle, type Results, render, updateReadme } from "./report.js"
 import * as Stats from "./stats.js"
@@ -313,6 +313,9 @@ const main = Effect.gen(function*() {
     onCluster = { admins, roles }
   }
   const countedFor = (c: Contender) => (c.backend === "cluster" ? onCluster : single)
+  const semLibs = only === undefined ? semaphoreContenders : semaphoreContenders.filter((c) => only.includes(c.id))
+  /** The semaphore rows: W = 16 workers spread over the pool's processes. */
+  const semaphoreRun = { workers: 16, processes: config.workers }
 
   const results: Results = {
     quick,
@@ -323,6 +326,12 @@ const main = Effect.gen(function*() {
     uncontended: [],
     contended: [],
     alloc: {},
+    semaphore: {
+      permits: SEMAPHORE_PERMITS,
+      ...semaphoreRun,
+      contenders: semLibs.map((c) => ({ id: c.id, name: c.name, settings: c.settings })),
+      rounds: []
+    },
     longRun: undefined,
     bundles: [],
     seconds: 0
@@ -376,6 +385,21 @@ const main = Effect.gen(function*() {
         }
         results.contended.push({ round, mode, runs: contended })
       }
+      const semUncontended: Record<string, Stats.UncontendedRun> = {}
+      const semContended: Record<string, Stats.SemaphoreRun> = {}
+      for (const c of semLibs.map((_, i) => semLibs[(i + round - 1) % semLibs.length]!)) {
+        progress(`round ${round}/${rounds} semaphore: ${c.name}`)
+        const one = await runLoop(pool, admin, single, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
+        semUncontended[c.id] = Stats.uncontended(one.sections, one.commands, one.connections, one.errors)
+        const run = await runLoop(pool, admin, single, servers, c, { ...semaphoreRun, count: config.sections, section: true })
+        semContended[c.id] = Stats.semaphore(run.sections, {
+          commands: run.commands,
+          gaveUp: run.gaveUp,
+          expected: semaphoreRun.workers * config.sections,
+          errors: run.errors
+        })
+      }
+      results.semaphore!.rounds.push({ round, uncontended: semUncontended, contended: semContended })
     }
     for (const c of libs) {
       progress(`allocation per cycle: ${c.name}`)

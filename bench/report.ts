@@ -2,7 +2,7 @@
 import * as fs from "node:fs"
 import type { AllocResult, LongRunResult } from "./measure.js"
 import type { Backend } from "./contenders.js"
-import { type ContendedRun, median, type PerNode, type UncontendedRun } from "./stats.js"
+import { type ContendedRun, median, type PerNode, type SemaphoreRun, type UncontendedRun } from "./stats.js"
 
 export interface Bundle {
   readonly label: string
@@ -40,6 +40,18 @@ export interface Results {
   readonly uncontended: Array<Record<string, UncontendedRun>>
   readonly contended: Array<{ readonly round: number; readonly mode: Mode; readonly runs: Record<string, ContendedRun> }>
   readonly alloc: Record<string, AllocResult>
+  /** The semaphore rows (absent in results of older runs). */
+  semaphore?: {
+    readonly permits: number
+    readonly workers: number
+    readonly processes: number
+    readonly contenders: ReadonlyArray<{ readonly id: string; readonly name: string; readonly settings: string }>
+    readonly rounds: Array<{
+      readonly round: number
+      readonly uncontended: Record<string, UncontendedRun>
+      readonly contended: Record<string, SemaphoreRun>
+    }>
+  }
   longRun: LongRunResult | undefined
   bundles: ReadonlyArray<Bundle>
   seconds: number
@@ -253,6 +265,29 @@ export const render = (results: Results): string => {
       }
       out(``)
     }
+  }
+
+  const sem = results.semaphore
+  if (sem !== undefined && sem.rounds.length > 0) {
+    const semRounds = sem.rounds
+    const mid = <A>(pick: (round: (typeof semRounds)[number]) => A | undefined, f: (a: A) => number) =>
+      median(semRounds.flatMap((r) => {
+        const a = pick(r)
+        return a === undefined ? [] : [f(a)]
+      }))
+    const lockCycle = median(results.uncontended.flatMap((r) => (r["el-acquire"] ? [r["el-acquire"].p50] : [])))
+    out(`## Semaphore: permits = ${sem.permits}, W = ${sem.workers} workers (${sem.processes} processes) × K = ${results.config.sections} sections of 1 ms, TCP`, ``)
+    out(`| library | sections/s | hand-off p50 ms | p99 ms | most waited through | commands / acquisition | gave up | uncontended take + release p50 ms |`)
+    out(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
+    for (const c of sem.contenders) {
+      const all = sem.rounds.flatMap((r) => (r.contended[c.id] ? [r.contended[c.id]!] : []))
+      const failed = all.some((r) => r.errors.length > 0)
+      const cut = all.filter((r) => r.cut).length
+      out(`| ${c.name} | ${failed ? "**failed** " : ""}${fmt(mid((r) => r.contended[c.id], (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | ${fmt(mid((r) => r.contended[c.id], (r) => r.handoffP50), 3)} | ${fmt(mid((r) => r.contended[c.id], (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(mid((r) => r.contended[c.id], (r) => r.commandsPerAcquisition), 1)} | ${fmt(mid((r) => r.contended[c.id], (r) => r.gaveUp), 0)} | ${fmt(mid((r) => r.uncontended[c.id], (r) => r.p50), 3)} |`)
+    }
+    out(``, `Uncontended cycle of effect-lock's \`Lock.acquire\` for comparison: p50 ${fmt(lockCycle, 3)} ms. Medians over rounds;`)
+    out(`**hand-off**: from the latest release before an acquisition to it, for acquisitions that waited through that`)
+    out(`release. Settings: ${sem.contenders.map((c) => `${c.name}: ${c.settings}`).join("; ")}.`, ``)
   }
 
   const long = results.longRun

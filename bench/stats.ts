@@ -136,3 +136,70 @@ export const contended = (
     errors: options.errors ?? []
   }
 }
+
+export interface SemaphoreRun {
+  readonly sections: number
+  readonly seconds: number
+  readonly sectionsPerSecond: number
+  /** From the latest release before an acquisition to it, for acquisitions that waited through that release. */
+  readonly handoffP50: number
+  readonly handoffP99: number
+  /** The most acquisitions by other workers that any one waiter sat through while it waited. */
+  readonly mostWaitedThrough: number
+  readonly commandsPerAcquisition: number
+  readonly gaveUp: number
+  readonly cut: boolean
+  readonly errors: ReadonlyArray<string>
+}
+
+/** The index of the first of `sorted` greater than `t`. */
+const firstAbove = (sorted: ReadonlyArray<number>, t: number) => {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid]! <= t) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+export const semaphore = (
+  sections: ReadonlyArray<Section>,
+  options: {
+    readonly commands: number
+    readonly gaveUp: number
+    readonly expected: number
+    readonly errors?: ReadonlyArray<string>
+  }
+): SemaphoreRun => {
+  const ordered = [...sections].sort((a, b) => a.acquired - b.acquired)
+  const acquiredTimes = ordered.map((s) => s.acquired)
+  const releases = sections.map((s) => s.released).sort((a, b) => a - b)
+  const handoffs: Array<number> = []
+  let mostWaitedThrough = 0
+  for (const s of sections) {
+    const i = firstAbove(releases, s.acquired) - 1
+    if (i >= 0 && releases[i]! > s.asked) handoffs.push(s.acquired - releases[i]!)
+    let n = 0
+    for (let j = firstAbove(acquiredTimes, s.asked); j < ordered.length && ordered[j]!.acquired < s.acquired; j++) {
+      if (ordered[j]!.worker !== s.worker) n++
+    }
+    mostWaitedThrough = Math.max(mostWaitedThrough, n)
+  }
+  const start = Math.min(...sections.map((s) => s.asked))
+  const end = Math.max(...sections.map((s) => s.released))
+  const seconds = (end - start) / 1000
+  return {
+    sections: sections.length,
+    seconds,
+    sectionsPerSecond: sections.length / seconds,
+    handoffP50: percentile(handoffs, 50),
+    handoffP99: percentile(handoffs, 99),
+    mostWaitedThrough,
+    commandsPerAcquisition: options.commands / Math.max(1, sections.length),
+    gaveUp: options.gaveUp,
+    cut: sections.length < options.expected,
+    errors: options.errors ?? []
+  }
+}

@@ -6,7 +6,7 @@ import { Command } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Deferred, Duration, Effect, Option, Ref, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { Lock } from "../src/index.js"
+import { Lock, Semaphore } from "../src/index.js"
 import { randomToken } from "../src/internal/token.js"
 import * as Memory from "../src/Redis/Memory.js"
 import { contend } from "./contend.js"
@@ -75,11 +75,26 @@ const lostLease = Effect.gen(function*() {
   yield* write("a stale holder", 1)
 })
 
+/** 4. A semaphore: at most 2 of 5 exports at a time. */
+const semaphore = Effect.gen(function*() {
+  yield* title("4. A Semaphore with 2 permits: 5 exports, never more than 2 at a time")
+  const exports = yield* Semaphore.make({ id: "heavy-exports", permits: 2 })
+  const inside = yield* Ref.make({ now: 0, most: 0 })
+  const job = Ref.update(inside, ({ most, now }) => ({ now: now + 1, most: Math.max(most, now + 1) })).pipe(
+    Effect.zipRight(Effect.sleep(20)),
+    Effect.ensuring(Ref.update(inside, (s) => ({ ...s, now: s.now - 1 }))),
+    exports.withPermits(1, { timeout: "5 seconds" })
+  )
+  yield* Effect.all([1, 2, 3, 4, 5].map(() => job), { concurrency: "unbounded" })
+  yield* Console.log(`  5 exports done, at most ${(yield* Ref.get(inside)).most} at once`)
+})
+
 const local = Effect.gen(function*() {
   yield* Console.log("effect-lock demo on the embedded Memory store (set REDIS_URL to run on a real Redis)")
   yield* parity
   yield* contention
   yield* lostLease
+  yield* semaphore
 }).pipe(Effect.provide(Memory.layer))
 
 /** With REDIS_URL: four OS processes increment one counter under the lock. */

@@ -37,3 +37,10 @@ export * as Redis from "./Redis.js"
  * @since 0.1.0
  */
 export * as Debounce from "./Debounce.js"
+
+/**
+ * A distributed counting semaphore: at most `permits` at a time across every process, fair and fenced.
+ *
+ * @since 0.1.0
+ */
+export * as Semaphore from "./Semaphore.js"

@@ -13,7 +13,8 @@ import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import { Redis } from "../src/Redis.js"
 import { debounceConformance } from "./conformance/debounce.js"
-import { lockConformance } from "./conformance/lock.js"
+import { type Backend, lockConformance } from "./conformance/lock.js"
+import { semaphoreConformance } from "./conformance/semaphore.js"
 import * as Checker from "./safety/checker.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
@@ -299,7 +300,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
     }).pipe(Effect.provide(NodeContext.layer)), 120_000)
 
   describe("conformance", () => {
-    lockConformance({
+    const onCluster: Backend = {
       name: `IoRedis Cluster (3 masters, 3 replicas)`,
       test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(backend))),
       elapse: (ms) => Effect.sleep(ms),
@@ -308,7 +309,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       shortLease: 300,
       margin: 200,
       exactTime: false
-    })
+    }
+    lockConformance(onCluster)
+    semaphoreConformance(onCluster)
     debounceConformance({
       name: `IoRedis Cluster (3 masters, 3 replicas)`,
       test: (name, body) =>

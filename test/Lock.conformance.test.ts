@@ -4,11 +4,11 @@ import { Cause, Effect, Fiber, Layer, type Scope, TestClock } from "effect"
 import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import { type Backend, lockConformance } from "./conformance/lock.js"
+import { semaphoreConformance } from "./conformance/semaphore.js"
 import * as RedisServer from "./utils/RedisServer.js"
 import * as UpstashServer from "./utils/UpstashServer.js"
 
-describe("Memory", () => {
-  lockConformance({
+const memory: Backend = {
     name: "Memory (TestClock)",
     test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(Memory.layer))),
     elapse: (ms) => TestClock.adjust(ms),
@@ -21,7 +21,11 @@ describe("Memory", () => {
     shortLease: 1000,
     margin: 0,
     exactTime: true
-  })
+}
+
+describe("Memory", () => {
+  lockConformance(memory)
+  semaphoreConformance(memory)
 })
 
 /** A backend on a real server: the wall clock, with margins for a loaded two-core machine. */
@@ -42,13 +46,14 @@ const onServer = <R>(
 
 layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedis", (it) => {
   lockConformance(onServer("IoRedis (redis-server)", RedisServer.ioredis, it.scoped))
+  semaphoreConformance(onServer("IoRedis (redis-server)", RedisServer.ioredis, it.scoped))
 })
 
 layer(UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer)), { timeout: 30_000, excludeTestServices: true })(
   "Upstash",
   (it) => {
-    lockConformance(
-      onServer("Upstash (@upstash/redis → REST fixture → redis-server)", UpstashServer.upstash, it.scoped)
-    )
+    const upstash = onServer("Upstash (@upstash/redis → REST fixture → redis-server)", UpstashServer.upstash, it.scoped)
+    lockConformance(upstash)
+    semaphoreConformance(upstash)
   }
 )

@@ -23,6 +23,22 @@ describe("bench statistics", () => {
     expect(run.cut).toBe(true)
   })
 
+  it("semaphore runs: hand-off only for acquisitions that waited through a release", () => {
+    // Two permits: w0 and w1 take at once; w2 waits from 1 until w0 releases at 10, takes at 12; w3 asks at
+    // 30, after every release so far, and takes at once (no hand-off).
+    const run = Stats.semaphore(
+      [s(0, 0, 0, 10), s(1, 0, 0, 20), s(2, 1, 12, 25), s(3, 30, 30, 40)],
+      { commands: 40, gaveUp: 0, expected: 4 }
+    )
+    expect(run.sections).toBe(4)
+    expect(run.sectionsPerSecond).toBeCloseTo(100)
+    expect(run.handoffP50).toBe(2)
+    expect(run.handoffP99).toBe(2)
+    expect(run.mostWaitedThrough).toBe(0)
+    expect(run.commandsPerAcquisition).toBe(10)
+    expect(run.cut).toBe(false)
+  })
+
   it("a lost update shows in the counter check", () => {
     const run = Stats.contended([s(0, 0, 0, 1), s(1, 0, 1, 2)], { commands: 4, gaveUp: 0, counter: 1, expected: 2 })
     expect(run.counterOk).toBe(false)

@@ -21,3 +21,48 @@ export const lockKeys = (prefix: string, id: string): LockKeys => {
   const lock = `${prefix}lock:{${id}}`
   return { lock, fence: `${lock}:fence`, queue: `${lock}:queue`, alive: `${lock}:alive`, channel: `${lock}:wake` }
 }
+
+/** The keys of one semaphore id: every one shares the hash tag `{id}`. */
+export interface SemaphoreKeys {
+  /** The holdings: a sorted set of tokens scored by expiry (Redis `TIME`, ms). */
+  readonly holders: string
+  /** How many permits each token holds or waits for: a sorted set, token → n. */
+  readonly count: string
+  /** The fence of each holding: a sorted set, token → fence. */
+  readonly fences: string
+  /** The fencing counter; no TTL, so fences never go back. */
+  readonly fence: string
+  /** Waiters in line, by arrival. */
+  readonly queue: string
+  /** The same waiters by the instant they count as gone unless they look again. */
+  readonly alive: string
+  /** The `permits` the current holders and waiters agreed on. */
+  readonly permits: string
+  /** The pub/sub channel on which the head of the line is woken. */
+  readonly channel: string
+}
+
+export const semaphoreKeys = (prefix: string, id: string): SemaphoreKeys => {
+  const base = `${prefix}semaphore:{${id}}`
+  return {
+    holders: base,
+    count: `${base}:count`,
+    fences: `${base}:fences`,
+    fence: `${base}:fence`,
+    queue: `${base}:queue`,
+    alive: `${base}:alive`,
+    permits: `${base}:permits`,
+    channel: `${base}:wake`
+  }
+}
+
+/** The KEYS every semaphore script takes, in order. */
+export const semaphoreKeyList = (keys: SemaphoreKeys): ReadonlyArray<string> => [
+  keys.holders,
+  keys.count,
+  keys.fences,
+  keys.fence,
+  keys.queue,
+  keys.alive,
+  keys.permits
+]

@@ -57,9 +57,10 @@ export interface Origin {
 }
 
 export interface HoldOptions {
-  readonly acq: Acquisition
+  readonly acq: Pick<Acquisition, "id" | "lease" | "keepAlive">
   readonly redis: Redis.Service
-  readonly ops: Operations
+  /** The lock's operations, or another resource's with the same `extend`/`release` contract. */
+  readonly ops: Pick<Operations, "extend" | "release">
   readonly token: string
   readonly fence: number
   readonly sentAt: number

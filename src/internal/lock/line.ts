@@ -22,6 +22,24 @@ import type { AcquireReply } from "../lockScripts.js"
 import { HEARTBEAT, type Operations, POLL, RESERVATION } from "./operations.js"
 import type { Acquisition } from "./options.js"
 
+/**
+ * What the line needs of an acquisition's options: the lock's, or any other resource's (a semaphore's)
+ * whose keys have a wake-up channel.
+ */
+export type LineOptions = Pick<Acquisition, "id" | "timeout" | "fair" | "retry"> & {
+  readonly keys: { readonly channel: string }
+}
+
+/**
+ * The operations the line sends: the lock's {@link Operations}, or another resource's scripts with the
+ * same contract. A try may fail with an error of the resource's own (`E`).
+ */
+export interface LineOperations<E = never> {
+  readonly tryAcquire: (token: string, lease: number, deadline?: number) => Effect.Effect<AcquireReply, RedisError | E>
+  readonly tryAcquireFair: (token: string, lease: number, deadline?: number) => Effect.Effect<AcquireReply, RedisError | E>
+  readonly leave: (token: string, deadline?: number) => Effect.Effect<boolean, RedisError>
+}
+
 export interface Won {
   readonly fence: number
   /** When the winning try was sent (timer ms): the lease started no earlier. */
@@ -32,13 +50,13 @@ export interface Won {
 const LEAVE_LIMIT = 1000
 
 /** Tries until the lock is won, the schedule gives up, the deadline passes or Redis fails. */
-export const obtain = (
-  acq: Acquisition,
+export const obtain = <E = never>(
+  acq: LineOptions & Pick<Acquisition, "lease">,
   redis: Redis.Service,
-  ops: Operations,
+  ops: LineOperations<E>,
   token: string,
   onTry: () => void
-): Effect.Effect<Won, LockNotAcquired | RedisError> => {
+): Effect.Effect<Won, LockNotAcquired | RedisError | E> => {
   const timer = redis.timer
   const deadline = acq.timeout === undefined ? undefined : timer.now() + acq.timeout
   const send = acq.fair ? ops.tryAcquireFair : ops.tryAcquire
@@ -51,7 +69,7 @@ export const obtain = (
   /** Made when this acquisition listens for its wake-up (before the first try if others already wait). */
   let wakeups: Wakeups | undefined
 
-  const attempt = (): Effect.Effect<AcquireReply, RedisError> => {
+  const attempt = (): Effect.Effect<AcquireReply, RedisError | E> => {
     sent = true
     cleanMiss = false
     sentAt = timer.now()
@@ -119,15 +137,15 @@ class Wakeups {
 }
 
 /** The contended part: waits and tries until a try wins; fails as `obtain` says. */
-const waitInLine = (options: {
-  readonly acq: Acquisition
+const waitInLine = <E>(options: {
+  readonly acq: LineOptions
   readonly redis: Redis.Service
   readonly wakeups: Wakeups
   readonly deadline: number | undefined
-  readonly attempt: () => Effect.Effect<AcquireReply, RedisError>
+  readonly attempt: () => Effect.Effect<AcquireReply, RedisError | E>
   readonly remaining: number
   readonly miss: () => void
-}): Effect.Effect<{ readonly fence: number }, LockNotAcquired | RedisError> => {
+}): Effect.Effect<{ readonly fence: number }, LockNotAcquired | RedisError | E> => {
   const { acq, attempt, deadline, redis, wakeups } = options
   const timer = redis.timer
   const subscriber = acq.fair ? redis.subscriber : undefined

@@ -1,0 +1,66 @@
+/**
+ * One holding's operations over the Redis seam, in the shape the lock's line of waiters and lease
+ * keeper use (`LineOperations`, `Operations`' `extend`/`release`): the semaphore reuses both as they are.
+ */
+import { Effect } from "effect"
+import { InvalidOptions, type RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+import type { SemaphoreKeys } from "../keys.js"
+import { semaphoreKeyList } from "../keys.js"
+import type { AcquireReply } from "../lockScripts.js"
+import type { LineOperations } from "../lock/line.js"
+import { ALIVE, lineTtl, type Operations } from "../lock/operations.js"
+import * as scripts from "./scripts.js"
+
+export interface Holding extends LineOperations<InvalidOptions>, Pick<Operations, "extend" | "release"> {}
+
+export interface SemaphoreOperations {
+  /** The operations of one take of `n` permits. */
+  readonly holding: (n: number) => Holding
+  readonly available: Effect.Effect<number, RedisError>
+}
+
+export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number): SemaphoreOperations => {
+  const list = semaphoreKeyList(keys)
+  const capacity = String(permits)
+  const toAcquire = (reply: scripts.TakeReply): Effect.Effect<AcquireReply, InvalidOptions> =>
+    reply._tag === "Taken"
+      ? Effect.succeed({ acquired: true, fence: reply.fence })
+      : reply._tag === "Waiting"
+      ? Effect.succeed({ acquired: false, remaining: reply.remaining })
+      : Effect.fail(
+        new InvalidOptions({
+          option: "permits",
+          expected: `${reply.permits}, the permits in use for this semaphore id until it is empty`,
+          received: capacity
+        })
+      )
+  const handOn = (token: string) => [token, capacity, keys.channel]
+  return {
+    holding: (n) => {
+      const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
+        Effect.flatMap(
+          redis.run(scripts.take, list, [
+            token,
+            String(n),
+            String(lease),
+            capacity,
+            keys.channel,
+            String(lineTtl(lease)),
+            String(ALIVE),
+            fair
+          ], deadline),
+          toAcquire
+        )
+      return {
+        tryAcquire: take("0"),
+        tryAcquireFair: take("1"),
+        leave: (token, deadline) => redis.run(scripts.leave, list, handOn(token), deadline),
+        release: (token, deadline) => redis.run(scripts.release, list, handOn(token), deadline),
+        extend: (token, ms, mode, deadline) =>
+          redis.run(scripts.extend, list, [token, String(ms), mode, String(lineTtl(ms))], deadline)
+      }
+    },
+    available: redis.run(scripts.available, list, [capacity])
+  }
+}
