@@ -5,10 +5,11 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Fiber, Layer, Schedule } from "effect"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
-import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
+import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
+import * as Semaphore from "../src/Semaphore.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import { Redis } from "../src/Redis.js"
@@ -215,6 +216,41 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(yield* calls("spublish")).toBe(spublishBefore + rounds)
       expect(yield* calls("publish")).toBe(publishBefore)
       // a wake-up, not the waiter's next look (every 400 ms)
+      expect(Math.max(...delays)).toBeLessThan(150)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
+  it.effect("a semaphore's hand-off on the cluster wakes its waiter by SPUBLISH on the slot's master too", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      const id = yield* uniqueId("semaphore-spublish")
+      const keys = semaphoreKeys(DEFAULT_PREFIX, id)
+      const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.holders) as Promise<number>))!)
+      const calls = (command: string) =>
+        Effect.promise(() => master.info("commandstats")).pipe(
+          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
+        )
+      const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
+      const semaphore = yield* Semaphore.make({ id, permits: 1 })
+      const rounds = 3
+      const delays: Array<number> = []
+      for (let round = 0; round < rounds; round++) {
+        const holding = yield* Scope.make()
+        yield* Scope.extend(semaphore.take(1), holding)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => Date.now())))
+        yield* Effect.filterOrFail(
+          Effect.promise(() =>
+            Promise.all([client.zcard(keys.queue), master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>])
+          ),
+          ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
+          () => new Error("not yet")
+        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+        const releasedAt = Date.now()
+        yield* Scope.close(holding, Exit.void)
+        delays.push((yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))) - releasedAt)
+      }
+      expect(yield* calls("spublish")).toBe(spublishBefore + rounds)
+      expect(yield* calls("publish")).toBe(publishBefore)
       expect(Math.max(...delays)).toBeLessThan(150)
     }).pipe(Effect.provide(backend), Effect.scoped))
 

@@ -35,7 +35,9 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
           received: capacity
         })
       )
-  const handOn = (token: string) => [token, capacity, keys.channel]
+  // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
+  const sharded = redis.sharded === true ? "1" : "0"
+  const handOn = (token: string) => [token, capacity, keys.channel, sharded]
   return {
     holding: (n) => {
       const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
@@ -48,7 +50,8 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
             keys.channel,
             String(lineTtl(lease)),
             String(ALIVE),
-            fair
+            fair,
+            sharded
           ], deadline),
           toAcquire
         )

@@ -44,10 +44,10 @@ local function used()
   end
   return total
 end
-local function wake(free, channel)
+local function wake(free, channel, sharded)
   local head = redis.call('ZRANGE', KEYS[5], 0, 0)[1]
   if head and tonumber(redis.call('ZSCORE', KEYS[2], head) or '0') <= free then
-    redis.call('PUBLISH', channel, head)
+    redis.call(sharded == '1' and 'SPUBLISH' or 'PUBLISH', channel, head)
   end
 end
 local function keep(extra)
@@ -95,7 +95,8 @@ const capacity = (ks: Redis.Keyspace, keys: ReadonlyArray<string>, fallback: str
 
 /**
  * Take `n` permits. ARGV: 1 token, 2 n, 3 lease ms, 4 permits, 5 channel, 6 line TTL ms, 7 alive ms,
- * 8 `"1"`: wait in line (join, or keep one's place), `"0"`: a plain try that never joins.
+ * 8 `"1"`: wait in line (join, or keep one's place), `"0"`: a plain try that never joins, 9 `"1"`: wake
+ * with SPUBLISH (sharded pub/sub on a cluster), else PUBLISH.
  *
  * The caller takes when `n` permits are free and it is the head of the line or nobody waits. A try
  * resent by a token that already holds renews its holding (same fence). The `permits` of an empty
@@ -135,7 +136,7 @@ if n <= free and (not head or head == token) then
   if head then
     redis.call('ZREM', KEYS[5], token)
     redis.call('ZREM', KEYS[6], token)
-    wake(free - n, ARGV[5])
+    wake(free - n, ARGV[5], ARGV[9])
   end
   return {1, fence}
 end
@@ -153,7 +154,7 @@ if ARGV[8] == '1' then
 end
 local remaining = tonumber(ARGV[7])
 if head and head ~= token then
-  wake(free, ARGV[5])
+  wake(free, ARGV[5], ARGV[9])
   remaining = math.min(remaining, tonumber(redis.call('ZSCORE', KEYS[6], head)) - now)
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
@@ -238,8 +239,9 @@ return {0, math.max(remaining, 0)}`,
 const decodeFlag = (reply: unknown) => Either.map(Redis.decodeInteger(reply), (n) => n === 1)
 
 /**
- * Gives a holding back. ARGV: 1 token, 2 permits, 3 channel. 1 when the caller held permits (now freed,
- * and the head of the line woken if its request fits), 0 when it held none (its holding expired).
+ * Gives a holding back. ARGV: 1 token, 2 permits, 3 channel, 4 sharded (`"1"`: SPUBLISH). 1 when the
+ * caller held permits (now freed, and the head of the line woken if its request fits), 0 when it held
+ * none (its holding expired).
  */
 export const release = Redis.script<boolean>({
   name: "semaphore.release",
@@ -251,7 +253,7 @@ end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-wake(${CAPACITY(2)} - used(), ARGV[3])
+wake(${CAPACITY(2)} - used(), ARGV[3], ARGV[4])
 return 1`,
   local: (ks, keys, [token, permits, channel]) => {
     prune(ks, keys)
@@ -268,7 +270,7 @@ return 1`,
 /**
  * A token is done, whatever it knows (gave up, interrupted, or its try's answer never came): it leaves
  * the line and gives back any holding its unheard try won; then the head is woken if its request fits.
- * ARGV: 1 token, 2 permits, 3 channel. 1 when it held permits.
+ * ARGV: 1 token, 2 permits, 3 channel, 4 sharded (`"1"`: SPUBLISH). 1 when it held permits.
  */
 export const leave = Redis.script<boolean>({
   name: "semaphore.leave",
@@ -279,7 +281,7 @@ redis.call('ZREM', KEYS[6], ARGV[1])
 local held = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-wake(${CAPACITY(2)} - used(), ARGV[3])
+wake(${CAPACITY(2)} - used(), ARGV[3], ARGV[4])
 return held`,
   local: (ks, keys, [token, permits, channel]) => {
     prune(ks, keys)
