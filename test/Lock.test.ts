@@ -3,7 +3,7 @@
  * Redis faults and bad input. Time only moves when a test says so.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Metric, Option, Ref, Schedule, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Ref, Schedule, TestClock } from "effect"
 import { lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
 import type { LockLost, LockNotAcquired, RedisError } from "../src/LockError.js"
@@ -135,6 +135,31 @@ describe("Lock.acquire (the scoped lease)", () => {
       // in line, and catches a wake-up a lost connection ate): not the 100 ms polling of a backend without push
       expect(count("lock.acquireFair")).toBe(2 + Math.floor(5000 / 400))
     }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("where nothing pushes, the first in line looks every 5–10 ms: a lock released to it is never idle for a polling interval", () => {
+    const { layer, count } = setup()
+    const noPush = Layer.effect(Redis, Effect.map(Redis, ({ subscriber: _, ...rest }) => Redis.of(rest))).pipe(
+      Layer.provide(layer)
+    )
+    return Effect.gen(function*() {
+      const holder = yield* Lock.make({ id: "np" })
+      yield* holder.acquire()
+      const got = yield* Deferred.make<void>()
+      const first = yield* Effect.fork(
+        Lock.withLock({ id: "np", timeout: "5 seconds" })(Effect.zipRight(Deferred.succeed(got, undefined), Effect.never))
+      )
+      yield* TestClock.adjust(1)
+      const second = yield* Effect.fork(Effect.scoped(Lock.acquire({ id: "np", timeout: "5 seconds" })))
+      yield* TestClock.adjust(999)
+      // In one second the second in line looked 10 times; the first, every 5–10 ms.
+      expect(count("lock.acquireFair")).toBeGreaterThan(100)
+      yield* holder.release // reserved for the first in line, which nobody wakes
+      for (let ms = 0; ms < 10; ms++) yield* TestClock.adjust(1)
+      expect(yield* Deferred.isDone(got)).toBe(true)
+      yield* Fiber.interrupt(second)
+      yield* Fiber.interrupt(first)
+    }).pipe(Effect.provide(noPush))
   })
 
   it.effect("with a timeout and no retry, where nothing pushes, a waiter looks every 100 ms until the timeout", () => {

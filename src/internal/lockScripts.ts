@@ -16,13 +16,18 @@
 import { Either } from "effect"
 import * as Redis from "../Redis.js"
 
-/** `[1, fence]` when the caller holds the lock now, `[0, holder's PTTL]` when another owner does. */
+/**
+ * `[1, fence]` when the caller holds the lock now, `[0, holder's PTTL]` when another owner does (and, in
+ * line, `[0, PTTL, 1]` when the caller is first in line: where nothing pushes, it looks again soon).
+ */
 export type AcquireReply = { readonly acquired: true; readonly fence: number } | {
   readonly acquired: false
   readonly remaining: number
+  readonly first?: boolean | undefined
 }
 
 const decodePair = Redis.decodeIntegers(2)
+const decodeTriple = Redis.decodeIntegers(3)
 
 export const acquire = Redis.script<AcquireReply>({
   name: "lock.acquire",
@@ -234,7 +239,11 @@ end
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[6]), ARGV[1])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
-return {0, redis.call('PTTL', KEYS[1])}`,
+local first = 0
+if redis.call('ZRANGE', KEYS[3], 0, 0)[1] == ARGV[1] then
+  first = 1
+end
+return {0, redis.call('PTTL', KEYS[1]), first}`,
   local: (ks, [lock, fence, queue, alive], [token, lease, reservation, channel, lineTtl, aliveMs, fenceTtl]) => {
     let owner = ks.get(lock!)
     if (owner === token) {
@@ -265,9 +274,13 @@ return {0, redis.call('PTTL', KEYS[1])}`,
     ks.zadd(alive!, ks.now + Number(aliveMs), token!)
     ks.pexpire(queue!, Number(lineTtl))
     ks.pexpire(alive!, Number(lineTtl))
-    return [0, ks.pttl(lock!)]
+    return [0, ks.pttl(lock!), ks.zrange(queue!, 0, 0)[0] === token ? 1 : 0]
   },
-  decode: (reply) => acquire.decode(reply)
+  decode: (reply) =>
+    Array.isArray(reply) && reply.length === 3
+      ? Either.map(decodeTriple(reply), ([ok, n, first]): AcquireReply =>
+        ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!), first: first === 1 })
+      : acquire.decode(reply)
 })
 
 /**

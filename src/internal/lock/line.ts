@@ -19,7 +19,7 @@ import { Effect, ScheduleDecision, ScheduleIntervals } from "effect"
 import { LockNotAcquired, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import type { AcquireReply } from "../lockScripts.js"
-import { HEARTBEAT, type Operations, POLL, RESERVATION } from "./operations.js"
+import { FIRST_POLL, HEARTBEAT, type Operations, POLL, RESERVATION } from "./operations.js"
 import type { Acquisition } from "./options.js"
 
 /**
@@ -84,14 +84,14 @@ export const obtain = <E = never>(
     return ops.leave(token, deadline === undefined ? now + LEAVE_LIMIT : Math.max(deadline, now + 1))
   }).pipe(Effect.ignore)
 
-  const wait = (remaining: number) =>
+  const wait = (remaining: number, first: boolean) =>
     Effect.suspend(() => {
       wakeups ??= new Wakeups(token)
-      return waitInLine({ acq, redis, wakeups, deadline, attempt, remaining, miss: () => (cleanMiss = !acq.fair) })
+      return waitInLine({ acq, redis, wakeups, deadline, attempt, remaining, first, miss: () => (cleanMiss = !acq.fair) })
     }).pipe(Effect.map((reply): Won => ({ fence: reply.fence, sentAt })))
 
   const tryFirst = Effect.flatMap(Effect.suspend(attempt), (reply) =>
-    reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining))
+    reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining, reply.first === true))
 
   // Where this client's subscription to the lock's channel is already live (others wait for it now),
   // listen before the first try: a wake-up for this waiter can then never slip past unheard, and a
@@ -128,7 +128,7 @@ class Wakeups {
   remove: Effect.Effect<void> | undefined
   /** Whether messages published since listening are sure to arrive (the subscription was live). */
   confirmed = false
-  constructor(private readonly token: string) {}
+  constructor(readonly token: string) {}
   readonly listener = (message: string) => {
     if (message !== this.token) return this.current?.handedOff()
     if (this.current !== undefined) this.current.woken()
@@ -144,6 +144,7 @@ const waitInLine = <E>(options: {
   readonly deadline: number | undefined
   readonly attempt: () => Effect.Effect<AcquireReply, RedisError | E>
   readonly remaining: number
+  readonly first: boolean
   readonly miss: () => void
 }): Effect.Effect<{ readonly fence: number }, LockNotAcquired | RedisError | E> => {
   const { acq, attempt, deadline, redis, wakeups } = options
@@ -152,6 +153,8 @@ const waitInLine = <E>(options: {
   const channel = acq.keys.channel
   const schedule = acq.retry === "untilTimeout" ? undefined : acq.retry
   let state: unknown = schedule?.initial
+  // Jittered per waiter (from its random token), so heads of different locks do not poll in step.
+  const firstPoll = FIRST_POLL + (wakeups.token.charCodeAt(0) % FIRST_POLL)
 
   /** Resolves `true` when woken, `false` when the timer ends the wait at `at`. */
   const sleep = (at: number) =>
@@ -194,6 +197,8 @@ const waitInLine = <E>(options: {
 
   return Effect.gen(function*() {
     let remaining = options.remaining
+    /** Whether the last answer put this waiter first in line. */
+    let first = options.first
     if (subscriber !== undefined && !wakeups.confirmed) {
       if (wakeups.remove === undefined) wakeups.remove = (yield* subscriber.listen(channel, wakeups.listener)).remove
       if (!subscriber.isActive(channel)) {
@@ -206,6 +211,7 @@ const waitInLine = <E>(options: {
       const reply = yield* attempt()
       if (reply.acquired) return reply
       remaining = reply.remaining
+      first = reply.first === true
     }
     while (true) {
       options.miss()
@@ -217,14 +223,15 @@ const waitInLine = <E>(options: {
       // Look again when the holder's lease (or a reservation) ends, and often enough to keep a place in
       // line, or to poll where nothing pushes.
       at = Math.min(at, now + remaining + 1)
-      if (subscriber === undefined || !subscriber.isActive(channel)) at = Math.min(at, now + POLL)
-      else at = Math.min(at, now + HEARTBEAT)
+      if (subscriber !== undefined && subscriber.isActive(channel)) at = Math.min(at, now + HEARTBEAT)
+      else at = Math.min(at, now + (first ? firstPoll : POLL))
       if (deadline !== undefined) at = Math.min(at, deadline)
       const woken = yield* sleep(at)
       if (!woken && deadline !== undefined && timer.now() >= deadline) return yield* timedOut(remaining)
       const reply = yield* attempt()
       if (reply.acquired) return reply
       remaining = reply.remaining
+      first = reply.first === true
     }
   })
 }

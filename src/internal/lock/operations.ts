@@ -14,8 +14,13 @@ export const RESERVATION = 1000
 export const ALIVE = 1000
 /** A waiter looks again at least this often: it keeps its place, and catches a wake-up a lost connection ate. */
 export const HEARTBEAT = 400
-/** Where nothing pushes wake-ups, a waiter looks this often. */
+/** Where nothing pushes wake-ups, a waiter looks this often… */
 export const POLL = 100
+/**
+ * …except the first in line, which looks every 5–10 ms (jittered): a release reserves the lock for it,
+ * and without a push the reservation must not sit idle for a whole polling interval.
+ */
+export const FIRST_POLL = 5
 /** The line expires this long after the last look (unless leases are longer). */
 export const lineTtl = (lease: number): number => Math.max(60_000, lease * 4)
 
