@@ -43,7 +43,8 @@ export interface Worker {
   readonly forks?: () => number
 }
 
-export type Backend = "tcp" | "rest"
+/** `cluster`: a local Redis Cluster (3 masters, 3 replicas), started by the bench when such a row runs. */
+export type Backend = "tcp" | "rest" | "cluster"
 
 export interface Contender {
   /** Short, stable name used on the command line and in results.json. */
@@ -58,6 +59,8 @@ export interface Servers {
   readonly redisUrl: string
   readonly upstashUrl: string
   readonly upstashToken: string
+  /** `host:port` of every node of the local cluster, when a cluster row runs. */
+  readonly clusterNodes?: ReadonlyArray<string> | undefined
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -169,6 +172,7 @@ export const DEFAULTS: LockOptions = { timeout: "120 seconds" }
 export const TUNED: LockOptions = { timeout: "120 seconds", retry: Schedule.jittered(Schedule.spaced("10 millis")) }
 
 const tcpLayer = (servers: Servers) => IoRedis.layer({ url: Redacted.make(servers.redisUrl) })
+const clusterLayer = (servers: Servers) => IoRedis.layerCluster({ nodes: servers.clusterNodes ?? [] })
 const restLayer = (servers: Servers) =>
   Upstash.layer({ url: servers.upstashUrl, token: Redacted.make(servers.upstashToken) })
 
@@ -333,7 +337,23 @@ export const contenders: ReadonlyArray<Contender> = [
     TUNED,
     "documented tuning: timeout 120 s, retry jittered every 10 ms"
   ),
-  upstashLock("rest")
+  upstashLock("rest"),
+  scopedAcquire(
+    "el-cluster",
+    "effect-lock Lock.acquire (Cluster)",
+    "cluster",
+    clusterLayer,
+    DEFAULTS,
+    "defaults + timeout 120 s, `IoRedis.layerCluster` on a local 3-master, 3-replica cluster (sharded wake-ups)"
+  ),
+  scopedAcquire(
+    "el-cluster-replicas",
+    "effect-lock Lock.acquire (Cluster), replicas: 1",
+    "cluster",
+    clusterLayer,
+    { ...DEFAULTS, replicas: 1 },
+    "as the Cluster row, plus `replicas: 1`: WAIT for the slot's replica after each winning try"
+  )
 ]
 
 /** Permits of the semaphore rows: W workers share them. */

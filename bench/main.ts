@@ -11,6 +11,9 @@
  *   npm run bench               full run (≈ 5 minutes): bench/results.md, bench/results.json, the README table
  *   npm run bench -- --quick    smoke run (one round, every scenario tiny): results.md/json only, marked as such
  *
+ * The cluster rows (backend `cluster`) run on a local 3-master, 3-replica Redis Cluster, started only when
+ * one of them is selected; their commands are counted on every node of it.
+ *
  * Environment: BENCH_ONLY=id,id (contender ids, see contenders.ts; the floor and @upstash/lock always run),
  * BENCH_ROUNDS=n.
  */
@@ -25,6 +28,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
+import * as RedisCluster from "../test/utils/RedisCluster.js"
 import * as RedisServer from "../test/utils/RedisServer.js"
 import * as UpstashServer from "../test/utils/UpstashServer.js"
 import { type Contender, contenders, SEMAPHORE_PERMITS, semaphoreContenders, type Servers } from "./contenders.js"
@@ -120,6 +124,17 @@ const commandCount = async (admin: IORedis) =>
 const connectionCount = async (admin: IORedis) =>
   Number(/total_connections_received:(\d+)/.exec(await admin.info("stats"))?.[1] ?? NaN)
 
+/** Where a row's commands and connections are counted: the single node, or every node of the cluster. */
+interface Counted {
+  readonly admins: ReadonlyArray<IORedis>
+  /** Each admin's node role (the cluster's; the single node is a master). */
+  readonly roles: ReadonlyArray<"master" | "replica">
+}
+
+const commandCounts = (counted: Counted) => Promise.all(counted.admins.map(commandCount))
+const connectionCounts = async (counted: Counted) =>
+  (await Promise.all(counted.admins.map(connectionCount))).reduce((a, b) => a + b, 0)
+
 interface LoopOutcome {
   /** Connections opened to Redis while the workers ran (after their set-up and warm-up). */
   readonly connections: number
@@ -127,6 +142,8 @@ interface LoopOutcome {
   readonly sections: ReadonlyArray<Section>
   readonly gaveUp: number
   readonly commands: number
+  /** Commands on each counted node (in `Counted` order), the section's excluded where they were counted. */
+  readonly commandsByNode: ReadonlyArray<number>
   readonly counter: number
 }
 
@@ -139,6 +156,7 @@ let runSeq = 0
 const runLoop = async (
   pool: Array<Child>,
   admin: IORedis,
+  counted: Counted,
   servers: Servers,
   contender: Contender,
   options: { readonly workers: number; readonly processes: number; readonly count: number; readonly section: boolean }
@@ -165,24 +183,27 @@ const runLoop = async (
     }`)
   )
   await Promise.all(children.map((c) => c.next("READY")))
-  const connectionsBefore = await connectionCount(admin)
-  const before = await commandCount(admin)
+  const connectionsBefore = await connectionCounts(counted)
+  const before = await commandCounts(counted)
   for (const c of children) c.send("GO")
   const results = (await Promise.all(children.map((c) => c.next("DONE")))).map((r) => JSON.parse(r) as LoopResult)
-  const after = await commandCount(admin)
-  const connections = (await connectionCount(admin)) - connectionsBefore
+  const after = await commandCounts(counted)
+  const connections = (await connectionCounts(counted)) - connectionsBefore
   for (const c of children) c.send("CLOSE")
   await Promise.all(children.map((c) => c.next("CLOSED")))
   const sections = results.flatMap((r) => r.sections)
-  const counted = counter === null ? 0 : Number(await admin.get(counter))
+  const counterValue = counter === null ? 0 : Number(await admin.get(counter))
+  // the critical section's own GET and SET are not the lock's (they go to the single node)
+  const sectionCommands = options.section && counted.admins[0] === admin ? 2 * sections.length : 0
+  const commandsByNode = after.map((n, i) => n - before[i]! - (i === 0 ? sectionCommands : 0))
   return {
     connections,
     errors: results.flatMap((r) => r.errors),
     sections,
     gaveUp: results.reduce((sum, r) => sum + r.gaveUp, 0),
-    // the critical section's own GET and SET are not the lock's
-    commands: after - before - (options.section ? 2 * sections.length : 0),
-    counter: counted
+    commands: commandsByNode.reduce((a, b) => a + b, 0),
+    commandsByNode,
+    counter: counterValue
   }
 }
 
@@ -239,7 +260,7 @@ const main = Effect.gen(function*() {
   const started = Date.now()
   const server = yield* RedisServer.startFresh()
   const rest = yield* UpstashServer.start({ redisUrl: server.url, token: "bench-token" })
-  const servers: Servers = { redisUrl: server.url, upstashUrl: rest.url, upstashToken: rest.token }
+  let servers: Servers = { redisUrl: server.url, upstashUrl: rest.url, upstashToken: rest.token }
   const admin = yield* Effect.acquireRelease(
     Effect.sync(() => new IORedis(server.url)),
     (c) => Effect.promise(() => c.quit().catch(() => "closed"))
@@ -273,6 +294,25 @@ const main = Effect.gen(function*() {
     ? contenders
     : contenders.filter((c) => c.id === "floor" || c.id === "upstash-lock" || only.includes(c.id))
 
+  const single: Counted = { admins: [admin], roles: ["master"] }
+  let onCluster: Counted = single
+  if (libs.some((c) => c.backend === "cluster")) {
+    progress("starting a local Redis Cluster (3 masters, 3 replicas)")
+    const cluster = yield* RedisCluster.start
+    servers = { ...servers, clusterNodes: cluster.addresses }
+    const admins = yield* Effect.forEach(cluster.nodes, (node) =>
+      Effect.acquireRelease(
+        Effect.sync(() => new IORedis(node.port, node.host)),
+        (c) => Effect.promise(() => c.quit().catch(() => "closed"))
+      ))
+    const roles = yield* Effect.forEach(admins, (c) =>
+      Effect.promise(() => c.info("replication")).pipe(
+        Effect.map((text) => (text.includes("role:master") ? "master" as const : "replica" as const))
+      ))
+    if (pinned) for (const node of cluster.nodes) pin(node.pid, SERVER_CPU)
+    onCluster = { admins, roles }
+  }
+  const countedFor = (c: Contender) => (c.backend === "cluster" ? onCluster : single)
   const semLibs = only === undefined ? semaphoreContenders : semaphoreContenders.filter((c) => only.includes(c.id))
   /** The semaphore rows: W = 16 workers spread over the pool's processes. */
   const semaphoreRun = { workers: 16, processes: config.workers }
@@ -313,27 +353,35 @@ const main = Effect.gen(function*() {
       const uncontended: Record<string, Stats.UncontendedRun> = {}
       for (const c of order) {
         progress(`round ${round}/${rounds} uncontended: ${c.name}`)
-        const run = await runLoop(pool, admin, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
-        uncontended[c.id] = Stats.uncontended(run.sections, run.commands, run.connections, run.errors)
+        const counted = countedFor(c)
+        const run = await runLoop(pool, admin, counted, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
+        uncontended[c.id] = {
+          ...Stats.uncontended(run.sections, run.commands, run.connections, run.errors),
+          ...(c.backend === "cluster" ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) } : {})
+        }
       }
       results.uncontended.push(uncontended)
       for (const mode of ["one process", "one process per worker"] as const) {
         const contended: Record<string, Stats.ContendedRun> = {}
         for (const c of order) {
           progress(`round ${round}/${rounds} contended (${mode}): ${c.name}`)
-          const run = await runLoop(pool, admin, servers, c, {
+          const counted = countedFor(c)
+          const run = await runLoop(pool, admin, counted, servers, c, {
             workers: config.workers,
             processes: mode === "one process" ? 1 : config.workers,
             count: config.sections,
             section: true
           })
-          contended[c.id] = Stats.contended(run.sections, {
-            commands: run.commands,
-            gaveUp: run.gaveUp,
-            counter: run.counter,
-            expected: config.workers * config.sections,
-            errors: run.errors
-          })
+          contended[c.id] = {
+            ...Stats.contended(run.sections, {
+              commands: run.commands,
+              gaveUp: run.gaveUp,
+              counter: run.counter,
+              expected: config.workers * config.sections,
+              errors: run.errors
+            }),
+            ...(c.backend === "cluster" ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) } : {})
+          }
         }
         results.contended.push({ round, mode, runs: contended })
       }
@@ -341,9 +389,9 @@ const main = Effect.gen(function*() {
       const semContended: Record<string, Stats.SemaphoreRun> = {}
       for (const c of semLibs.map((_, i) => semLibs[(i + round - 1) % semLibs.length]!)) {
         progress(`round ${round}/${rounds} semaphore: ${c.name}`)
-        const one = await runLoop(pool, admin, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
+        const one = await runLoop(pool, admin, single, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
         semUncontended[c.id] = Stats.uncontended(one.sections, one.commands, one.connections, one.errors)
-        const run = await runLoop(pool, admin, servers, c, { ...semaphoreRun, count: config.sections, section: true })
+        const run = await runLoop(pool, admin, single, servers, c, { ...semaphoreRun, count: config.sections, section: true })
         semContended[c.id] = Stats.semaphore(run.sections, {
           commands: run.commands,
           gaveUp: run.gaveUp,

@@ -1,7 +1,8 @@
 /** Turns the numbers of a bench run into bench/results.md and the README's table. */
 import * as fs from "node:fs"
 import type { AllocResult, LongRunResult } from "./measure.js"
-import { type ContendedRun, median, type SemaphoreRun, type UncontendedRun } from "./stats.js"
+import type { Backend } from "./contenders.js"
+import { type ContendedRun, median, type PerNode, type SemaphoreRun, type UncontendedRun } from "./stats.js"
 
 export interface Bundle {
   readonly label: string
@@ -33,7 +34,7 @@ export interface Results {
     readonly longWindow: number
   }
   readonly contenders: ReadonlyArray<
-    { readonly id: string; readonly name: string; readonly backend: "tcp" | "rest"; readonly settings: string }
+    { readonly id: string; readonly name: string; readonly backend: Backend; readonly settings: string }
   >
   /** One record per round: contender id → its run. */
   readonly uncontended: Array<Record<string, UncontendedRun>>
@@ -60,6 +61,24 @@ const FLOOR = "floor"
 const UPSTASH_LOCK = "upstash-lock"
 
 const fmt = (n: number | undefined, digits = 2) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "–")
+/** Commands per node of a cluster run: masters, then replicas, busiest first. */
+const nodes = (p: PerNode | undefined) =>
+  p === undefined ? "–" : `${p.masters.map((n) => fmt(n, 1)).join(" / ")} (masters); ${p.replicas.map((n) => fmt(n, 1)).join(" / ")} (replicas)`
+
+/** The rows of one backend's tables: on REST and on the cluster, the single-node floor (and Lock.acquire) beside them. */
+const rowsOf = (results: Results, backend: Backend) =>
+  results.contenders.filter((c) =>
+    c.backend === backend ||
+    (backend !== "tcp" && c.id === FLOOR) ||
+    (backend === "cluster" && c.id === "el-acquire")
+  )
+
+const TITLES: Record<Backend, string> = {
+  tcp: "redis-server over TCP",
+  rest: "Upstash REST fixture",
+  cluster: "Redis Cluster, 3 masters + 3 replicas; the single-node floor and Lock.acquire beside it"
+}
+
 const kb = (bytes: number | undefined) => (bytes === undefined ? "–" : `${(bytes / 1024).toFixed(1)} KB`)
 
 /** Medians over rounds, and ratios taken within each round (the headline is their median). */
@@ -207,26 +226,30 @@ export const render = (results: Results): string => {
   ]
   if (failures.length > 0) out(`## Failures`, ``, ...failures.map((f) => `- ${f}`), ``)
 
-  for (const backend of ["tcp", "rest"] as const) {
-    const rows = results.contenders.filter((c) => c.backend === backend || (backend === "rest" && c.id === FLOOR))
-    out(`## Uncontended: one worker, acquire + release (${backend === "tcp" ? "redis-server over TCP" : "Upstash REST fixture"})`, ``)
-    out(`| library | p50 ms | p99 ms | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}Redis commands / cycle | connections opened | allocated / cycle | GC µs / cycle | fibers forked / cycle |`)
-    out(`| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: |`)
+  const backends = (["tcp", "rest", "cluster"] as const).filter((b) => results.contenders.some((c) => c.backend === b))
+  for (const backend of backends) {
+    const rows = rowsOf(results, backend)
+    const cluster = backend === "cluster"
+    out(`## Uncontended: one worker, acquire + release (${TITLES[backend]})`, ``)
+    out(`| library | p50 ms | p99 ms | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}Redis commands / cycle | ${cluster ? "per node | " : ""}connections opened | allocated / cycle | GC µs / cycle | fibers forked / cycle |`)
+    out(`| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ${cluster ? "--- | " : ""}---: | ---: | ---: | ---: |`)
     for (const c of rows) {
       const ratios = uncRatios(c.id, FLOOR)
       const a = results.alloc[c.id]
-      out(`| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${Math.max(...results.uncontended.map((round) => round[c.id]?.connections ?? NaN))} | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} | ${a?.forksPerCycle === undefined ? "–" : fmt(a.forksPerCycle)} |`)
+      const last = results.uncontended.at(-1)?.[c.id]
+      out(`| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${cluster ? `${nodes(last?.perNode)} | ` : ""}${Math.max(...results.uncontended.map((round) => round[c.id]?.connections ?? NaN))} | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} | ${a?.forksPerCycle === undefined ? "–" : fmt(a.forksPerCycle)} |`)
     }
     out(``)
   }
 
   for (const mode of ["one process", "one process per worker"] as const) {
-    for (const backend of ["tcp", "rest"] as const) {
-      const rows = results.contenders.filter((c) => c.backend === backend || (backend === "rest" && c.id === FLOOR))
+    for (const backend of backends) {
+      const rows = rowsOf(results, backend)
+      const cluster = backend === "cluster"
       const runs = results.contended.filter((c) => c.mode === mode)
-      out(`## Contended: W = ${W} workers (${mode}) × K = ${results.config.sections} sections, ${backend === "tcp" ? "TCP" : "Upstash REST fixture"}`, ``)
-      out(`| library | sections/s | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}hand-off p50 ms | p99 ms | most waited through | releaser re-takes | commands / acquisition | gave up | counter |`)
-      out(`| --- | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: | ---: | --- |`)
+      out(`## Contended: W = ${W} workers (${mode}) × K = ${results.config.sections} sections, ${backend === "tcp" ? "TCP" : TITLES[backend]}`, ``)
+      out(`| library | sections/s | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}hand-off p50 ms | p99 ms | most waited through | releaser re-takes | commands / acquisition | ${cluster ? "per node | " : ""}gave up | counter |`)
+      out(`| --- | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: | ${cluster ? "--- | " : ""}---: | --- |`)
       for (const c of rows) {
         const all = runs.flatMap((r) => (r.runs[c.id] ? [r.runs[c.id]!] : []))
         const ratios = conRatios(mode, c.id, FLOOR)
@@ -238,7 +261,7 @@ export const render = (results: Results): string => {
           : all.every((r) => r.counterOk)
           ? "correct"
           : "**LOST UPDATES**"
-        out(`| ${c.name} | ${fmt(con(mode, c.id, (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(conRatios(mode, c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(con(mode, c.id, (r) => r.handoffP50), 3)} | ${fmt(con(mode, c.id, (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(100 * con(mode, c.id, (r) => r.retakes), 0)}% | ${fmt(con(mode, c.id, (r) => r.commandsPerAcquisition), 1)} | ${fmt(con(mode, c.id, (r) => r.gaveUp), 0)} | ${counter} |`)
+        out(`| ${c.name} | ${fmt(con(mode, c.id, (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(conRatios(mode, c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(con(mode, c.id, (r) => r.handoffP50), 3)} | ${fmt(con(mode, c.id, (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(100 * con(mode, c.id, (r) => r.retakes), 0)}% | ${fmt(con(mode, c.id, (r) => r.commandsPerAcquisition), 1)} | ${cluster ? `${nodes(all.at(-1)?.perNode)} | ` : ""}${fmt(con(mode, c.id, (r) => r.gaveUp), 0)} | ${counter} |`)
       }
       out(``)
     }
@@ -301,6 +324,8 @@ export const render = (results: Results): string => {
   out(`  to the worker that released just before. **Gave up**: acquisitions a library abandoned under its default`)
   out(`  retry (the loop then asks again).`)
   out(`- **Commands**: INFO commandstats delta (commands inside scripts included), minus the section's GET and SET.`)
+  out(`  On the cluster: summed over its six nodes (replicas count the writes they apply), and **per node** from the`)
+  out(`  last round, masters then replicas, busiest first (the section's counter lives on the single node there).`)
   out(`- **Allocated / cycle**: v8 heap growth plus what every GC freed over ${results.config.allocCycles} uncontended cycles`)
   out(`  (v8 GCProfiler); GC µs / cycle is the GC time over the same cycles; fibers forked / cycle counts every`)
   out(`  fiber started under the worker's loop (a Supervisor), Effect libraries only.`)

@@ -1,6 +1,19 @@
 /** Pure arithmetic over what the measuring processes report. */
 import type { Section } from "./measure.js"
 
+/** Commands per cycle (or acquisition) on each node of a cluster, by role, busiest first. */
+export interface PerNode {
+  readonly masters: ReadonlyArray<number>
+  readonly replicas: ReadonlyArray<number>
+}
+
+/** Per-node command deltas (same order as `roles`) divided by `n`, grouped by role, busiest first. */
+export const perNode = (deltas: ReadonlyArray<number>, roles: ReadonlyArray<"master" | "replica">, n: number): PerNode => {
+  const of = (role: "master" | "replica") =>
+    deltas.flatMap((d, i) => (roles[i] === role ? [d / Math.max(1, n)] : [])).sort((a, b) => b - a)
+  return { masters: of("master"), replicas: of("replica") }
+}
+
 export const median = (xs: ReadonlyArray<number>) => {
   const sorted = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (sorted.length === 0) return NaN
@@ -23,6 +36,8 @@ export interface UncontendedRun {
   /** Connections opened to Redis during the cycles (the REST fixture's own pool counts too). */
   readonly connections: number
   readonly errors: ReadonlyArray<string>
+  /** On a cluster: commands per cycle on each node. */
+  readonly perNode?: PerNode | undefined
 }
 
 export const uncontended = (
@@ -60,6 +75,8 @@ export interface ContendedRun {
   /** Whether the run hit its time limit before every worker finished its sections. */
   readonly cut: boolean
   readonly errors: ReadonlyArray<string>
+  /** On a cluster: commands per acquisition on each node. */
+  readonly perNode?: PerNode | undefined
 }
 
 export const contended = (

@@ -104,6 +104,27 @@ export interface AcquireOptions extends Omit<Options, "retry"> {
    * choice of cardinality).
    */
   readonly metricsLabel?: boolean | undefined
+  /**
+   * How many replicas must have the winning write (Redis `WAIT` on the master of the lock's slot)
+   * before the lock counts as held: a failover then cannot lose it or repeat its fence. Default 0 (no
+   * wait). Not confirmed within `replicaTimeout`: the lock is given back and the acquisition fails with
+   * a `RedisError` (operation `"wait"`). Only on backends with replicas (ioredis); on others, any value
+   * above 0 is `InvalidOptions`.
+   *
+   * @example
+   * import { Effect } from "effect"
+   * import { Lock } from "effect-lock"
+   *
+   * const confirmed = Lock.withLock({ id: "ledger", replicas: 1, replicaTimeout: "50 millis" })(
+   *   Effect.log("the lock and its fence are on a replica")
+   * )
+   */
+  readonly replicas?: number | undefined
+  /**
+   * How long to wait for `replicas` to confirm (less than the lease, and never past `timeout`). While
+   * it waits, other commands on the connection to that master wait too. Default 100 ms.
+   */
+  readonly replicaTimeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -136,6 +136,12 @@ export interface Service {
    */
   readonly subscriber?: Subscriber | undefined
   /**
+   * Whether wake-ups use sharded pub/sub: scripts publish with `SPUBLISH` and the subscriber listens with
+   * `SSUBSCRIBE`, so a message goes only to the shard that owns the channel's slot. Set by the ioredis
+   * backend on a Redis Cluster whose servers have `SPUBLISH` (Redis ≥ 7); classic `PUBLISH` otherwise.
+   */
+  readonly sharded?: boolean | undefined
+  /**
    * `WAIT replicas timeout` on the connection that carries the scripts for `key` (on a Cluster, the one
    * to the master of `key`'s slot): how many replicas have acknowledged every write sent there so far,
    * including the last script's; fewer than asked once `timeoutMs` has passed. While it waits, that

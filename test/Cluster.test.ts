@@ -178,6 +178,46 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(messages).toEqual(["token-1"])
     }).pipe(Effect.scoped))
 
+  it.effect("a hand-off on the cluster wakes its waiter by SPUBLISH on the slot's master, never PUBLISH, well under the heartbeat", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* Redis
+      expect(redis.sharded).toBe(cluster.version >= "7")
+      const client = yield* rawCluster
+      const masterOf = yield* masterOfSlot(client)
+      const id = yield* uniqueId("spublish")
+      const keys = lockKeys(DEFAULT_PREFIX, id)
+      const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock) as Promise<number>))!)
+      const calls = (command: string) =>
+        Effect.promise(() => master.info("commandstats")).pipe(
+          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
+        )
+      const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
+      const holder = yield* Lock.make({ id, lease: 10_000 })
+      const rounds = 5
+      const delays: Array<number> = []
+      for (let round = 0; round < rounds; round++) {
+        expect(yield* holder.acquire()).toBe(true)
+        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        // in line, and the shard's subscriber has the channel
+        yield* Effect.filterOrFail(
+          Effect.promise(() =>
+            Promise.all([client.zcard(keys.queue), master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>])
+          ),
+          ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
+          () => new Error("not yet")
+        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+        const releasedAt = Date.now()
+        expect(yield* holder.release).toBe(true)
+        const acquiredAt = yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))
+        delays.push(acquiredAt - releasedAt)
+      }
+      expect(yield* calls("spublish")).toBe(spublishBefore + rounds)
+      expect(yield* calls("publish")).toBe(publishBefore)
+      // a wake-up, not the waiter's next look (every 400 ms)
+      expect(Math.max(...delays)).toBeLessThan(150)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
   it.effect("waitForReplicas runs WAIT on the master of the key's slot: the one replica acknowledges, a second never comes", () =>
     Effect.gen(function*() {
       const redis = yield* Redis
@@ -189,6 +229,21 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const started = Date.now()
       expect(yield* redis.waitForReplicas!(key, 2, 200)).toBe(1)
       expect(Date.now() - started).toBeGreaterThanOrEqual(190)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
+  it.effect("replicas: 1 is confirmed by the slot's replica before the lock counts as held; replicas: 2 is given back with a RedisError", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const id = yield* uniqueId("replicas")
+      const keys = lockKeys(DEFAULT_PREFIX, id)
+      const fence = yield* Lock.withLease({ id, replicas: 1, replicaTimeout: "2 seconds" }, (lease) => Effect.succeed(lease.fence))
+      expect(fence).toBe(1)
+      const error = yield* Effect.flip(Lock.withLock({ id, replicas: 2, replicaTimeout: "50 millis" })(Effect.void))
+      expect(error._tag === "RedisError" && error.message).toBe(
+        `Redis wait failed: lock "${id}" was confirmed by 1 of 2 replica(s) within 50 ms; it was given back`
+      )
+      expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
+      expect(yield* Effect.promise(() => client.get(keys.fence))).toBe("2")
     }).pipe(Effect.provide(backend), Effect.scoped))
 
   it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>
@@ -216,6 +271,21 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(yield* other.acquire()).toBe(false)
       expect(yield* holder.release).toBe(true)
       expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
+      // later hand-offs still wake their waiter at once: the sharded subscription followed the slot
+      const delays: Array<number> = []
+      for (let round = 0; round < 3; round++) {
+        expect(yield* holder.acquire()).toBe(true)
+        const next = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        yield* Effect.filterOrFail(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+          Effect.retry(Schedule.spaced("10 millis")),
+          Effect.timeout("10 seconds")
+        )
+        yield* Effect.sleep("100 millis") // past the waiter's look after joining the line
+        const releasedAt = Date.now()
+        expect(yield* holder.release).toBe(true)
+        delays.push((yield* Fiber.join(next).pipe(Effect.timeout("10 seconds"))) - releasedAt)
+      }
+      expect(Math.max(...delays)).toBeLessThan(150)
     }).pipe(Effect.provide(backend), Effect.scoped))
 
   it.effect("mutual exclusion across OS processes on the cluster: no lost update, no overlap, fences increase", () =>

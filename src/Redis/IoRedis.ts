@@ -7,7 +7,9 @@
  *   {@link layerClusterConfig} reads the nodes from `REDIS_CLUSTER_NODES`.
  *
  * Waiters share one subscriber connection per layer, duplicated from the client the first time a lock
- * is waited for, and closed with the layer.
+ * is waited for, and closed with the layer. On a `Cluster` whose servers have `SPUBLISH` (Redis ≥ 7,
+ * asked once when the layer is built), wake-ups use sharded pub/sub: published by the scripts with
+ * `SPUBLISH`, heard with `SSUBSCRIBE` on the master of the lock's slot only.
  * - {@link layerConfig} reads the connection from `Config` (by default `REDIS_URL`).
  *
  * Scripts are sent with EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart
@@ -64,14 +66,16 @@ const close = (client: IORedis | Cluster) =>
 export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
+    const sharded = IoRedisSubscriber.isCluster(client) && (yield* detectSharded(client))
     const subscriber = yield* IoRedisSubscriber.make(client, {
       close,
       onError: (error) => logConnectionError(runtime, error)
-    })
+    }, { sharded })
     const timer = yield* Timer.make
     return Redis.Redis.of({
       backend: "ioredis",
       subscriber,
+      sharded,
       timer,
       waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
       run: makeRun({
@@ -81,6 +85,17 @@ export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, ne
       }, timer)
     })
   })
+
+/**
+ * Whether a cluster's servers have `SPUBLISH`, asked once when the layer is built; a cluster that does
+ * not answer within {@link DETECT_LIMIT} gets classic pub/sub (correct everywhere, only chattier).
+ */
+const detectSharded = (client: Cluster) =>
+  IoRedisSubscriber.supportsSharded(client).pipe(
+    Effect.timeoutTo({ duration: DETECT_LIMIT, onSuccess: (sharded) => sharded, onTimeout: () => false })
+  )
+
+const DETECT_LIMIT = "5 seconds"
 
 /**
  * `WAIT` where the scripts for `key` go: on a `Redis`, its one connection; on a `Cluster`, a pipeline

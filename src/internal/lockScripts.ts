@@ -114,7 +114,7 @@ const win = (ks: Redis.Keyspace, lock: string, fence: string, token: string, lea
 /**
  * Lua: hand the lock (KEYS[1]) to the first living waiter of the line (KEYS[2] by arrival, KEYS[3] by
  * deadline), skipping every gone one in this one step, or free it. ARGV[2] = reservation ms, ARGV[3] =
- * channel.
+ * channel, ARGV[4] = `1` to wake the waiter with SPUBLISH (sharded pub/sub on a cluster), else PUBLISH.
  */
 const HAND_OVER = `if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('DEL', KEYS[1])
@@ -124,7 +124,7 @@ else
   ${POP_HEAD}
   if head then
     redis.call('SET', KEYS[1], '~' .. head, 'PX', ARGV[2])
-    redis.call('PUBLISH', ARGV[3], head)
+    redis.call(ARGV[4] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[3], head)
   else
     redis.call('DEL', KEYS[1])
   end
@@ -140,8 +140,8 @@ const handOver = (ks: Redis.Keyspace, [lock, queue, alive]: ReadonlyArray<string
 }
 
 /**
- * KEYS: lock, queue, alive. ARGV: token, reservation ms, channel. 1 when the caller held the lock and has
- * handed it on (to the first living waiter, or to nobody), else 0.
+ * KEYS: lock, queue, alive. ARGV: token, reservation ms, channel, sharded (`1`: SPUBLISH). 1 when the
+ * caller held the lock and has handed it on (to the first living waiter, or to nobody), else 0.
  */
 export const release = Redis.script<boolean>({
   name: "lock.release",
@@ -162,8 +162,8 @@ return 1`,
 /**
  * A token is done with the lock, whatever it knows: a waiter that gave up or was interrupted, or a try
  * whose answer never came (it may have joined the line, or even won). KEYS: lock, queue, alive. ARGV:
- * token, reservation ms, channel. The token leaves the line; if the lock is held by it or reserved for
- * it, the lock passes to the next living waiter. 1 when it passed the lock on.
+ * token, reservation ms, channel, sharded (`1`: SPUBLISH). The token leaves the line; if the lock is held
+ * by it or reserved for it, the lock passes to the next living waiter. 1 when it passed the lock on.
  */
 export const leave = Redis.script<boolean>({
   name: "lock.leave",
@@ -190,7 +190,8 @@ return 1`,
 /**
  * Acquire in line. KEYS: lock, fence, queue, alive. ARGV: token, lease ms, reservation ms, channel, line
  * TTL ms, alive ms (how long the caller counts as waiting without looking again), fence TTL ms (`0`:
- * none). `[1, fence]` when the caller holds the lock now; `[0, PTTL]` when it waits in line.
+ * none), sharded (`1`: wake a waiter with SPUBLISH, else PUBLISH). `[1, fence]` when the caller holds
+ * the lock now; `[0, PTTL]` when it waits in line.
  *
  * The caller takes the lock when it is reserved for it, or free with nobody living ahead. When the lock is
  * free but another living waiter is first (the holder's lease ran out, or a reservation lapsed), the lock
@@ -218,7 +219,7 @@ if owner == false then
     redis.call('ZREM', KEYS[4], head)
     owner = '~' .. head
     redis.call('SET', KEYS[1], owner, 'PX', ARGV[3])
-    redis.call('PUBLISH', ARGV[4], head)
+    redis.call(ARGV[8] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[4], head)
   end
 end
 if owner == false or owner == '~' .. ARGV[1] then

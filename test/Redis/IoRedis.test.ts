@@ -4,7 +4,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Schedule, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { sha1 } from "../../src/Redis/internal/sha1.js"
 import * as scripts from "../../src/internal/lockScripts.js"
@@ -156,6 +156,32 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       )
       expect(error._tag).toBe("RedisError")
     })
+  )
+
+  it.scoped("on one node a hand-off wakes its waiter by classic PUBLISH: sharded pub/sub is for clusters", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const raw = yield* rawClient(server.url)
+      expect((yield* Redis).sharded).toBe(false)
+      const calls = (command: string) =>
+        Effect.promise(() => raw.info("commandstats")).pipe(
+          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
+        )
+      const [publishBefore, spublishBefore] = [yield* calls("publish"), yield* calls("spublish")]
+      const id = yield* uniqueId("classic-publish")
+      const holder = yield* Lock.make({ id })
+      expect(yield* holder.acquire()).toBe(true)
+      const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence)))
+      yield* Effect.filterOrFail(
+        Effect.promise(() => raw.zcard(`effect-lock:lock:{${id}}:queue`)),
+        (n) => n === 1,
+        () => new Error("not yet")
+      ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+      expect(yield* holder.release).toBe(true)
+      expect(yield* Fiber.join(waiter)).toBe(2)
+      expect(yield* calls("publish")).toBe(publishBefore + 1)
+      expect(yield* calls("spublish")).toBe(spublishBefore)
+    }).pipe(Effect.provide(RedisServer.ioredis))
   )
 
   it.scoped("waitForReplicas on a server without replicas answers 0 once its timeout has passed", () =>

@@ -6,8 +6,8 @@
  *   subscriber re-subscribes what is in use, and knows when the server confirmed it).
  * - Over a `Cluster`, classic pub/sub (`SUBSCRIBE`; a `PUBLISH` reaches every node of a cluster), or,
  *   with `sharded`, sharded pub/sub (`SSUBSCRIBE` on the master that owns the channel's slot, through
- *   ioredis's `shardedSubscribers`, which follows slot moves): a message then goes to that shard only,
- *   and must be sent with `SPUBLISH`. {@link supportsSharded} tells whether the servers have it
+ *   ioredis's `shardedSubscribers`; moved along when the client's slot map changes): a message then
+ *   goes to that shard only, and must be sent with `SPUBLISH`. {@link supportsSharded} tells whether the servers have it
  *   (Redis ≥ 7).
  */
 import { Effect, type Scope } from "effect"
@@ -26,7 +26,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 const call = (operation: string, f: () => Promise<unknown>) =>
   Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) })
 
-const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
+export const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
 
 /** Whether the server knows `SPUBLISH` (Redis ≥ 7): `COMMAND INFO` answers nil for unknown commands. */
 export const supportsSharded = (client: IORedis | Cluster): Effect.Effect<boolean> =>
@@ -60,6 +60,18 @@ export const make = (
       return connection
     }
     yield* Effect.addFinalizer(() => (connection === undefined ? Effect.void : hooks.close(connection)))
+    if (sharded) {
+      // A slot that moves takes its shard channels' subscriptions with it (the old master drops them), and
+      // nothing tells the subscriber's own connection. The client learns of the move (a MOVED reply makes
+      // it refresh its slot map): the subscriber then refreshes its map too, and ioredis subscribes the
+      // channels again on the slot's new master.
+      const cluster = client as Cluster
+      const follow = () => {
+        if (connection !== undefined && connection.status === "ready") (connection as Cluster).refreshSlotsCache()
+      }
+      cluster.on("refresh", follow)
+      yield* Effect.addFinalizer(() => Effect.sync(() => cluster.off("refresh", follow)))
+    }
     made = yield* Subscriber.make({
       subscribe: (channel) =>
         Effect.asVoid(call("subscribe", () => sharded ? connect().ssubscribe(channel) : connect().subscribe(channel))),

@@ -13,6 +13,7 @@ import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
 import * as Span from "./span.js"
 import { type AcquireInput, type Acquisition, resolve } from "./options.js"
+import * as Replicas from "./replicas.js"
 
 export type Acquired = Held
 
@@ -47,6 +48,8 @@ const acquireIn = (
   Effect.withFiberRuntime((fiber) => {
     const acq = resolve(options, internal.fenceTtl ?? 0)
     if (acq instanceof InvalidOptions) return Effect.fail(acq)
+    const unsupported = Replicas.unsupported(acq, redis)
+    if (unsupported !== undefined) return Effect.fail(unsupported)
     const span = Span.start(fiber, acq.id)
     const ops = operationsFor(acq, redis)
     const token = randomToken()
@@ -60,30 +63,41 @@ const acquireIn = (
           return Effect.failCause(cause)
         },
         onSuccess: (won) => {
-          const held = hold({
-            acq,
-            redis,
-            ops,
-            token,
-            fence: won.fence,
-            sentAt: won.sentAt,
-            origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
-            hooks: {
-              extended: () => metrics.extensions.unsafeUpdate(1, tags),
-              lost: (reason) =>
-                Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
-                  Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
-                  Effect.annotateLogs("lock.id", acq.id)
-                )
-            }
+          const register = () => {
+            const held = hold({
+              acq,
+              redis,
+              ops,
+              token,
+              fence: won.fence,
+              sentAt: won.sentAt,
+              origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
+              hooks: {
+                extended: () => metrics.extensions.unsafeUpdate(1, tags),
+                lost: (reason) =>
+                  Effect.sync(() => metrics.lost.unsafeUpdate(1, tags)).pipe(
+                    Effect.zipRight(Effect.logWarning(`lease lost (${reason})`)),
+                    Effect.annotateLogs("lock.id", acq.id)
+                  )
+              }
+            })
+            metrics.acquired.unsafeUpdate(1, tags)
+            metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
+            span.acquired(won.fence)
+            return Effect.as(
+              Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),
+              held
+            )
+          }
+          if (acq.replicas === 0) return register()
+          const deadline = acq.timeout === undefined ? undefined : startedAt + acq.timeout
+          return Effect.matchCauseEffect(restore(Replicas.confirm(acq, redis, ops, token, deadline)), {
+            onFailure: (cause) => {
+              span.end(Exit.failCause(cause))
+              return Effect.failCause(cause)
+            },
+            onSuccess: register
           })
-          metrics.acquired.unsafeUpdate(1, tags)
-          metrics.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
-          span.acquired(won.fence)
-          return Effect.as(
-            Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),
-            held
-          )
         }
       })
     )

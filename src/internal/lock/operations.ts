@@ -33,7 +33,9 @@ export interface Operations {
 
 export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl = 0): Operations => {
   const lineKeys = [keys.lock, keys.queue, keys.alive]
-  const handOverArgs = (token: string) => [token, String(RESERVATION), keys.channel]
+  // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
+  const sharded = redis.sharded === true ? "1" : "0"
+  const handOverArgs = (token: string) => [token, String(RESERVATION), keys.channel, sharded]
   const fence = String(fenceTtl)
   return {
     tryAcquire: (token, lease, deadline) =>
@@ -46,7 +48,8 @@ export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl = 0): Operat
         keys.channel,
         String(lineTtl(lease)),
         String(ALIVE),
-        fence
+        fence,
+        sharded
       ], deadline),
     release: (token, deadline) => redis.run(scripts.release, lineKeys, handOverArgs(token), deadline),
     leave: (token, deadline) => redis.run(scripts.leave, lineKeys, handOverArgs(token), deadline),

@@ -10,6 +10,8 @@ import * as validate from "../validate.js"
 export const DEFAULT_LEASE = 10_000
 export const DEFAULT_ATTEMPTS = 3
 export const DEFAULT_DELAY = 100
+/** How long an acquisition with `replicas` waits for them to confirm it, by default. */
+export const DEFAULT_REPLICA_TIMEOUT = 100
 
 export interface Retry {
   readonly attempts: number
@@ -93,6 +95,10 @@ export interface Acquisition extends Base {
   readonly fenceTtl: number
   /** Whether metrics carry the lock id as a label. */
   readonly labelMetrics: boolean
+  /** How many replicas must confirm the winning write (`WAIT`) before the lock counts as held; 0: none. */
+  readonly replicas: number
+  /** How long to wait for them, in ms (less than the lease). */
+  readonly replicaTimeout: number
 }
 
 export interface AcquireInput {
@@ -104,6 +110,8 @@ export interface AcquireInput {
   readonly fair?: unknown
   readonly keepAlive?: unknown
   readonly metricsLabel?: unknown
+  readonly replicas?: unknown
+  readonly replicaTimeout?: unknown
 }
 
 const DEFAULT_SCHEDULE = retrySchedule({ attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY })
@@ -144,10 +152,43 @@ const checkAcquisition = (options: AcquireInput, fenceTtl: number): Acquisition 
   }
   const keepAlive = checkKeepAlive(options?.keepAlive, base.lease)
   if (keepAlive instanceof InvalidOptions) return keepAlive
-  return { ...base, keys: lockKeys(base.prefix, base.id), timeout, fair, retry, keepAlive, fenceTtl, labelMetrics }
+  const replicas = or(options?.replicas, 0, (u) => check.integer("replicas", u, 0))
+  if (replicas instanceof InvalidOptions) return replicas
+  const replicaTimeout = or(options?.replicaTimeout, DEFAULT_REPLICA_TIMEOUT, (u) => check.millis("replicaTimeout", u, 1))
+  if (replicaTimeout instanceof InvalidOptions) return replicaTimeout
+  if (replicas > 0 && replicaTimeout >= base.lease) {
+    return new InvalidOptions({
+      option: "replicaTimeout",
+      expected: `less than the lease (${base.lease} ms)`,
+      received: validate.render(options?.replicaTimeout ?? replicaTimeout)
+    })
+  }
+  return {
+    ...base,
+    keys: lockKeys(base.prefix, base.id),
+    timeout,
+    fair,
+    retry,
+    keepAlive,
+    fenceTtl,
+    labelMetrics,
+    replicas,
+    replicaTimeout
+  }
 }
 
-const FIELDS = ["id", "lease", "prefix", "retry", "timeout", "fair", "keepAlive", "metricsLabel"] as const
+const FIELDS = [
+  "id",
+  "lease",
+  "prefix",
+  "retry",
+  "timeout",
+  "fair",
+  "keepAlive",
+  "metricsLabel",
+  "replicas",
+  "replicaTimeout"
+] as const
 
 /**
  * The last resolution of each options object, with the values it was made from: a loop that acquires
