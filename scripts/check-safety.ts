@@ -2,13 +2,15 @@
  * `npm run check:safety [processes] [sections] [liveness seconds]`: the mutual-exclusion checker with
  * larger defaults (8 processes × 100 critical sections), then the randomized liveness checker (6 worker
  * processes × 8 waiting fibers for 60 s, with random interrupts and SIGKILLs of waiters and holders), on
- * a private redis-server, or on REDIS_URL if set.
+ * a private redis-server, or on REDIS_URL if set; then the Semaphore's checker (the same processes ×
+ * sections, three fibers each, permits = 3).
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import * as RedisServer from "../test/utils/RedisServer.js"
 import * as Checker from "../test/safety/checker.js"
 import * as Liveness from "../test/safety/liveness.js"
+import * as SemaphoreChecker from "../test/safety/semaphoreChecker.js"
 
 const [processes = 8, sections = 100, livenessSeconds = 60] = process.argv.slice(2).map(Number)
 
@@ -44,10 +46,28 @@ const liveness = Effect.gen(function*() {
   return ok
 })
 
+const semaphore = Effect.gen(function*() {
+  const server = yield* RedisServer.RedisServer
+  const permits = 3
+  yield* Console.log(`\nsemaphore: ${processes} processes × ${sections} sections, permits = ${permits}, on ${server.url}…`)
+  const report = yield* SemaphoreChecker.run({ redisUrl: server.url, processes, sections, permits })
+  const expected = processes * sections
+  yield* Console.log(`sections:          ${report.sections.length} (expected ${expected}); counter ${report.counter}`)
+  yield* Console.log(`most inside:       ${report.mostInside} (at most ${permits})`)
+  yield* Console.log(`fences unique:     ${report.fencesUnique}`)
+  yield* Console.log(`exit codes:        ${report.exitCodes.join(" ")}`)
+  const ok = report.sections.length === expected && report.counter === expected && report.mostInside <= permits &&
+    report.fencesUnique && report.exitCodes.every((c) => c === 0)
+  yield* Console.log(ok ? "SAFE" : "UNSAFE")
+  return ok
+})
+
 const program = Effect.gen(function*() {
   const safe = yield* safety
   const live = yield* liveness
+  const semaphoreSafe = yield* semaphore
   if (!safe) return yield* Effect.fail("mutual exclusion violated")
+  if (!semaphoreSafe) return yield* Effect.fail("the semaphore let more than its permits in")
   if (!live) return yield* Effect.fail("the lock sat free too long while someone waited")
 })
 

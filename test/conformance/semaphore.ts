@@ -147,90 +147,90 @@ export const semaphoreConformance = (backend: Backend) =>
       expect(yield* inLine(id, 0)).toBe(true)
     }))
 
-      test("random take/release/leave/expire by several owners agree with a model and never exceed permits", Effect.gen(function*() {
-        const runtime = yield* Effect.runtime<Redis>()
-        const permits = 3
-        // On a real server time is not exact: nothing may expire by itself while a run lasts.
-        const lease = backend.exactTime ? 1000 : 600_000
-        const alive = backend.exactTime ? 1000 : 600_000
-        type Op =
-          | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
-          | { readonly kind: "release" | "leave"; readonly owner: number }
-          | { readonly kind: "elapse"; readonly ms: number }
-        const owner = fc.nat(3)
-        const op: fc.Arbitrary<Op> = fc.oneof(
-          fc.record({ kind: fc.constant("take" as const), owner, n: fc.integer({ min: 1, max: permits }), fair: fc.boolean() }),
-          fc.record({ kind: fc.constant("release" as const), owner }),
-          fc.record({ kind: fc.constant("leave" as const), owner }),
-          ...(backend.exactTime
-            ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })]
-            : [])
-        )
-        let run = 0
-        const check = (ops: ReadonlyArray<Op>) =>
-          Effect.gen(function*() {
-            const s = yield* raw(yield* uniqueId(`model-${run++}`), { alive })
-            const now = () => (backend.exactTime ? Clock.currentTimeMillis : Effect.succeed(0))
-            const holders = new Map<string, { n: number; until: number; fence: number }>()
-            const line: Array<{ token: string; n: number; until: number }> = []
-            let lastFence = 0
-            for (const o of ops) {
-              const t = yield* now()
-              for (const [token, h] of holders) if (h.until < t) holders.delete(token)
-              for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
-              const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
-              expect(used).toBeLessThanOrEqual(permits)
-              expect(yield* s.available).toBe(permits - used)
-              if (o.kind === "elapse") {
-                yield* backend.elapse(o.ms)
+    test("random take/release/leave/expire by several owners agree with a model and never exceed permits", Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<Redis>()
+      const permits = 3
+      // On a real server time is not exact: nothing may expire by itself while a run lasts.
+      const lease = backend.exactTime ? 1000 : 600_000
+      const alive = backend.exactTime ? 1000 : 600_000
+      type Op =
+        | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
+        | { readonly kind: "release" | "leave"; readonly owner: number }
+        | { readonly kind: "elapse"; readonly ms: number }
+      const owner = fc.nat(3)
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        fc.record({ kind: fc.constant("take" as const), owner, n: fc.integer({ min: 1, max: permits }), fair: fc.boolean() }),
+        fc.record({ kind: fc.constant("release" as const), owner }),
+        fc.record({ kind: fc.constant("leave" as const), owner }),
+        ...(backend.exactTime
+          ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })]
+          : [])
+      )
+      let run = 0
+      const check = (ops: ReadonlyArray<Op>) =>
+        Effect.gen(function*() {
+          const s = yield* raw(yield* uniqueId(`model-${run++}`), { alive })
+          const now = () => (backend.exactTime ? Clock.currentTimeMillis : Effect.succeed(0))
+          const holders = new Map<string, { n: number; until: number; fence: number }>()
+          const line: Array<{ token: string; n: number; until: number }> = []
+          let lastFence = 0
+          for (const o of ops) {
+            const t = yield* now()
+            for (const [token, h] of holders) if (h.until < t) holders.delete(token)
+            for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
+            const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
+            expect(used).toBeLessThanOrEqual(permits)
+            expect(yield* s.available).toBe(permits - used)
+            if (o.kind === "elapse") {
+              yield* backend.elapse(o.ms)
+              continue
+            }
+            const token = `owner-${o.owner}`
+            if (o.kind === "take") {
+              const reply = yield* s.take(token, o.n, lease, o.fair)
+              const mine = holders.get(token)
+              if (mine !== undefined) {
+                expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
+                mine.until = Math.max(mine.until, t + lease)
                 continue
               }
-              const token = `owner-${o.owner}`
-              if (o.kind === "take") {
-                const reply = yield* s.take(token, o.n, lease, o.fair)
-                const mine = holders.get(token)
-                if (mine !== undefined) {
-                  expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
-                  mine.until = Math.max(mine.until, t + lease)
-                  continue
+              const head = line[0]?.token
+              if (o.n <= permits - used && (head === undefined || head === token)) {
+                expect(reply._tag).toBe("Taken")
+                if (reply._tag === "Taken") {
+                  expect(reply.fence).toBeGreaterThan(lastFence)
+                  lastFence = reply.fence
+                  holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
                 }
-                const head = line[0]?.token
-                if (o.n <= permits - used && (head === undefined || head === token)) {
-                  expect(reply._tag).toBe("Taken")
-                  if (reply._tag === "Taken") {
-                    expect(reply.fence).toBeGreaterThan(lastFence)
-                    lastFence = reply.fence
-                    holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
-                  }
-                  const i = line.findIndex((w) => w.token === token)
-                  if (i >= 0) line.splice(i, 1)
-                } else {
-                  expect(reply._tag).toBe("Waiting")
-                  if (o.fair) {
-                    const waiting = line.find((w) => w.token === token)
-                    if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
-                    else {
-                      waiting.until = t + alive
-                      waiting.n = o.n
-                    }
-                  }
-                }
-              } else if (o.kind === "release") {
-                expect(yield* s.release(token)).toBe(holders.delete(token))
-              } else {
                 const i = line.findIndex((w) => w.token === token)
                 if (i >= 0) line.splice(i, 1)
-                expect(yield* s.leave(token)).toBe(holders.delete(token))
+              } else {
+                expect(reply._tag).toBe("Waiting")
+                if (o.fair) {
+                  const waiting = line.find((w) => w.token === token)
+                  if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
+                  else {
+                    waiting.until = t + alive
+                    waiting.n = o.n
+                  }
+                }
               }
-              expect((yield* s.line)).toEqual(line.map((w) => w.token))
+            } else if (o.kind === "release") {
+              expect(yield* s.release(token)).toBe(holders.delete(token))
+            } else {
+              const i = line.findIndex((w) => w.token === token)
+              if (i >= 0) line.splice(i, 1)
+              expect(yield* s.leave(token)).toBe(holders.delete(token))
             }
-          })
-        yield* Effect.promise(() =>
-          fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))), {
-            numRuns: backend.exactTime ? 300 : 30
-          })
-        )
-      }))
+            expect((yield* s.line)).toEqual(line.map((w) => w.token))
+          }
+        })
+      yield* Effect.promise(() =>
+        fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))), {
+          numRuns: backend.exactTime ? 300 : 30
+        })
+      )
+    }))
 
     test("every key of an id shares its hash tag", Effect.sync(() => {
       const keys = semaphoreKeys("p:", "a{b}")

@@ -38,31 +38,38 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
   // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
   const sharded = redis.sharded === true ? "1" : "0"
   const handOn = (token: string) => [token, capacity, keys.channel, sharded]
+  /** One set of operations per count of permits, made when first needed. */
+  const holdings = new Map<number, Holding>()
+  const makeHolding = (n: number): Holding => {
+    const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
+      Effect.flatMap(
+        redis.run(scripts.take, list, [
+          token,
+          String(n),
+          String(lease),
+          capacity,
+          keys.channel,
+          String(lineTtl(lease)),
+          String(ALIVE),
+          fair,
+          sharded
+        ], deadline),
+        toAcquire
+      )
+    return {
+      tryAcquire: take("0"),
+      tryAcquireFair: take("1"),
+      leave: (token, deadline) => redis.run(scripts.leave, list, handOn(token), deadline),
+      release: (token, deadline) => redis.run(scripts.release, list, handOn(token), deadline),
+      extend: (token, ms, mode, deadline) =>
+        redis.run(scripts.extend, list, [token, String(ms), mode, String(lineTtl(ms))], deadline)
+    }
+  }
   return {
     holding: (n) => {
-      const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
-        Effect.flatMap(
-          redis.run(scripts.take, list, [
-            token,
-            String(n),
-            String(lease),
-            capacity,
-            keys.channel,
-            String(lineTtl(lease)),
-            String(ALIVE),
-            fair,
-            sharded
-          ], deadline),
-          toAcquire
-        )
-      return {
-        tryAcquire: take("0"),
-        tryAcquireFair: take("1"),
-        leave: (token, deadline) => redis.run(scripts.leave, list, handOn(token), deadline),
-        release: (token, deadline) => redis.run(scripts.release, list, handOn(token), deadline),
-        extend: (token, ms, mode, deadline) =>
-          redis.run(scripts.extend, list, [token, String(ms), mode, String(lineTtl(ms))], deadline)
-      }
+      let holding = holdings.get(n)
+      if (holding === undefined) holdings.set(n, holding = makeHolding(n))
+      return holding
     },
     available: redis.run(scripts.available, list, [capacity])
   }
