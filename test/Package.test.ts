@@ -1,6 +1,6 @@
 /**
  * The package as a user gets it. A clean clone of HEAD (no `dist/`) is packed with `npm pack`, which
- * must build it (`prepack`); the tarball is installed into a fresh project next to the peers; every
+ * must build it (`prepare`); the tarball is installed into a fresh project next to the peers; every
  * entry point of `exports` must then load from ESM (`import`) and CommonJS (`require`), and typecheck
  * for NodeNext, Node16 (`.mts` and `.cts`), Bundler and Node10 consumers.
  *

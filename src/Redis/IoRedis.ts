@@ -1,5 +1,5 @@
 /**
- * The Redis seam over TCP, through `ioredis` (an optional peer dependency: install it to use this module).
+ * The Redis seam over TCP, through `ioredis` (a dependency of the package; only this module loads it).
  *
  * - {@link layer} creates a client from options and owns it (quits it when the layer is released).
  * - {@link layerClient} runs over a client you created (a `Redis` or a `Cluster`); it never closes it.

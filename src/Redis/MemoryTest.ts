@@ -35,7 +35,7 @@ import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Memory from "./Memory.js"
 
 /**
- * One key of the store: its value (a string, or a list for waiters in line) and its `PTTL` in
+ * One key of the store: its value (a string, or the members of a list or sorted set, in order: e.g. waiters in line) and its `PTTL` in
  * milliseconds (-1: no expiry).
  *
  * @since 0.1.0
