@@ -187,8 +187,8 @@ const waitInLine = <E>(options: {
     })
 
   /** The instant the schedule allows the next try, or `undefined` when it gives up. */
-  const next = (miss: LockNotAcquired, now: number): Effect.Effect<number | undefined> =>
-    schedule === undefined ? Effect.succeed(Infinity) : Effect.map(schedule.step(now, miss, state), ([s, _, decision]) => {
+  const next = (miss: () => LockNotAcquired, now: number): Effect.Effect<number | undefined> =>
+    schedule === undefined ? Effect.succeed(Infinity) : Effect.map(schedule.step(now, miss(), state), ([s, _, decision]) => {
       state = s
       return ScheduleDecision.isDone(decision) ? undefined : Math.max(now, ScheduleIntervals.start(decision.intervals))
     })
@@ -217,9 +217,10 @@ const waitInLine = <E>(options: {
       options.miss()
       const now = timer.now()
       if (deadline !== undefined && now >= deadline) return yield* timedOut(remaining)
-      const miss = new LockNotAcquired({ id: acq.id, remaining, reason: "held" })
+      // The error (with its stack trace) is made only for a schedule to see, or to fail with.
+      const miss = () => new LockNotAcquired({ id: acq.id, remaining, reason: "held" })
       let at = yield* next(miss, now)
-      if (at === undefined) return yield* miss
+      if (at === undefined) return yield* miss()
       // Look again when the holder's lease (or a reservation) ends, and often enough to keep a place in
       // line, or to poll where nothing pushes.
       at = Math.min(at, now + remaining + 1)
