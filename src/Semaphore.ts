@@ -31,7 +31,7 @@
  */
 import type { Duration, Effect, Option, Schedule, Scope } from "effect"
 import * as internal from "./internal/semaphore/semaphore.js"
-import type { RetryOptions } from "./Lock.js"
+import type { Lease, RetryOptions } from "./Lock.js"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "./LockError.js"
 import type { Redis } from "./Redis.js"
 
@@ -75,24 +75,13 @@ export interface TakeOptions {
 }
 
 /**
- * Permits held, returned by `take`: like a lock's `Lease`. They live as long as the scope they were
- * taken in.
+ * Permits held, returned by `take`: a lock's `Lease` (`id` is the semaphore's, `fence` strictly
+ * increases per semaphore id, `validUntil` is the holding's local deadline). They live as long as the
+ * scope they were taken in.
  *
  * @since 0.1.0
  */
-export interface Permits {
-  /** The semaphore's id. */
-  readonly id: string
-  /** Strictly greater than the fence of every earlier holding of this id. */
-  readonly fence: number
-  /** Fails with `LockLost` once the holding is lost; never succeeds. */
-  readonly lost: Effect.Effect<never, LockLost>
-  readonly isLost: Effect.Effect<boolean>
-  /** The local deadline (monotonic ms) before which the holding is known to last. */
-  readonly validUntil: Effect.Effect<number>
-  /** Adds time to the holding (never shortens it); `false` when it is no longer ours. */
-  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
-}
+export interface Permits extends Lease {}
 
 /**
  * A distributed semaphore, made by {@link make}. `n` is an integer from 1 to `permits`; anything else

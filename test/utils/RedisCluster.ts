@@ -7,12 +7,12 @@
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { Context, Data, Deferred, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { freePort } from "./RedisServer.js"
+import { freePort, untilReady } from "./RedisServer.js"
 
 export class RedisClusterError extends Data.TaggedError("RedisClusterError")<{ readonly message: string }> {}
 
@@ -56,25 +56,7 @@ const startNode = (dir: string): Effect.Effect<Node, RedisClusterError, Scope.Sc
       "--appendonly", "no"
     )
     const process = yield* Command.start(command).pipe(Effect.mapError(() => new RedisClusterError({ message: missing("redis-server") })))
-    const ready = yield* Deferred.make<void, RedisClusterError>()
-    const log: Array<string> = []
-    yield* process.stdout.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.runForEach((line) => {
-        if (log.length < 50) log.push(line)
-        return line.includes("Ready to accept connections") ? Deferred.succeed(ready, undefined) : Effect.void
-      }),
-      Effect.ensuring(Deferred.fail(ready, new RedisClusterError({ message: `redis-server exited:\n${log.join("\n")}` }))),
-      Effect.ignore,
-      Effect.forkScoped
-    )
-    yield* Deferred.await(ready).pipe(
-      Effect.timeoutFail({
-        duration: "20 seconds",
-        onTimeout: () => new RedisClusterError({ message: `redis-server did not start:\n${log.join("\n")}` })
-      })
-    )
+    yield* untilReady(process, (message) => new RedisClusterError({ message }))
     return { host: "127.0.0.1", port, pid: process.pid, kill: (signal = "SIGTERM") => Effect.ignore(process.kill(signal)) }
   })
 

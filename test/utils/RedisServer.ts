@@ -36,6 +36,34 @@ const missing =
   "or point REDIS_URL at a server the tests may use"
 
 /**
+ * Waits, by reading its log, until a started `redis-server` accepts connections (20 s at most); the log
+ * is drained for the server's whole life, so its pipe never fills. A server that exits or never gets
+ * ready fails with `error` of its first log lines.
+ */
+export const untilReady = <E>(
+  process: CommandExecutor.Process,
+  error: (message: string) => E
+): Effect.Effect<void, E, Scope.Scope> =>
+  Effect.gen(function*() {
+    const ready = yield* Deferred.make<void, E>()
+    const log: Array<string> = []
+    yield* process.stdout.pipe(
+      Stream.decodeText(),
+      Stream.splitLines,
+      Stream.runForEach((line) => {
+        if (log.length < 50) log.push(line)
+        return line.includes("Ready to accept connections") ? Deferred.succeed(ready, undefined) : Effect.void
+      }),
+      Effect.ensuring(Effect.suspend(() => Deferred.fail(ready, error(`redis-server exited:\n${log.join("\n")}`)))),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    yield* Deferred.await(ready).pipe(
+      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => error(`redis-server did not start:\n${log.join("\n")}`) })
+    )
+  })
+
+/**
  * Starts `redis-server` on `port` (a free one by default) and waits, by reading its log, until it
  * accepts connections. The process is killed when the scope closes.
  */
@@ -56,26 +84,7 @@ export const start = (
     const process = yield* Command.start(command).pipe(
       Effect.mapError(() => new RedisServerError({ message: missing }))
     )
-    const ready = yield* Deferred.make<void, RedisServerError>()
-    const log: Array<string> = []
-    // Keep draining the log for the server's whole life, so its pipe never fills.
-    yield* process.stdout.pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.runForEach((line) => {
-        if (log.length < 50) log.push(line)
-        return line.includes("Ready to accept connections") ? Deferred.succeed(ready, undefined) : Effect.void
-      }),
-      Effect.ensuring(Deferred.fail(ready, new RedisServerError({ message: `redis-server exited:\n${log.join("\n")}` }))),
-      Effect.ignore,
-      Effect.forkScoped
-    )
-    yield* Deferred.await(ready).pipe(
-      Effect.timeoutFail({
-        duration: "20 seconds",
-        onTimeout: () => new RedisServerError({ message: `redis-server did not start:\n${log.join("\n")}` })
-      })
-    )
+    yield* untilReady(process, (message) => new RedisServerError({ message }))
     return { host: "127.0.0.1", port, url: `redis://127.0.0.1:${port}`, owned: true }
   })
 
