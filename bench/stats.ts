@@ -2,6 +2,18 @@
 import type { Section } from "./measure.js"
 
 /** Commands per cycle (or acquisition) on each node of a cluster, by role, busiest first. */
+/** The index of the first of `sorted` greater than `t`. */
+const firstAbove = (sorted: ReadonlyArray<number>, t: number) => {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid]! <= t) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
 export interface PerNode {
   readonly masters: ReadonlyArray<number>
   readonly replicas: ReadonlyArray<number>
@@ -101,16 +113,7 @@ export const contended = (
   }
   // For each waiter, count the others' acquisitions strictly inside its wait (binary search on `ordered`).
   const acquiredTimes = ordered.map((s) => s.acquired)
-  const firstAfter = (t: number) => {
-    let lo = 0
-    let hi = acquiredTimes.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (acquiredTimes[mid]! <= t) lo = mid + 1
-      else hi = mid
-    }
-    return lo
-  }
+  const firstAfter = (t: number) => firstAbove(acquiredTimes, t)
   let mostWaitedThrough = 0
   for (const s of sections) {
     let n = 0
@@ -152,17 +155,6 @@ export interface SemaphoreRun {
   readonly errors: ReadonlyArray<string>
 }
 
-/** The index of the first of `sorted` greater than `t`. */
-const firstAbove = (sorted: ReadonlyArray<number>, t: number) => {
-  let lo = 0
-  let hi = sorted.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (sorted[mid]! <= t) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
 
 export const semaphore = (
   sections: ReadonlyArray<Section>,

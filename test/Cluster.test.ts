@@ -42,6 +42,12 @@ const rawNode = (port: number) =>
   Effect.acquireRelease(Effect.sync(() => new IORedis(port, "127.0.0.1")), (c) => Effect.promise(() => c.quit().catch(() => "")))
 
 /** Moves one slot from the master on `from` to the master on `to`, keys and all (as `redis-cli --cluster reshard` does). */
+/** How many times a node has run `command` (INFO commandstats), scripts' inner calls included. */
+const commandCalls = (node: { readonly info: (section: "commandstats") => Promise<string> }) => (command: string) =>
+  Effect.promise(() => node.info("commandstats")).pipe(
+    Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
+  )
+
 const migrateSlot = (slot: number, from: number, to: number, masters: ReadonlyArray<number>) =>
   Effect.gen(function*() {
     const source = yield* rawNode(from)
@@ -189,10 +195,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const id = yield* uniqueId("spublish")
       const keys = lockKeys(DEFAULT_PREFIX, id)
       const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock) as Promise<number>))!)
-      const calls = (command: string) =>
-        Effect.promise(() => master.info("commandstats")).pipe(
-          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
-        )
+      const calls = commandCalls(master)
       const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
       const holder = yield* Lock.make({ id, lease: 10_000 })
       const rounds = 5
@@ -226,10 +229,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const id = yield* uniqueId("semaphore-spublish")
       const keys = semaphoreKeys(DEFAULT_PREFIX, id)
       const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.holders) as Promise<number>))!)
-      const calls = (command: string) =>
-        Effect.promise(() => master.info("commandstats")).pipe(
-          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
-        )
+      const calls = commandCalls(master)
       const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
       const semaphore = yield* Semaphore.make({ id, permits: 1 })
       const rounds = 3
