@@ -137,7 +137,8 @@ const effectWorker = <R>(
   }
 }
 
-const COMPARE_AND_DELETE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+const COMPARE_AND_DELETE =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 /** No library: SET NX PX, an owner-checked DEL in Lua (EVALSHA), and a retry every millisecond. */
 const floor: Contender = {
@@ -217,9 +218,15 @@ const parity: Contender = {
     const runtime = ManagedRuntime.make(tcpLayer(servers))
     const lock = await runtime.runPromise(Lock.make({ id: lockId }))
     const gaveUp: Effect.Effect<never, { readonly _tag: "LockNotAcquired" }> = Effect.fail({ _tag: "LockNotAcquired" })
-    return effectWorker(runtime, (acquired, section) =>
-      Effect.flatMap(lock.acquire(), (ok): Effect.Effect<unknown, unknown> =>
-        ok ? Effect.zipRight(Effect.zipRight(acquired, section), lock.release) : gaveUp))
+    return effectWorker(
+      runtime,
+      (acquired, section) =>
+        Effect.flatMap(
+          lock.acquire(),
+          (ok): Effect.Effect<unknown, unknown> =>
+            ok ? Effect.zipRight(Effect.zipRight(acquired, section), lock.release) : gaveUp
+        )
+    )
   }
 }
 
@@ -411,7 +418,11 @@ const effectDistributedSemaphore: Contender = {
 }
 
 /** The semaphore rows: `permits = SEMAPHORE_PERMITS`, one permit per section. */
-export const semaphoreContenders: ReadonlyArray<Contender> = [elSemaphore, redisSemaphoreSemaphore, effectDistributedSemaphore]
+export const semaphoreContenders: ReadonlyArray<Contender> = [
+  elSemaphore,
+  redisSemaphoreSemaphore,
+  effectDistributedSemaphore
+]
 
 export const byId = (id: string): Contender => {
   const found = contenders.find((c) => c.id === id) ?? semaphoreContenders.find((c) => c.id === id)

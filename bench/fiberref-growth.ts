@@ -34,7 +34,11 @@ const run = (label: string, body: Effect.Effect<unknown, unknown>) =>
         const perCall = ((performance.now() - start) * 1000) / step
         const flags = yield* runtimeFlagsStackDepth
         const deepest = yield* maxFiberRefStackDepth
-        console.log(`${String(i).padStart(10)}   ${String(flags).padStart(19)}   ${String(deepest).padStart(22)}   ${perCall.toFixed(1).padStart(26)}`)
+        console.log(
+          `${String(i).padStart(10)}   ${String(flags).padStart(19)}   ${String(deepest).padStart(22)}   ${
+            perCall.toFixed(1).padStart(26)
+          }`
+        )
         start = performance.now()
       }
     }
@@ -45,7 +49,9 @@ const main = async () => {
   // Each loop in a fresh fiber of its own.
   const leakyDepth = await Effect.runPromise(run("scoped(acquireRelease(…).pipe(timeout(…)))", leaky))
   const flatDepth = await Effect.runPromise(run("scoped(acquireRelease(…)) without timeout", flat))
-  console.log(`\ndeepest FiberRef stack after ${iterations} iterations: ${leakyDepth} with timeout, ${flatDepth} without`)
+  console.log(
+    `\ndeepest FiberRef stack after ${iterations} iterations: ${leakyDepth} with timeout, ${flatDepth} without`
+  )
   console.log(`heap used: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MiB`)
 }
 

@@ -33,7 +33,7 @@ import * as RedisServer from "../test/utils/RedisServer.js"
 import * as UpstashServer from "../test/utils/UpstashServer.js"
 import { type Contender, contenders, SEMAPHORE_PERMITS, semaphoreContenders, type Servers } from "./contenders.js"
 import type { AllocJob, AllocResult, Job, LongRunResult, LoopJob, LoopResult, Section } from "./measure.js"
-import { type Bundle, type Results, render, updateReadme } from "./report.js"
+import { type Bundle, render, type Results, updateReadme } from "./report.js"
 import * as Stats from "./stats.js"
 
 const quick = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1"
@@ -41,8 +41,32 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const measureJs = fileURLToPath(new URL("./measure.js", import.meta.url))
 
 const config = quick
-  ? { rounds: 1, cycles: 100, warmup: 20, contendedWarmup: 1, workers: 8, sections: 4, deadlineMs: 3_000, allocCycles: 100, longCalls: 3_000, longWindow: 300, longDeadlineMs: 3_000 }
-  : { rounds: 3, cycles: 500, warmup: 100, contendedWarmup: 3, workers: 8, sections: 50, deadlineMs: 20_000, allocCycles: 500, longCalls: 50_000, longWindow: 5_000, longDeadlineMs: 60_000 }
+  ? {
+    rounds: 1,
+    cycles: 100,
+    warmup: 20,
+    contendedWarmup: 1,
+    workers: 8,
+    sections: 4,
+    deadlineMs: 3_000,
+    allocCycles: 100,
+    longCalls: 3_000,
+    longWindow: 300,
+    longDeadlineMs: 3_000
+  }
+  : {
+    rounds: 3,
+    cycles: 500,
+    warmup: 100,
+    contendedWarmup: 3,
+    workers: 8,
+    sections: 50,
+    deadlineMs: 20_000,
+    allocCycles: 500,
+    longCalls: 50_000,
+    longWindow: 5_000,
+    longDeadlineMs: 60_000
+  }
 const rounds = Number(process.env.BENCH_ROUNDS ?? config.rounds)
 
 // ---------------------------------------------------------------------------------------------- pinning
@@ -59,7 +83,8 @@ const cpus = os.cpus().length
 let pinned = hasTaskset && cpus >= 2
 const SERVER_CPU = 0
 const CLIENT_CPU = 1
-const pin = (pid: number, cpu: number) => execFileSync("taskset", ["-a", "-pc", String(cpu), String(pid)], { stdio: "ignore" })
+const pin = (pid: number, cpu: number) =>
+  execFileSync("taskset", ["-a", "-pc", String(cpu), String(pid)], { stdio: "ignore" })
 
 // ------------------------------------------------------------------------------------ measuring children
 
@@ -168,18 +193,20 @@ const runLoop = async (
   const children = pool.slice(0, options.processes)
   children.forEach((child, p) =>
     child.send(`JOB ${
-      JSON.stringify({
-        kind: "loop",
-        contender: contender.id,
-        servers,
-        lockId,
-        counter,
-        workers: perProcess,
-        firstWorker: p * perProcess,
-        count: options.count,
-        warmup: options.section ? config.contendedWarmup : config.warmup,
-        deadlineMs: config.deadlineMs
-      } satisfies LoopJob)
+      JSON.stringify(
+        {
+          kind: "loop",
+          contender: contender.id,
+          servers,
+          lockId,
+          counter,
+          workers: perProcess,
+          firstWorker: p * perProcess,
+          count: options.count,
+          warmup: options.section ? config.contendedWarmup : config.warmup,
+          deadlineMs: config.deadlineMs
+        } satisfies LoopJob
+      )
     }`)
   )
   await Promise.all(children.map((c) => c.next("READY")))
@@ -231,7 +258,10 @@ const runAlone = async <A>(job: Job): Promise<A> => {
 
 // --------------------------------------------------------------------------------------- bundle size
 
-const bundleSize = async (label: string, entry: { readonly file: string } | { readonly contents: string }): Promise<Bundle> => {
+const bundleSize = async (
+  label: string,
+  entry: { readonly file: string } | { readonly contents: string }
+): Promise<Bundle> => {
   const result = await build({
     ...("file" in entry
       ? { entryPoints: [path.join(root, entry.file)] }
@@ -284,9 +314,15 @@ const main = Effect.gen(function*() {
     redis: redisVersion,
     pinning: pinned
       ? `redis-server and the REST fixture pinned to CPU ${SERVER_CPU}, every measuring node process to CPU ${CLIENT_CPU} (taskset)`
-      : `not pinned (${hasTaskset ? (cpus < 2 ? "1 CPU" : "taskset refused") : "no taskset"}): the floor depends on whether node and redis-server share a CPU`
+      : `not pinned (${
+        hasTaskset ? (cpus < 2 ? "1 CPU" : "taskset refused") : "no taskset"
+      }): the floor depends on whether node and redis-server share a CPU`
   }
-  console.log(`effect-lock benchmark${quick ? " (--quick smoke run)" : ""}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`)
+  console.log(
+    `effect-lock benchmark${
+      quick ? " (--quick smoke run)" : ""
+    }: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, Redis ${machine.redis}`
+  )
   console.log(`${machine.pinning}`)
 
   const only = process.env.BENCH_ONLY?.split(",").filter((x) => x.length > 0)
@@ -309,7 +345,7 @@ const main = Effect.gen(function*() {
       Effect.promise(() => c.info("replication")).pipe(
         Effect.map((text) => (text.includes("role:master") ? "master" as const : "replica" as const))
       ))
-    if (pinned) for (const node of cluster.nodes) pin(node.pid, SERVER_CPU)
+    if (pinned) { for (const node of cluster.nodes) pin(node.pid, SERVER_CPU) }
     onCluster = { admins, roles }
   }
   const countedFor = (c: Contender) => (c.backend === "cluster" ? onCluster : single)
@@ -354,10 +390,17 @@ const main = Effect.gen(function*() {
       for (const c of order) {
         progress(`round ${round}/${rounds} uncontended: ${c.name}`)
         const counted = countedFor(c)
-        const run = await runLoop(pool, admin, counted, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
+        const run = await runLoop(pool, admin, counted, servers, c, {
+          workers: 1,
+          processes: 1,
+          count: config.cycles,
+          section: false
+        })
         uncontended[c.id] = {
           ...Stats.uncontended(run.sections, run.commands, run.connections, run.errors),
-          ...(c.backend === "cluster" ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) } : {})
+          ...(c.backend === "cluster"
+            ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) }
+            : {})
         }
       }
       results.uncontended.push(uncontended)
@@ -380,7 +423,9 @@ const main = Effect.gen(function*() {
               expected: config.workers * config.sections,
               errors: run.errors
             }),
-            ...(c.backend === "cluster" ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) } : {})
+            ...(c.backend === "cluster"
+              ? { perNode: Stats.perNode(run.commandsByNode, counted.roles, run.sections.length) }
+              : {})
           }
         }
         results.contended.push({ round, mode, runs: contended })
@@ -389,9 +434,18 @@ const main = Effect.gen(function*() {
       const semContended: Record<string, Stats.SemaphoreRun> = {}
       for (const c of semLibs.map((_, i) => semLibs[(i + round - 1) % semLibs.length]!)) {
         progress(`round ${round}/${rounds} semaphore: ${c.name}`)
-        const one = await runLoop(pool, admin, single, servers, c, { workers: 1, processes: 1, count: config.cycles, section: false })
+        const one = await runLoop(pool, admin, single, servers, c, {
+          workers: 1,
+          processes: 1,
+          count: config.cycles,
+          section: false
+        })
         semUncontended[c.id] = Stats.uncontended(one.sections, one.commands, one.connections, one.errors)
-        const run = await runLoop(pool, admin, single, servers, c, { ...semaphoreRun, count: config.sections, section: true })
+        const run = await runLoop(pool, admin, single, servers, c, {
+          ...semaphoreRun,
+          count: config.sections,
+          section: true
+        })
         semContended[c.id] = Stats.semaphore(run.sections, {
           commands: run.commands,
           gaveUp: run.gaveUp,
@@ -424,7 +478,9 @@ const main = Effect.gen(function*() {
     })
     progress("bundle sizes")
     results.bundles = [
-      await bundleSize("effect-lock core + Upstash (test/fixtures/edge-entry.ts)", { file: "test/fixtures/edge-entry.ts" }),
+      await bundleSize("effect-lock core + Upstash (test/fixtures/edge-entry.ts)", {
+        file: "test/fixtures/edge-entry.ts"
+      }),
       await bundleSize("@upstash/lock + @upstash/redis (the same calls)", {
         contents: [
           `import { Lock } from "@upstash/lock"`,
@@ -449,7 +505,9 @@ const main = Effect.gen(function*() {
     updateReadme(path.join(root, "README.md"), results)
     console.log("Wrote bench/results.md, bench/results.json and the README's benchmark table.")
   } else {
-    console.log("Wrote bench/results.md and bench/results.json (the README is updated by a full run of every library only).")
+    console.log(
+      "Wrote bench/results.md and bench/results.json (the README is updated by a full run of every library only)."
+    )
   }
 }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 

@@ -119,7 +119,8 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noHooks: Hooks = { asked: () => {}, acquired: () => {}, released: () => {}, gaveUp: () => {} }
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200)
+const describe = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 200)
 
 /** How long past its time limit a run may take before this process gives up on it (and exits after). */
 const GRACE_MS = 15_000
@@ -144,7 +145,7 @@ const loop = async (job: LoopJob) => {
   const clients: Array<IORedis> = []
   const setUp = async () => {
     for (let w = 0; w < job.workers; w++) team.push(await contender.makeWorker(job.servers, job.lockId))
-    if (job.counter !== null) for (const _ of team) clients.push(new IORedis(job.servers.redisUrl))
+    if (job.counter !== null) { for (const _ of team) clients.push(new IORedis(job.servers.redisUrl)) }
     await Promise.all(clients.map((c) => c.ping()))
     // Warm-up on the same lock, one worker after the other (uncontended): connections, scripts, JIT.
     for (const worker of team) await worker.run(job.warmup, noHooks, undefined, () => false)
@@ -176,16 +177,21 @@ const loop = async (job: LoopJob) => {
       await client.set(counter, String(value + 1))
     }
     const open = new Map<number, { asked: number; acquired: number }>()
-    return worker.run(job.count, {
-      asked: (k) => void open.set(k, { asked: now(), acquired: NaN }),
-      acquired: (k) => void (open.get(k)!.acquired = now()),
-      released: (k) => {
-        const s = open.get(k)!
-        open.delete(k)
-        sections.push({ worker: w, asked: s.asked, acquired: s.acquired, released: now() })
+    return worker.run(
+      job.count,
+      {
+        asked: (k) => void open.set(k, { asked: now(), acquired: NaN }),
+        acquired: (k) => void (open.get(k)!.acquired = now()),
+        released: (k) => {
+          const s = open.get(k)!
+          open.delete(k)
+          sections.push({ worker: w, asked: s.asked, acquired: s.acquired, released: now() })
+        },
+        gaveUp: () => void gaveUp++
       },
-      gaveUp: () => void gaveUp++
-    }, section, stop).catch((error: unknown) => void errors.push(`worker ${w}: ${describe(error)}`))
+      section,
+      stop
+    ).catch((error: unknown) => void errors.push(`worker ${w}: ${describe(error)}`))
   }))
   if (!(await within(finished, job.deadlineMs + GRACE_MS))) {
     errors.push(`still running ${GRACE_MS / 1000} s past the time limit: given up`)
@@ -211,7 +217,10 @@ interface GCStatistics {
 
 const alloc = (job: AllocJob) =>
   measureAlloc(job).catch((error: unknown) =>
-    say("RESULT", { cycles: 0, bytesPerCycle: NaN, gcs: 0, gcMicrosPerCycle: NaN, error: describe(error) } satisfies AllocResult)
+    say(
+      "RESULT",
+      { cycles: 0, bytesPerCycle: NaN, gcs: 0, gcMicrosPerCycle: NaN, error: describe(error) } satisfies AllocResult
+    )
   )
 
 const measureAlloc = async (job: AllocJob) => {
@@ -232,39 +241,44 @@ const measureAlloc = async (job: AllocJob) => {
   )
   const cost = data.statistics.reduce((sum, gc) => sum + gc.cost, 0)
   await worker.close()
-  say("RESULT", {
-    cycles: job.count,
-    bytesPerCycle: (after - before + freed) / job.count,
-    gcs: data.statistics.length,
-    gcMicrosPerCycle: cost / job.count,
-    ...(forksBefore === undefined || forksAfter === undefined
-      ? {}
-      : { forksPerCycle: (forksAfter - forksBefore) / job.count })
-  } satisfies AllocResult)
+  say(
+    "RESULT",
+    {
+      cycles: job.count,
+      bytesPerCycle: (after - before + freed) / job.count,
+      gcs: data.statistics.length,
+      gcMicrosPerCycle: cost / job.count,
+      ...(forksBefore === undefined || forksAfter === undefined
+        ? {}
+        : { forksPerCycle: (forksAfter - forksBefore) / job.count })
+    } satisfies AllocResult
+  )
 }
 
 const longRun = async (job: LongRunJob) => {
   const deadline = now() + job.deadlineMs
-  const result = await Effect.runPromise(Effect.gen(function*() {
-    const windows: Array<number> = []
-    let calls = 0
-    let start = now()
-    while (calls < job.calls) {
-      yield* Lock.withLock(Effect.void, { id: "long-run", timeout: "5 seconds" })
-      calls++
-      const t = now()
-      if (calls % job.window === 0) {
-        windows.push(((t - start) * 1000) / job.window)
-        start = t
+  const result = await Effect.runPromise(
+    Effect.gen(function*() {
+      const windows: Array<number> = []
+      let calls = 0
+      let start = now()
+      while (calls < job.calls) {
+        yield* Lock.withLock(Effect.void, { id: "long-run", timeout: "5 seconds" })
+        calls++
+        const t = now()
+        if (calls % job.window === 0) {
+          windows.push(((t - start) * 1000) / job.window)
+          start = t
+        }
+        if (t > deadline) break
       }
-      if (t > deadline) break
-    }
-    const deepestFiberRefStack = yield* maxFiberRefStackDepth
-    // Still inside the fiber, so whatever it holds on to counts (after a full GC: run with --expose-gc).
-    gc()
-    const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20
-    return { calls, windows, deepestFiberRefStack, heapUsedMiB }
-  }).pipe(Effect.provide(Memory.layer)))
+      const deepestFiberRefStack = yield* maxFiberRefStackDepth
+      // Still inside the fiber, so whatever it holds on to counts (after a full GC: run with --expose-gc).
+      gc()
+      const heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20
+      return { calls, windows, deepestFiberRefStack, heapUsedMiB }
+    }).pipe(Effect.provide(Memory.layer))
+  )
   say("RESULT", { ...result, finished: result.calls >= job.calls, window: job.window } satisfies LongRunResult)
 }
 

@@ -1,6 +1,6 @@
 /** redlock 4 ships no types: the little of it the benchmark uses. */
-import { createRequire } from "node:module"
 import type { Redis } from "ioredis"
+import { createRequire } from "node:module"
 
 interface RedlockLock {
   readonly unlock: () => Promise<unknown>

@@ -1,7 +1,7 @@
 /** Turns the numbers of a bench run into bench/results.md and the README's table. */
 import * as fs from "node:fs"
-import type { AllocResult, LongRunResult } from "./measure.js"
 import type { Backend } from "./contenders.js"
+import type { AllocResult, LongRunResult } from "./measure.js"
 import { type ContendedRun, median, type PerNode, type SemaphoreRun, type UncontendedRun } from "./stats.js"
 
 export interface Bundle {
@@ -38,7 +38,9 @@ export interface Results {
   >
   /** One record per round: contender id → its run. */
   readonly uncontended: Array<Record<string, UncontendedRun>>
-  readonly contended: Array<{ readonly round: number; readonly mode: Mode; readonly runs: Record<string, ContendedRun> }>
+  readonly contended: Array<
+    { readonly round: number; readonly mode: Mode; readonly runs: Record<string, ContendedRun> }
+  >
   readonly alloc: Record<string, AllocResult>
   /** The semaphore rows (absent in results of older runs). */
   semaphore?: {
@@ -63,7 +65,11 @@ const UPSTASH_LOCK = "upstash-lock"
 const fmt = (n: number | undefined, digits = 2) => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "–")
 /** Commands per node of a cluster run: masters, then replicas, busiest first. */
 const nodes = (p: PerNode | undefined) =>
-  p === undefined ? "–" : `${p.masters.map((n) => fmt(n, 1)).join(" / ")} (masters); ${p.replicas.map((n) => fmt(n, 1)).join(" / ")} (replicas)`
+  p === undefined
+    ? "–"
+    : `${p.masters.map((n) => fmt(n, 1)).join(" / ")} (masters); ${
+      p.replicas.map((n) => fmt(n, 1)).join(" / ")
+    } (replicas)`
 
 /** The rows of one backend's tables: on REST and on the cluster, the single-node floor (and Lock.acquire) beside them. */
 const rowsOf = (results: Results, backend: Backend) =>
@@ -121,28 +127,80 @@ const targets = (results: Results): ReadonlyArray<Target> => {
     const p99 = unc(id, (r) => r.p99)
     add(`uncontended ${label}, p99`, "≤ 1.5 ms", p99, (v) => v <= 1.5, `${fmt(p99, 3)} ms`)
   }
-  const opened = Math.max(...results.uncontended.flatMap((round) => [round["el-acquire"], round["el-withlock"]].flatMap((r) => (r ? [r.connections] : []))))
-  add(`uncontended Lock.acquire and withLock: connections opened during the cycles`, "0 (no new connection)", opened, (v) => v === 0, Number.isFinite(opened) ? String(opened) : "–")
+  const opened = Math.max(
+    ...results.uncontended.flatMap((round) =>
+      [round["el-acquire"], round["el-withlock"]].flatMap((r) => (r ? [r.connections] : []))
+    )
+  )
+  add(
+    `uncontended Lock.acquire and withLock: connections opened during the cycles`,
+    "0 (no new connection)",
+    opened,
+    (v) => v === 0,
+    Number.isFinite(opened) ? String(opened) : "–"
+  )
   const forks = results.alloc["el-acquire"]?.forksPerCycle ?? NaN
-  add(`uncontended Lock.acquire: fibers forked per cycle`, "0 (≤ 0.01: none until contended)", forks, (v) => v <= 0.01, fmt(forks))
+  add(
+    `uncontended Lock.acquire: fibers forked per cycle`,
+    "0 (≤ 0.01: none until contended)",
+    forks,
+    (v) => v <= 0.01,
+    fmt(forks)
+  )
   const parity = median(uncRatios("el-parity", FLOOR))
   add("uncontended parity handle `Lock.make().acquire/release`, × floor", "≤ 1.3", parity, (v) => v <= 1.3, fmt(parity))
 
   const id = "el-acquire"
   const one = "one process" as const
   const p50 = con(one, id, (r) => r.handoffP50)
-  add(`contended W = ${W}: hand-off p50`, "≤ 0.5 ms", p50, (v) => v <= 0.5, both((m) => con(m, id, (r) => r.handoffP50), 3, " ms"))
+  add(
+    `contended W = ${W}: hand-off p50`,
+    "≤ 0.5 ms",
+    p50,
+    (v) => v <= 0.5,
+    both((m) => con(m, id, (r) => r.handoffP50), 3, " ms")
+  )
   const p99 = con(one, id, (r) => r.handoffP99)
-  add(`contended W = ${W}: hand-off p99`, "≤ 3 ms", p99, (v) => v <= 3, both((m) => con(m, id, (r) => r.handoffP99), 3, " ms"))
+  add(
+    `contended W = ${W}: hand-off p99`,
+    "≤ 3 ms",
+    p99,
+    (v) => v <= 3,
+    both((m) => con(m, id, (r) => r.handoffP99), 3, " ms")
+  )
   const sps = median(conRatios(one, id, FLOOR))
-  add(`contended W = ${W}: sections/s × floor`, "≥ 0.75", sps, (v) => v >= 0.75, both((m) => median(conRatios(m, id, FLOOR))))
+  add(
+    `contended W = ${W}: sections/s × floor`,
+    "≥ 0.75",
+    sps,
+    (v) => v >= 0.75,
+    both((m) => median(conRatios(m, id, FLOOR)))
+  )
   const fifo = Math.max(...conAll(one, id).map((r) => r.mostWaitedThrough))
-  add(`contended W = ${W}: most acquisitions any waiter sat through (FIFO)`, `≤ W − 1 = ${W - 1}`, fifo, (v) => v <= W - 1, both((m) => Math.max(...conAll(m, id).map((r) => r.mostWaitedThrough)), 0))
+  add(
+    `contended W = ${W}: most acquisitions any waiter sat through (FIFO)`,
+    `≤ W − 1 = ${W - 1}`,
+    fifo,
+    (v) => v <= W - 1,
+    both((m) => Math.max(...conAll(m, id).map((r) => r.mostWaitedThrough)), 0)
+  )
   const retakes = Math.max(...conAll(one, id).map((r) => r.retakes))
-  add(`contended W = ${W}: releaser re-takes (worst round)`, "0%", retakes, (v) => v === 0, both((m) => 100 * Math.max(...conAll(m, id).map((r) => r.retakes)), 0, "%"))
+  add(
+    `contended W = ${W}: releaser re-takes (worst round)`,
+    "0%",
+    retakes,
+    (v) => v === 0,
+    both((m) => 100 * Math.max(...conAll(m, id).map((r) => r.retakes)), 0, "%")
+  )
   const perCycle = unc(id, (r) => r.commandsPerCycle)
   const commands = con(one, id, (r) => r.commandsPerAcquisition) / perCycle
-  add(`contended W = ${W}: Redis commands per acquisition ÷ uncontended per cycle`, "≤ 2", commands, (v) => v <= 2, both((m) => con(m, id, (r) => r.commandsPerAcquisition) / perCycle))
+  add(
+    `contended W = ${W}: Redis commands per acquisition ÷ uncontended per cycle`,
+    "≤ 2",
+    commands,
+    (v) => v <= 2,
+    both((m) => con(m, id, (r) => r.commandsPerAcquisition) / perCycle)
+  )
   const counted = conAll(one, id).concat(conAll("one process per worker", id))
   rows.push({
     what: `contended W = ${W}: counter correct in every run`,
@@ -153,13 +211,31 @@ const targets = (results: Results): ReadonlyArray<Target> => {
 
   const up = "el-upstash"
   const upUnc = median(uncRatios(up, UPSTASH_LOCK))
-  add("Upstash (REST fixture), default options: uncontended cycle × @upstash/lock's", "≤ 1.1", upUnc, (v) => v <= 1.1, fmt(upUnc))
+  add(
+    "Upstash (REST fixture), default options: uncontended cycle × @upstash/lock's",
+    "≤ 1.1",
+    upUnc,
+    (v) => v <= 1.1,
+    fmt(upUnc)
+  )
   const upCon = median(conRatios(one, up, UPSTASH_LOCK))
-  add(`Upstash: contended W = ${W} sections/s × @upstash/lock's`, "≥ 1.5", upCon, (v) => v >= 1.5, both((m) => median(conRatios(m, up, UPSTASH_LOCK))))
+  add(
+    `Upstash: contended W = ${W} sections/s × @upstash/lock's`,
+    "≥ 1.5",
+    upCon,
+    (v) => v >= 1.5,
+    both((m) => median(conRatios(m, up, UPSTASH_LOCK)))
+  )
   const upHand = con(one, up, (r) => r.handoffP50)
   add("Upstash: hand-off p50", "≤ 5 ms", upHand, (v) => v <= 5, both((m) => con(m, up, (r) => r.handoffP50), 2, " ms"))
   const upFifo = Math.max(...conAll(one, up).map((r) => r.mostWaitedThrough))
-  add("Upstash: most acquisitions any waiter sat through (FIFO)", `≤ W − 1 = ${W - 1}`, upFifo, (v) => v <= W - 1, both((m) => Math.max(...conAll(m, up).map((r) => r.mostWaitedThrough)), 0))
+  add(
+    "Upstash: most acquisitions any waiter sat through (FIFO)",
+    `≤ W − 1 = ${W - 1}`,
+    upFifo,
+    (v) => v <= W - 1,
+    both((m) => Math.max(...conAll(m, up).map((r) => r.mostWaitedThrough)), 0)
+  )
 
   const long = results.longRun
   if (long !== undefined) {
@@ -203,7 +279,7 @@ const header = (results: Results) => {
 }
 
 export const render = (results: Results): string => {
-  const { con, conRatios, uncRatios, unc } = views(results)
+  const { con, conRatios, unc, uncRatios } = views(results)
   const lines: Array<string> = []
   const out = (...more: ReadonlyArray<string>) => lines.push(...more)
   const W = results.config.workers
@@ -220,9 +296,13 @@ export const render = (results: Results): string => {
       Object.entries(round).flatMap(([id, r]) => r.errors.map((e) => `round ${i + 1}, uncontended, \`${id}\`: ${e}`))
     ),
     ...results.contended.flatMap((c) =>
-      Object.entries(c.runs).flatMap(([id, r]) => r.errors.map((e) => `round ${c.round}, contended (${c.mode}), \`${id}\`: ${e}`))
+      Object.entries(c.runs).flatMap(([id, r]) =>
+        r.errors.map((e) => `round ${c.round}, contended (${c.mode}), \`${id}\`: ${e}`)
+      )
     ),
-    ...Object.entries(results.alloc).flatMap(([id, a]) => (a.error === undefined ? [] : [`allocation, \`${id}\`: ${a.error}`]))
+    ...Object.entries(results.alloc).flatMap((
+      [id, a]
+    ) => (a.error === undefined ? [] : [`allocation, \`${id}\`: ${a.error}`]))
   ]
   if (failures.length > 0) out(`## Failures`, ``, ...failures.map((f) => `- ${f}`), ``)
 
@@ -231,13 +311,33 @@ export const render = (results: Results): string => {
     const rows = rowsOf(results, backend)
     const cluster = backend === "cluster"
     out(`## Uncontended: one worker, acquire + release (${TITLES[backend]})`, ``)
-    out(`| library | p50 ms | p99 ms | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}Redis commands / cycle | ${cluster ? "per node | " : ""}connections opened | allocated / cycle | GC µs / cycle | fibers forked / cycle |`)
-    out(`| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ${cluster ? "--- | " : ""}---: | ---: | ---: | ---: |`)
+    out(
+      `| library | p50 ms | p99 ms | × floor (per-round) | ${
+        backend === "rest" ? "× @upstash/lock | " : ""
+      }Redis commands / cycle | ${
+        cluster ? "per node | " : ""
+      }connections opened | allocated / cycle | GC µs / cycle | fibers forked / cycle |`
+    )
+    out(
+      `| --- | ---: | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ${
+        cluster ? "--- | " : ""
+      }---: | ---: | ---: | ---: |`
+    )
     for (const c of rows) {
       const ratios = uncRatios(c.id, FLOOR)
       const a = results.alloc[c.id]
       const last = results.uncontended.at(-1)?.[c.id]
-      out(`| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${cluster ? `${nodes(last?.perNode)} | ` : ""}${Math.max(...results.uncontended.map((round) => round[c.id]?.connections ?? NaN))} | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} | ${a?.forksPerCycle === undefined ? "–" : fmt(a.forksPerCycle)} |`)
+      out(
+        `| ${c.name} | ${fmt(unc(c.id, (r) => r.p50), 3)} | ${fmt(unc(c.id, (r) => r.p99), 3)} | **${
+          fmt(median(ratios))
+        }** (${ratios.map((r) => fmt(r)).join(", ")}) | ${
+          backend === "rest" ? `${fmt(median(uncRatios(c.id, UPSTASH_LOCK)))} | ` : ""
+        }${fmt(unc(c.id, (r) => r.commandsPerCycle), 1)} | ${cluster ? `${nodes(last?.perNode)} | ` : ""}${
+          Math.max(...results.uncontended.map((round) => round[c.id]?.connections ?? NaN))
+        } | ${kb(a?.bytesPerCycle)} | ${fmt(a?.gcMicrosPerCycle, 1)} | ${
+          a?.forksPerCycle === undefined ? "–" : fmt(a.forksPerCycle)
+        } |`
+      )
     }
     out(``)
   }
@@ -247,9 +347,24 @@ export const render = (results: Results): string => {
       const rows = rowsOf(results, backend)
       const cluster = backend === "cluster"
       const runs = results.contended.filter((c) => c.mode === mode)
-      out(`## Contended: W = ${W} workers (${mode}) × K = ${results.config.sections} sections, ${backend === "tcp" ? "TCP" : TITLES[backend]}`, ``)
-      out(`| library | sections/s | × floor (per-round) | ${backend === "rest" ? "× @upstash/lock | " : ""}hand-off p50 ms | p99 ms | most waited through | releaser re-takes | commands / acquisition | ${cluster ? "per node | " : ""}gave up | counter |`)
-      out(`| --- | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: | ${cluster ? "--- | " : ""}---: | --- |`)
+      out(
+        `## Contended: W = ${W} workers (${mode}) × K = ${results.config.sections} sections, ${
+          backend === "tcp" ? "TCP" : TITLES[backend]
+        }`,
+        ``
+      )
+      out(
+        `| library | sections/s | × floor (per-round) | ${
+          backend === "rest" ? "× @upstash/lock | " : ""
+        }hand-off p50 ms | p99 ms | most waited through | releaser re-takes | commands / acquisition | ${
+          cluster ? "per node | " : ""
+        }gave up | counter |`
+      )
+      out(
+        `| --- | ---: | --- | ${backend === "rest" ? "---: | " : ""}---: | ---: | ---: | ---: | ---: | ${
+          cluster ? "--- | " : ""
+        }---: | --- |`
+      )
       for (const c of rows) {
         const all = runs.flatMap((r) => (r.runs[c.id] ? [r.runs[c.id]!] : []))
         const ratios = conRatios(mode, c.id, FLOOR)
@@ -261,7 +376,19 @@ export const render = (results: Results): string => {
           : all.every((r) => r.counterOk)
           ? "correct"
           : "**LOST UPDATES**"
-        out(`| ${c.name} | ${fmt(con(mode, c.id, (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${backend === "rest" ? `${fmt(median(conRatios(mode, c.id, UPSTASH_LOCK)))} | ` : ""}${fmt(con(mode, c.id, (r) => r.handoffP50), 3)} | ${fmt(con(mode, c.id, (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(100 * con(mode, c.id, (r) => r.retakes), 0)}% | ${fmt(con(mode, c.id, (r) => r.commandsPerAcquisition), 1)} | ${cluster ? `${nodes(all.at(-1)?.perNode)} | ` : ""}${fmt(con(mode, c.id, (r) => r.gaveUp), 0)} | ${counter} |`)
+        out(
+          `| ${c.name} | ${fmt(con(mode, c.id, (r) => r.sectionsPerSecond), 0)}${
+            cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""
+          } | **${fmt(median(ratios))}** (${ratios.map((r) => fmt(r)).join(", ")}) | ${
+            backend === "rest" ? `${fmt(median(conRatios(mode, c.id, UPSTASH_LOCK)))} | ` : ""
+          }${fmt(con(mode, c.id, (r) => r.handoffP50), 3)} | ${fmt(con(mode, c.id, (r) => r.handoffP99), 3)} | ${
+            all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))
+          } | ${fmt(100 * con(mode, c.id, (r) => r.retakes), 0)}% | ${
+            fmt(con(mode, c.id, (r) => r.commandsPerAcquisition), 1)
+          } | ${cluster ? `${nodes(all.at(-1)?.perNode)} | ` : ""}${
+            fmt(con(mode, c.id, (r) => r.gaveUp), 0)
+          } | ${counter} |`
+        )
       }
       out(``)
     }
@@ -276,16 +403,36 @@ export const render = (results: Results): string => {
         return a === undefined ? [] : [f(a)]
       }))
     const lockCycle = median(results.uncontended.flatMap((r) => (r["el-acquire"] ? [r["el-acquire"].p50] : [])))
-    out(`## Semaphore: permits = ${sem.permits}, W = ${sem.workers} workers (${sem.processes} processes) × K = ${results.config.sections} sections of 1 ms, TCP`, ``)
-    out(`| library | sections/s | hand-off p50 ms | p99 ms | most waited through | commands / acquisition | gave up | uncontended take + release p50 ms |`)
+    out(
+      `## Semaphore: permits = ${sem.permits}, W = ${sem.workers} workers (${sem.processes} processes) × K = ${results.config.sections} sections of 1 ms, TCP`,
+      ``
+    )
+    out(
+      `| library | sections/s | hand-off p50 ms | p99 ms | most waited through | commands / acquisition | gave up | uncontended take + release p50 ms |`
+    )
     out(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`)
     for (const c of sem.contenders) {
       const all = sem.rounds.flatMap((r) => (r.contended[c.id] ? [r.contended[c.id]!] : []))
       const failed = all.some((r) => r.errors.length > 0)
       const cut = all.filter((r) => r.cut).length
-      out(`| ${c.name} | ${failed ? "**failed** " : ""}${fmt(mid((r) => r.contended[c.id], (r) => r.sectionsPerSecond), 0)}${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | ${fmt(mid((r) => r.contended[c.id], (r) => r.handoffP50), 3)} | ${fmt(mid((r) => r.contended[c.id], (r) => r.handoffP99), 3)} | ${all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))} | ${fmt(mid((r) => r.contended[c.id], (r) => r.commandsPerAcquisition), 1)} | ${fmt(mid((r) => r.contended[c.id], (r) => r.gaveUp), 0)} | ${fmt(mid((r) => r.uncontended[c.id], (r) => r.p50), 3)} |`)
+      out(
+        `| ${c.name} | ${failed ? "**failed** " : ""}${
+          fmt(mid((r) => r.contended[c.id], (r) => r.sectionsPerSecond), 0)
+        }${cut > 0 ? ` (time limit hit in ${cut} round(s))` : ""} | ${
+          fmt(mid((r) => r.contended[c.id], (r) => r.handoffP50), 3)
+        } | ${fmt(mid((r) => r.contended[c.id], (r) => r.handoffP99), 3)} | ${
+          all.length === 0 ? "–" : Math.max(...all.map((r) => r.mostWaitedThrough))
+        } | ${fmt(mid((r) => r.contended[c.id], (r) => r.commandsPerAcquisition), 1)} | ${
+          fmt(mid((r) => r.contended[c.id], (r) => r.gaveUp), 0)
+        } | ${fmt(mid((r) => r.uncontended[c.id], (r) => r.p50), 3)} |`
+      )
     }
-    out(``, `Uncontended cycle of effect-lock's \`Lock.acquire\` for comparison: p50 ${fmt(lockCycle, 3)} ms. Medians over rounds;`)
+    out(
+      ``,
+      `Uncontended cycle of effect-lock's \`Lock.acquire\` for comparison: p50 ${
+        fmt(lockCycle, 3)
+      } ms. Medians over rounds;`
+    )
     out(`**hand-off**: from the latest release before an acquisition to it, for acquisitions that waited through that`)
     out(`release. Settings: ${sem.contenders.map((c) => `${c.name}: ${c.settings}`).join("; ")}.`, ``)
   }
@@ -293,17 +440,30 @@ export const render = (results: Results): string => {
   const long = results.longRun
   if (long !== undefined) {
     out(`## Long run: \`withLock({ id, timeout: "5 seconds" })\` in ONE fiber, Memory store`, ``)
-    out(`| calls | first ${long.window}: µs / call | last ${long.window}: µs / call | last ÷ first | deepest FiberRef stack at the end | heap used at the end (after GC) |`)
+    out(
+      `| calls | first ${long.window}: µs / call | last ${long.window}: µs / call | last ÷ first | deepest FiberRef stack at the end | heap used at the end (after GC) |`
+    )
     out(`| ---: | ---: | ---: | ---: | ---: | ---: |`)
     const first = long.windows[0]
     const last = long.windows[long.windows.length - 1]
-    out(`| ${long.calls}${long.finished ? "" : ` of ${results.config.longCalls} (time limit)`} | ${fmt(first, 1)} | ${fmt(last, 1)} | ${fmt(last !== undefined && first !== undefined ? last / first : NaN)} | ${long.deepestFiberRefStack} | ${fmt(long.heapUsedMiB, 1)} MiB |`)
+    out(
+      `| ${long.calls}${long.finished ? "" : ` of ${results.config.longCalls} (time limit)`} | ${fmt(first, 1)} | ${
+        fmt(last, 1)
+      } | ${fmt(last !== undefined && first !== undefined ? last / first : NaN)} | ${long.deepestFiberRefStack} | ${
+        fmt(long.heapUsedMiB, 1)
+      } MiB |`
+    )
     out(``, `Per window of ${long.window} calls (µs / call): ${long.windows.map((w) => fmt(w, 1)).join(", ")}.`)
     out(`The Effect behaviour behind a growing stack is reproduced on its own in \`bench/fiberref-growth.ts\`.`, ``)
   }
 
   if (results.bundles.length > 0) {
-    out(`## Bundle size (esbuild, browser target, minified)`, ``, `| bundle | minified | gzip |`, `| --- | ---: | ---: |`)
+    out(
+      `## Bundle size (esbuild, browser target, minified)`,
+      ``,
+      `| bundle | minified | gzip |`,
+      `| --- | ---: | ---: |`
+    )
     for (const b of results.bundles) out(`| ${b.label} | ${kb(b.minified)} | ${kb(b.gzip)} |`)
     out(``)
   }
@@ -311,7 +471,9 @@ export const render = (results: Results): string => {
   out(`## Settings`, ``, `| library | id | waiting settings |`, `| --- | --- | --- |`)
   for (const c of results.contenders) out(`| ${c.name} | \`${c.id}\` | ${c.settings} |`)
   out(``)
-  out(`- **Floor**: the two commands of a lock cycle with no library: \`SET NX PX\` and an owner-checked \`DEL\` in Lua.`)
+  out(
+    `- **Floor**: the two commands of a lock cycle with no library: \`SET NX PX\` and an owner-checked \`DEL\` in Lua.`
+  )
   out(`- **× floor**: a library's p50 cycle time (uncontended) or sections/s (contended) divided by the floor's`)
   out(`  in the same round (and mode); the bold figure is the median of those per-round ratios, the rounds follow.`)
   out(`- **Workers**: Promise libraries run an \`await\` loop; Effect libraries run ONE fiber per worker looping`)
@@ -326,7 +488,9 @@ export const render = (results: Results): string => {
   out(`- **Commands**: INFO commandstats delta (commands inside scripts included), minus the section's GET and SET.`)
   out(`  On the cluster: summed over its six nodes (replicas count the writes they apply), and **per node** from the`)
   out(`  last round, masters then replicas, busiest first (the section's counter lives on the single node there).`)
-  out(`- **Allocated / cycle**: v8 heap growth plus what every GC freed over ${results.config.allocCycles} uncontended cycles`)
+  out(
+    `- **Allocated / cycle**: v8 heap growth plus what every GC freed over ${results.config.allocCycles} uncontended cycles`
+  )
   out(`  (v8 GCProfiler); GC µs / cycle is the GC time over the same cycles; fibers forked / cycle counts every`)
   out(`  fiber started under the worker's loop (a Supervisor), Effect libraries only.`)
   out(`- **Connections opened**: INFO stats \`total_connections_received\` delta during the timed cycles (worst`)
@@ -339,12 +503,15 @@ const END = "<!-- bench:end -->"
 
 /** Replaces the README's table between the bench markers with this run's headline figures. */
 export const updateReadme = (file: string, results: Results) => {
-  const { con, conRatios, uncRatios, unc } = views(results)
+  const { con, conRatios, unc, uncRatios } = views(results)
   const W = results.config.workers
   const table = [
     BEGIN,
     ...(results.quick
-      ? [`**Quick smoke run** (\`--quick\`, on a busy machine): it shows the table's shape, not how fast anything is.`, ``]
+      ? [
+        `**Quick smoke run** (\`--quick\`, on a busy machine): it shows the table's shape, not how fast anything is.`,
+        ``
+      ]
       : []),
     ...header(results),
     ``,
@@ -352,8 +519,16 @@ export const updateReadme = (file: string, results: Results) => {
     `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
     ...results.contenders.map((c) => {
       const one = con("one process", c.id, (r) => r.handoffP50)
-      const fifo = Math.max(...results.contended.filter((r) => r.mode === "one process" && r.runs[c.id]).map((r) => r.runs[c.id]!.mostWaitedThrough))
-      return `| ${c.name}${c.backend === "rest" && !c.name.includes("Upstash)") ? " (REST)" : ""} | ${fmt(median(uncRatios(c.id, FLOOR)))} | ${fmt(unc(c.id, (r) => r.p99), 3)} | ${fmt(median(conRatios("one process", c.id, FLOOR)))} / ${fmt(median(conRatios("one process per worker", c.id, FLOOR)))} | ${fmt(one, 3)} | ${Number.isFinite(fifo) ? fifo : "–"} | ${kb(results.alloc[c.id]?.bytesPerCycle)} |`
+      const fifo = Math.max(
+        ...results.contended.filter((r) => r.mode === "one process" && r.runs[c.id]).map((r) =>
+          r.runs[c.id]!.mostWaitedThrough
+        )
+      )
+      return `| ${c.name}${c.backend === "rest" && !c.name.includes("Upstash)") ? " (REST)" : ""} | ${
+        fmt(median(uncRatios(c.id, FLOOR)))
+      } | ${fmt(unc(c.id, (r) => r.p99), 3)} | ${fmt(median(conRatios("one process", c.id, FLOOR)))} / ${
+        fmt(median(conRatios("one process per worker", c.id, FLOOR)))
+      } | ${fmt(one, 3)} | ${Number.isFinite(fifo) ? fifo : "–"} | ${kb(results.alloc[c.id]?.bytesPerCycle)} |`
     }),
     ``,
     ...targetTable(results),

@@ -20,7 +20,11 @@ export interface PerNode {
 }
 
 /** Per-node command deltas (same order as `roles`) divided by `n`, grouped by role, busiest first. */
-export const perNode = (deltas: ReadonlyArray<number>, roles: ReadonlyArray<"master" | "replica">, n: number): PerNode => {
+export const perNode = (
+  deltas: ReadonlyArray<number>,
+  roles: ReadonlyArray<"master" | "replica">,
+  n: number
+): PerNode => {
   const of = (role: "master" | "replica") =>
     deltas.flatMap((d, i) => (roles[i] === role ? [d / Math.max(1, n)] : [])).sort((a, b) => b - a)
   return { masters: of("master"), replicas: of("replica") }
@@ -36,7 +40,9 @@ export const median = (xs: ReadonlyArray<number>) => {
 /** Nearest-rank percentile. */
 export const percentile = (xs: ReadonlyArray<number>, p: number) => {
   const sorted = [...xs].sort((a, b) => a - b)
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
 }
 
 export interface UncontendedRun {
@@ -154,7 +160,6 @@ export interface SemaphoreRun {
   readonly cut: boolean
   readonly errors: ReadonlyArray<string>
 }
-
 
 export const semaphore = (
   sections: ReadonlyArray<Section>,

@@ -14,7 +14,11 @@ export const contend = (options: {
     for (let round = 1; round <= options.rounds; round++) {
       const asked = yield* Clock.currentTimeMillis
       yield* Effect.scoped(Effect.gen(function*() {
-        const lease = yield* Lock.acquire({ id: options.id, timeout: "20 seconds", retry: { attempts: 10_000, delay: 10 } })
+        const lease = yield* Lock.acquire({
+          id: options.id,
+          timeout: "20 seconds",
+          retry: { attempts: 10_000, delay: 10 }
+        })
         const waited = (yield* Clock.currentTimeMillis) - asked
         yield* Console.log(`  ${options.worker}: round ${round}, fence ${lease.fence} (waited ${waited} ms)`)
         fences.push(lease.fence)

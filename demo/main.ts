@@ -40,7 +40,9 @@ const contention = Effect.gen(function*() {
     [1, 2, 3, 4].map((n) => contend({ worker: `worker-${n}`, id: "report", rounds: 2 })),
     { concurrency: "unbounded" }
   )
-  yield* Console.log(`  ${fences.flat().length} critical sections, fences ${fences.flat().sort((a, b) => a - b).join(", ")}`)
+  yield* Console.log(
+    `  ${fences.flat().length} critical sections, fences ${fences.flat().sort((a, b) => a - b).join(", ")}`
+  )
 })
 
 /** 3. A lost lease interrupts the work, and fencing keeps a stale writer out. */
@@ -56,12 +58,15 @@ const lostLease = Effect.gen(function*() {
 
   // "slow" holds a 300 ms lease without keep-alive (think: a stalled process) and works for a second.
   const slowHolds = yield* Deferred.make<void>()
-  const slow = Lock.withLease({ id: "ledger", lease: 300, keepAlive: false }, (lease) =>
-    Console.log(`  slow: acquired with fence ${lease.fence}, then stalls`).pipe(
-      Effect.zipRight(Deferred.succeed(slowHolds, undefined)),
-      Effect.zipRight(Effect.sleep(1000)),
-      Effect.zipRight(Console.log("  slow: finished (should not happen)"))
-    )).pipe(Effect.catchTag("LockLost", (e) => Console.log(`  slow: interrupted with ${e._tag}: ${e.message}`)))
+  const slow = Lock.withLease(
+    { id: "ledger", lease: 300, keepAlive: false },
+    (lease) =>
+      Console.log(`  slow: acquired with fence ${lease.fence}, then stalls`).pipe(
+        Effect.zipRight(Deferred.succeed(slowHolds, undefined)),
+        Effect.zipRight(Effect.sleep(1000)),
+        Effect.zipRight(Console.log("  slow: finished (should not happen)"))
+      )
+  ).pipe(Effect.catchTag("LockLost", (e) => Console.log(`  slow: interrupted with ${e._tag}: ${e.message}`)))
   const slowFiber = yield* Effect.fork(slow)
   yield* Deferred.await(slowHolds)
 
@@ -116,9 +121,16 @@ const distributed = (url: string) =>
     const codes = yield* Effect.all([1, 2, 3, 4].map(run), { concurrency: "unbounded" })
     const raw = yield* Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit()))
     const total = yield* Effect.promise(() => raw.get(counter))
-    yield* Console.log(`\nexit codes ${codes.join(", ")}; counter = ${total} (4 processes × 3 non-atomic increments: 12 means no lost update)`)
+    yield* Console.log(
+      `\nexit codes ${
+        codes.join(", ")
+      }; counter = ${total} (4 processes × 3 non-atomic increments: 12 means no lost update)`
+    )
   }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
-const main: Effect.Effect<void, unknown> = Option.match(Option.fromNullable(process.env.REDIS_URL), { onNone: () => local, onSome: distributed })
+const main: Effect.Effect<void, unknown> = Option.match(Option.fromNullable(process.env.REDIS_URL), {
+  onNone: () => local,
+  onSome: distributed
+})
 
 NodeRuntime.runMain(main)

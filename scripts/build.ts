@@ -15,7 +15,11 @@ const dist = path.join(root, "dist")
 const cjs = path.join(dist, "cjs")
 
 fs.rmSync(dist, { recursive: true, force: true })
-execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+execFileSync(process.execPath, [
+  createRequire(import.meta.url).resolve("typescript/bin/tsc"),
+  "-p",
+  "tsconfig.build.json"
+], {
   cwd: root,
   stdio: "inherit"
 })

@@ -7,10 +7,10 @@
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
-import * as RedisServer from "../test/utils/RedisServer.js"
 import * as Checker from "../test/safety/checker.js"
 import * as Liveness from "../test/safety/liveness.js"
 import * as SemaphoreChecker from "../test/safety/semaphoreChecker.js"
+import * as RedisServer from "../test/utils/RedisServer.js"
 
 const [processes = 8, sections = 100, livenessSeconds = 60] = process.argv.slice(2).map(Number)
 
@@ -36,8 +36,15 @@ const safety = Effect.gen(function*() {
 const liveness = Effect.gen(function*() {
   const server = yield* RedisServer.RedisServer
   yield* Console.log(`\nliveness: 6 worker processes × 8 waiting fibers for ${livenessSeconds} s on ${server.url}…`)
-  const report = yield* Liveness.run({ redisUrl: server.url, processes: 6, fibers: 8, duration: livenessSeconds * 1000 })
-  yield* Console.log(`rounds:            ${report.rounds} (${report.acquisitions} acquisitions, ${report.gaveUp} gave up)`)
+  const report = yield* Liveness.run({
+    redisUrl: server.url,
+    processes: 6,
+    fibers: 8,
+    duration: livenessSeconds * 1000
+  })
+  yield* Console.log(
+    `rounds:            ${report.rounds} (${report.acquisitions} acquisitions, ${report.gaveUp} gave up)`
+  )
   yield* Console.log(`SIGKILLs:          ${report.waiterKills} waiter processes, ${report.holderKills} holders`)
   yield* Console.log(`worst stall:       ${report.worstStall} ms free while someone waited (bound ${STALL_BOUND} ms)`)
   yield* Console.log(`longest stalls:    ${report.stalls.map((s) => `${s.millis} ms at +${s.at} ms`).join(", ")}`)
@@ -49,7 +56,9 @@ const liveness = Effect.gen(function*() {
 const semaphore = Effect.gen(function*() {
   const server = yield* RedisServer.RedisServer
   const permits = 3
-  yield* Console.log(`\nsemaphore: ${processes} processes × ${sections} sections, permits = ${permits}, on ${server.url}…`)
+  yield* Console.log(
+    `\nsemaphore: ${processes} processes × ${sections} sections, permits = ${permits}, on ${server.url}…`
+  )
   const report = yield* SemaphoreChecker.run({ redisUrl: server.url, processes, sections, permits })
   const expected = processes * sections
   yield* Console.log(`sections:          ${report.sections.length} (expected ${expected}); counter ${report.counter}`)

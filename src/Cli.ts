@@ -86,6 +86,5 @@ export const main = (version: string): void => {
   NodeRuntime.runMain(provide(program(process.argv, version), exit), {
     disablePrettyLogger: true,
     teardown: (result, onExit) => onExit(exit.code ?? (Exit.isSuccess(result) ? 0 : 1))
-    }
-  )
+  })
 }

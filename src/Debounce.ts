@@ -34,8 +34,8 @@
 import { type Cause, type Context, Duration, Effect, Either, Layer, Schedule } from "effect"
 import * as scripts from "./internal/debounceScripts.js"
 import { DEFAULT_PREFIX } from "./internal/keys.js"
-import * as validate from "./internal/validate.js"
 import * as LockInternal from "./internal/lock/acquire.js"
+import * as validate from "./internal/validate.js"
 import { InvalidOptions, RedisError } from "./LockError.js"
 import { Redis } from "./Redis.js"
 
@@ -130,7 +130,8 @@ const isPlainJson = (u: unknown, seen: Set<unknown> = new Set(), depth = 0): boo
   const proto = Object.getPrototypeOf(u)
   const ok = Array.isArray(u)
     ? u.every((item) => isPlainJson(item, seen, depth + 1))
-    : (proto === Object.prototype || proto === null) && Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
+    : (proto === Object.prototype || proto === null) &&
+      Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
   seen.delete(u)
   return ok
 }
@@ -170,18 +171,29 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
   Effect.gen(function*() {
     const id = yield* validate.text("id", options?.id, 512)
     const wait = yield* validate.orDefault(options?.wait, DEFAULT_WAIT, (u) => validate.millis("wait", u, 1))
-    const maxWait = yield* validate.orDefault(options?.maxWait, 0, (u) =>
-      Effect.filterOrFail(validate.millis("maxWait", u, 1), (ms) => ms >= wait, () =>
-        new InvalidOptions({
-          option: "maxWait",
-          expected: `a duration of at least wait (${wait} ms)`,
-          received: validate.render(u)
-        })))
+    const maxWait = yield* validate.orDefault(
+      options?.maxWait,
+      0,
+      (u) =>
+        Effect.filterOrFail(validate.millis("maxWait", u, 1), (ms) => ms >= wait, () =>
+          new InvalidOptions({
+            option: "maxWait",
+            expected: `a duration of at least wait (${wait} ms)`,
+            received: validate.render(u)
+          }))
+    )
     // the run lock's prefix adds RUN_LOCK_PREFIX, and a Lock's prefix is at most 256 characters
-    const prefix = yield* validate.orDefault(options?.prefix, DEFAULT_PREFIX, (u) =>
-      validate.prefix("prefix", u, 256 - RUN_LOCK_PREFIX.length))
+    const prefix = yield* validate.orDefault(
+      options?.prefix,
+      DEFAULT_PREFIX,
+      (u) => validate.prefix("prefix", u, 256 - RUN_LOCK_PREFIX.length)
+    )
     if (typeof options?.callback !== "function") {
-      return yield* new InvalidOptions({ option: "callback", expected: "a function", received: validate.render(options?.callback) })
+      return yield* new InvalidOptions({
+        option: "callback",
+        expected: "a function",
+        received: validate.render(options?.callback)
+      })
     }
     const leading = options.leading === true
     const keyOf = options.key
@@ -203,11 +215,15 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
         // Its fence counter expires with the rest of the key's state (nobody reads these fences).
         (self) =>
-          LockInternal.withHeld({
-            id: `${id}\n${key}`,
-            prefix: `${prefix}${RUN_LOCK_PREFIX}`,
-            retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
-          }, { fenceTtl: Number(ttl) }, () => self),
+          LockInternal.withHeld(
+            {
+              id: `${id}\n${key}`,
+              prefix: `${prefix}${RUN_LOCK_PREFIX}`,
+              retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
+            },
+            { fenceTtl: Number(ttl) },
+            () => self
+          ),
         Effect.catchTags({
           // no limit on the wait, and options checked by make: neither can happen
           LockNotAcquired: (error) => Effect.die(error),
@@ -229,8 +245,8 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         if (!isPlainJson(args)) {
           return yield* new InvalidOptions({
             option: "arguments",
-            expected:
-              `plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), nested at most ${MAX_DEPTH} deep`,
+            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), " +
+              `nested at most ${MAX_DEPTH} deep`,
             received: "a value JSON cannot carry"
           })
         }
@@ -291,7 +307,9 @@ export const layer = <I, S extends Debounce<any, any, any>, Out extends ResultFo
 ): Layer.Layer<I, never, Redis | Requirements<Out>> =>
   Layer.effect(
     tag,
-    Effect.orDie(make<ArgsOf<S>, Out>(options) as unknown as Effect.Effect<S, InvalidOptions, Redis | Requirements<Out>>)
+    Effect.orDie(
+      make<ArgsOf<S>, Out>(options) as unknown as Effect.Effect<S, InvalidOptions, Redis | Requirements<Out>>
+    )
   )
 
 /** The argument types of a Debounce service type. */

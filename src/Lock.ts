@@ -236,8 +236,10 @@ export const metrics = lockMetrics
  * @since 0.1.0
  */
 export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redis> =>
-  handle.make(options, (reply) => reply._tag === "Free" ? State.Free() : State[reply._tag]({ remaining: Duration.millis(reply.remaining) }))
-
+  handle.make(
+    options,
+    (reply) => reply._tag === "Free" ? State.Free() : State[reply._tag]({ remaining: Duration.millis(reply.remaining) })
+  )
 
 /**
  * Acquires a lease for the lifetime of the current scope.

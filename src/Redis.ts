@@ -204,19 +204,18 @@ export const decodeInteger = (reply: unknown): Either.Either<number, string> => 
  *
  * @since 0.1.0
  */
-export const decodeIntegers =
-  (length: number) => (reply: unknown): Either.Either<ReadonlyArray<number>, string> => {
-    if (!Array.isArray(reply) || reply.length !== length) {
-      return Either.left(`expected an array of ${length} integers, got ${describeReply(reply)}`)
-    }
-    const out: Array<number> = []
-    for (const item of reply) {
-      const n = decodeInteger(item)
-      if (Either.isLeft(n)) return Either.left(n.left)
-      out.push(n.right)
-    }
-    return Either.right(out)
+export const decodeIntegers = (length: number) => (reply: unknown): Either.Either<ReadonlyArray<number>, string> => {
+  if (!Array.isArray(reply) || reply.length !== length) {
+    return Either.left(`expected an array of ${length} integers, got ${describeReply(reply)}`)
   }
+  const out: Array<number> = []
+  for (const item of reply) {
+    const n = decodeInteger(item)
+    if (Either.isLeft(n)) return Either.left(n.left)
+    out.push(n.right)
+  }
+  return Either.right(out)
+}
 
 const describeReply = (reply: unknown): string => {
   try {

@@ -36,8 +36,13 @@ interface Result {
 
 const exec = (file: string, args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) =>
   new Promise<Result>((resolve) => {
-    execFile(file, args, { cwd, env: { ...process.env, REDIS_URL: "", ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+    execFile(
+      file,
+      args,
+      { cwd, env: { ...process.env, REDIS_URL: "", ...env } },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
   })
 
 const sources = (dir: string): Array<string> =>

@@ -5,13 +5,13 @@
  * packed install of the tsc build is checked in Cli.packed.test.ts. Children are small node scripts (test/fixtures/cli-child.mjs) that leave files behind;
  * the tests wait for those files (or for Redis), never for time to pass.
  */
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, ManagedRuntime, Schedule, type Scope, Stream } from "effect"
-import { Redis as IORedis } from "ioredis"
 import { build } from "esbuild"
+import { Redis as IORedis } from "ioredis"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -208,7 +208,16 @@ describe.concurrent("effect-lock on the command line", () => {
       const id = yield* uniqueId("cli-lost")
       const client = yield* redis
       const run = yield* cli([
-        "run", "--id", id, "--redis", server.url, "--lease", "3s", "--kill-after", "300ms", "--",
+        "run",
+        "--id",
+        id,
+        "--redis",
+        server.url,
+        "--lease",
+        "3s",
+        "--kill-after",
+        "300ms",
+        "--",
         ...child(`${id}-a`, "stubborn")
       ])
       const started = yield* awaitFile<Started>(`${id}-a`, "started")
@@ -232,14 +241,31 @@ describe.concurrent("effect-lock on the command line", () => {
       const proxy = yield* Proxy.start(server)
       yield* Effect.addFinalizer(() => proxy.thaw)
       const first = yield* cli([
-        "run", "--id", id, "--redis", proxy.url, "--lease", "2s", "--",
+        "run",
+        "--id",
+        id,
+        "--redis",
+        proxy.url,
+        "--lease",
+        "2s",
+        "--",
         ...child(`${id}-a`, "wait", 0, 9)
       ])
       const a = yield* awaitFile<Started>(`${id}-a`, "started")
       yield* proxy.freeze
       const frozenAt = Date.now()
       // The next owner talks to Redis directly, and waits in line for the frozen holder's lease to end.
-      const second = yield* cli(["run", "--id", id, "--redis", server.url, "--wait", "20s", "--", ...child(`${id}-b`, "exit")])
+      const second = yield* cli([
+        "run",
+        "--id",
+        id,
+        "--redis",
+        server.url,
+        "--wait",
+        "20s",
+        "--",
+        ...child(`${id}-b`, "exit")
+      ])
       const term = yield* awaitFile<Term>(`${id}-a`, "term")
       expect(term.signal).toBe("SIGTERM")
       // Nothing was confirmed after the freeze, so the lease ended within 2 s of it (wide margin here;

@@ -9,10 +9,10 @@ import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Schedule, Scope } fr
 import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
-import * as Semaphore from "../src/Semaphore.js"
+import { Redis } from "../src/Redis.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
-import { Redis } from "../src/Redis.js"
+import * as Semaphore from "../src/Semaphore.js"
 import { debounceConformance } from "./conformance/debounce.js"
 import { type Backend, lockConformance } from "./conformance/lock.js"
 import { semaphoreConformance } from "./conformance/semaphore.js"
@@ -21,13 +21,18 @@ import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
 const backend = Layer.unwrapEffect(
-  Effect.map(RedisCluster.RedisCluster, (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie))
+  Effect.map(
+    RedisCluster.RedisCluster,
+    (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)
+  )
 )
 
 /** A plain ioredis Cluster client, outside the library. */
 const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
   Effect.acquireRelease(
-    Effect.sync(() => new Cluster(cluster.addresses.map((a) => ({ host: a.split(":")[0]!, port: Number(a.split(":")[1]) })))),
+    Effect.sync(() =>
+      new Cluster(cluster.addresses.map((a) => ({ host: a.split(":")[0]!, port: Number(a.split(":")[1]) })))
+    ),
     (c) => Effect.promise(() => c.quit().catch(() => ""))
   ))
 
@@ -39,7 +44,10 @@ const masterOfSlot = (client: Cluster) =>
 
 /** A plain connection to one node. */
 const rawNode = (port: number) =>
-  Effect.acquireRelease(Effect.sync(() => new IORedis(port, "127.0.0.1")), (c) => Effect.promise(() => c.quit().catch(() => "")))
+  Effect.acquireRelease(
+    Effect.sync(() => new IORedis(port, "127.0.0.1")),
+    (c) => Effect.promise(() => c.quit().catch(() => ""))
+  )
 
 /** Moves one slot from the master on `from` to the master on `to`, keys and all (as `redis-cli --cluster reshard` does). */
 /** How many times a node has run `command` (INFO commandstats), scripts' inner calls included. */
@@ -87,14 +95,18 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const byMaster = new Map<number, string>()
       while (byMaster.size < 3) {
         const id = yield* uniqueId("slot")
-        const slot = yield* Effect.promise(() => client.cluster("KEYSLOT", lockKeys(DEFAULT_PREFIX, id).lock) as Promise<number>)
+        const slot = yield* Effect.promise(() =>
+          client.cluster("KEYSLOT", lockKeys(DEFAULT_PREFIX, id).lock) as Promise<number>
+        )
         const master = masterOf(slot)!
         if (!byMaster.has(master)) byMaster.set(master, id)
       }
       for (const id of byMaster.values()) {
         const holder = yield* Lock.make({ id, lease: 10_000 })
         expect(yield* holder.acquire()).toBe(true)
-        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence)))
+        const waiter = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
+        )
         yield* Effect.sleep("50 millis")
         expect(yield* holder.release).toBe(true)
         expect(yield* Fiber.join(waiter).pipe(Effect.timeout("5 seconds"))).toBe(2)
@@ -118,7 +130,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
   it.effect("layerClusterConfig reads REDIS_CLUSTER_NODES; bad nodes are InvalidOptions", () =>
     Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
-      const provider = ConfigProvider.fromMap(new Map([["REDIS_CLUSTER_NODES", cluster.addresses.slice(0, 2).join(",")]]))
+      const provider = ConfigProvider.fromMap(
+        new Map([["REDIS_CLUSTER_NODES", cluster.addresses.slice(0, 2).join(",")]])
+      )
       const acquired = yield* Effect.flatMap(Lock.make({ id: yield* uniqueId("config") }), (l) => l.acquire()).pipe(
         Effect.provide(IoRedis.layerClusterConfig()),
         Effect.withConfigProvider(provider)
@@ -147,10 +161,13 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(subscriber.isActive(channel)).toBe(true)
       // the subscription is on the master that owns the channel's slot, and only there
       const owner = masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", channel) as Promise<number>))
-      const counts = yield* Effect.forEach(client.nodes("master"), (node) =>
-        Effect.promise(() => node.call("PUBSUB", "SHARDNUMSUB", channel) as Promise<[string, number]>).pipe(
-          Effect.map((reply) => [node.options.port, Number(reply[1])] as const)
-        ))
+      const counts = yield* Effect.forEach(
+        client.nodes("master"),
+        (node) =>
+          Effect.promise(() => node.call("PUBSUB", "SHARDNUMSUB", channel) as Promise<[string, number]>).pipe(
+            Effect.map((reply) => [node.options.port, Number(reply[1])] as const)
+          )
+      )
       expect(counts.filter(([, n]) => n === 1).map(([port]) => port)).toEqual([owner])
       expect(counts.filter(([, n]) => n === 0).length).toBe(2)
       // a classic PUBLISH does not reach it; SPUBLISH does
@@ -194,7 +211,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const masterOf = yield* masterOfSlot(client)
       const id = yield* uniqueId("spublish")
       const keys = lockKeys(DEFAULT_PREFIX, id)
-      const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock) as Promise<number>))!)
+      const master = yield* rawNode(
+        masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.lock) as Promise<number>))!
+      )
       const calls = commandCalls(master)
       const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
       const holder = yield* Lock.make({ id, lease: 10_000 })
@@ -202,11 +221,16 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const delays: Array<number> = []
       for (let round = 0; round < rounds; round++) {
         expect(yield* holder.acquire()).toBe(true)
-        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
+        const waiter = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now()))
+        )
         // in line, and the shard's subscriber has the channel
         yield* Effect.filterOrFail(
           Effect.promise(() =>
-            Promise.all([client.zcard(keys.queue), master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>])
+            Promise.all([
+              client.zcard(keys.queue),
+              master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>
+            ])
           ),
           ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
           () => new Error("not yet")
@@ -228,7 +252,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const masterOf = yield* masterOfSlot(client)
       const id = yield* uniqueId("semaphore-spublish")
       const keys = semaphoreKeys(DEFAULT_PREFIX, id)
-      const master = yield* rawNode(masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.holders) as Promise<number>))!)
+      const master = yield* rawNode(
+        masterOf(yield* Effect.promise(() => client.cluster("KEYSLOT", keys.holders) as Promise<number>))!
+      )
       const calls = commandCalls(master)
       const [spublishBefore, publishBefore] = [yield* calls("spublish"), yield* calls("publish")]
       const semaphore = yield* Semaphore.make({ id, permits: 1 })
@@ -237,10 +263,15 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       for (let round = 0; round < rounds; round++) {
         const holding = yield* Scope.make()
         yield* Scope.extend(semaphore.take(1), holding)
-        const waiter = yield* Effect.fork(Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => Date.now())))
+        const waiter = yield* Effect.fork(
+          Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => Date.now()))
+        )
         yield* Effect.filterOrFail(
           Effect.promise(() =>
-            Promise.all([client.zcard(keys.queue), master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>])
+            Promise.all([
+              client.zcard(keys.queue),
+              master.call("PUBSUB", "SHARDNUMSUB", keys.channel) as Promise<[string, number]>
+            ])
           ),
           ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
           () => new Error("not yet")
@@ -272,7 +303,10 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const client = yield* rawCluster
       const id = yield* uniqueId("replicas")
       const keys = lockKeys(DEFAULT_PREFIX, id)
-      const fence = yield* Lock.withLease({ id, replicas: 1, replicaTimeout: "2 seconds" }, (lease) => Effect.succeed(lease.fence))
+      const fence = yield* Lock.withLease(
+        { id, replicas: 1, replicaTimeout: "2 seconds" },
+        (lease) => Effect.succeed(lease.fence)
+      )
       expect(fence).toBe(1)
       const error = yield* Effect.flip(Lock.withLock({ id, replicas: 2, replicaTimeout: "50 millis" })(Effect.void))
       expect(error._tag === "RedisError" && error.message).toBe(
@@ -294,8 +328,14 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const to = masters.find((port) => port !== from)!
       const holder = yield* Lock.make({ id, lease: 20_000 })
       expect(yield* holder.acquire()).toBe(true)
-      const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence)))
-      yield* Effect.filterOrFail(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+      const waiter = yield* Effect.fork(
+        Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence))
+      )
+      yield* Effect.filterOrFail(
+        Effect.promise(() => client.zcard(keys.queue)),
+        (n) => n === 1,
+        () => new Error("not yet")
+      ).pipe(
         Effect.retry(Schedule.spaced("10 millis")),
         Effect.timeout("10 seconds")
       )
@@ -311,8 +351,14 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const delays: Array<number> = []
       for (let round = 0; round < 3; round++) {
         expect(yield* holder.acquire()).toBe(true)
-        const next = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now())))
-        yield* Effect.filterOrFail(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, () => new Error("not yet")).pipe(
+        const next = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now()))
+        )
+        yield* Effect.filterOrFail(
+          Effect.promise(() => client.zcard(keys.queue)),
+          (n) => n === 1,
+          () => new Error("not yet")
+        ).pipe(
           Effect.retry(Schedule.spaced("10 millis")),
           Effect.timeout("10 seconds")
         )
@@ -324,16 +370,24 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(Math.max(...delays)).toBeLessThan(150)
     }).pipe(Effect.provide(backend), Effect.scoped))
 
-  it.effect("mutual exclusion across OS processes on the cluster: no lost update, no overlap, fences increase", () =>
-    Effect.gen(function*() {
-      const cluster = yield* RedisCluster.RedisCluster
-      const report = yield* Checker.run({ redisUrl: `redis+cluster://${cluster.addresses.join(",")}`, processes: 3, sections: 10 })
-      expect(report.exitCodes).toEqual([0, 0, 0])
-      expect(report.sections.length).toBe(30)
-      expect(report.counter).toBe(30)
-      expect(report.overlaps).toEqual([])
-      expect(report.fenceInversions).toEqual([])
-    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+  it.effect(
+    "mutual exclusion across OS processes on the cluster: no lost update, no overlap, fences increase",
+    () =>
+      Effect.gen(function*() {
+        const cluster = yield* RedisCluster.RedisCluster
+        const report = yield* Checker.run({
+          redisUrl: `redis+cluster://${cluster.addresses.join(",")}`,
+          processes: 3,
+          sections: 10
+        })
+        expect(report.exitCodes).toEqual([0, 0, 0])
+        expect(report.sections.length).toBe(30)
+        expect(report.counter).toBe(30)
+        expect(report.overlaps).toEqual([])
+        expect(report.fenceInversions).toEqual([])
+      }).pipe(Effect.provide(NodeContext.layer)),
+    120_000
+  )
 
   describe("conformance", () => {
     const onCluster: Backend = {
@@ -341,7 +395,10 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(backend))),
       elapse: (ms) => Effect.sleep(ms),
       within: (ms, self) =>
-        Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
+        Effect.timeoutFailCause(self, {
+          duration: ms * 10,
+          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
+        }),
       shortLease: 300,
       margin: 200,
       exactTime: false
@@ -351,13 +408,18 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
     debounceConformance({
       name: `IoRedis Cluster (3 masters, 3 replicas)`,
       test: (name, body) =>
-        it.scoped(name, () =>
-          Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
-            body(IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)))),
+        it.scoped(
+          name,
+          () =>
+            Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
+              body(IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)))
+        ),
       within: (ms, self) =>
-        Effect.timeoutFailCause(self, { duration: ms * 10, onTimeout: () => Cause.die(`not done within ${ms * 10} ms`) }),
+        Effect.timeoutFailCause(self, {
+          duration: ms * 10,
+          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
+        }),
       wait: 300
     })
   })
 })
-

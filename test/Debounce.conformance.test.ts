@@ -12,7 +12,8 @@ import * as UpstashServer from "./utils/UpstashServer.js"
 describe("Memory", () => {
   debounceConformance({
     name: "Memory (TestClock)",
-    test: (name, body) => it.scoped(name, () => Effect.flatMap(Memory.make, (store) => body(Layer.succeed(Redis, store)))),
+    test: (name, body) =>
+      it.scoped(name, () => Effect.flatMap(Memory.make, (store) => body(Layer.succeed(Redis, store)))),
     within: (ms, self) =>
       Effect.gen(function*() {
         const fiber = yield* Effect.fork(self)
@@ -32,16 +33,29 @@ const onServer = (name: string, test: Backend["test"]): Backend => ({
 })
 
 layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedis", (it) => {
-  debounceConformance(onServer("IoRedis (redis-server)", (name, body) =>
-    it.scoped(name, () => Effect.flatMap(RedisServer.RedisServer, (s) => body(IoRedis.layer({ url: s.url }))))))
+  debounceConformance(
+    onServer(
+      "IoRedis (redis-server)",
+      (name, body) =>
+        it.scoped(name, () => Effect.flatMap(RedisServer.RedisServer, (s) => body(IoRedis.layer({ url: s.url }))))
+    )
+  )
 })
 
 layer(UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer)), { timeout: 30_000, excludeTestServices: true })(
   "Upstash",
   (it) => {
-    debounceConformance(onServer("Upstash (@upstash/redis → REST fixture → redis-server)", (name, body) =>
-      it.scoped(name, () =>
-        Effect.flatMap(UpstashServer.UpstashServer, (s) =>
-          body(Upstash.layer({ url: s.url, token: Redacted.make(s.token) }).pipe(Layer.orDie))))))
+    debounceConformance(
+      onServer(
+        "Upstash (@upstash/redis → REST fixture → redis-server)",
+        (name, body) =>
+          it.scoped(
+            name,
+            () =>
+              Effect.flatMap(UpstashServer.UpstashServer, (s) =>
+                body(Upstash.layer({ url: s.url, token: Redacted.make(s.token) }).pipe(Layer.orDie)))
+          )
+      )
+    )
   }
 )

@@ -4,9 +4,10 @@
  * InvalidOptions for arguments, and never with the run lock's LockLost or LockNotAcquired.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Context, Effect, Equal, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import type { Layer } from "effect"
+import { Cause, Context, Effect, Equal, Exit, Fiber, Option, TestClock } from "effect"
 import * as Debounce from "../src/Debounce.js"
-import { LockLost, type RedisError, type InvalidOptions } from "../src/LockError.js"
+import { type InvalidOptions, LockLost, type RedisError } from "../src/LockError.js"
 import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as MemoryTest from "../src/Redis/MemoryTest.js"
@@ -18,18 +19,27 @@ const sameType = <A, B>(_: [A] extends [B] ? ([B] extends [A] ? true : false) : 
 
 describe("Debounce error channels", () => {
   it("layer: no error type for options written in code; call: the callback's errors, RedisError and InvalidOptions", () => {
-    const NotifyLive = Debounce.layer(Notify, { id: "notify", wait: "1 second", callback: (user: string) => Effect.succeed(user) })
-    sameType<typeof NotifyLive, Layer.Layer<Notify, never, Redis>>(true)
-    const call = Effect.flatMap(
-      Debounce.make({ id: "typed", callback: (n: number) => n > 0 ? Effect.succeed(n) : Effect.fail("negative" as const) }),
+    const _notifyLive = Debounce.layer(Notify, {
+      id: "notify",
+      wait: "1 second",
+      callback: (user: string) => Effect.succeed(user)
+    })
+    sameType<typeof _notifyLive, Layer.Layer<Notify, never, Redis>>(true)
+    const _call = Effect.flatMap(
+      Debounce.make({
+        id: "typed",
+        callback: (n: number) => n > 0 ? Effect.succeed(n) : Effect.fail("negative" as const)
+      }),
       (d) => d.call(1)
     )
-    sameType<Effect.Effect.Error<typeof call>, "negative" | RedisError | InvalidOptions>(true)
+    sameType<Effect.Effect.Error<typeof _call>, "negative" | RedisError | InvalidOptions>(true)
   })
 
   it.effect("layer: a bad option stops the layer with an InvalidOptions defect naming it, before Redis is touched", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.provide(Notify, Debounce.layer(Notify, { id: "", callback: (user: string) => Effect.succeed(user) })))
+      const exit = yield* Effect.exit(
+        Effect.provide(Notify, Debounce.layer(Notify, { id: "", callback: (user: string) => Effect.succeed(user) }))
+      )
       expect(Exit.isFailure(exit)).toBe(true)
       const defect = Exit.isFailure(exit) ? Cause.dieOption(exit.cause) : Option.none()
       expect(defect).toEqual(Option.some(expect.objectContaining({ _tag: "InvalidOptions", option: "id" })))

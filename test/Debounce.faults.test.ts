@@ -42,7 +42,12 @@ describe("Debounce: input that is not well-formed is InvalidOptions, never a def
 
   it.effect("a well-formed key with astral characters still works", () =>
     Effect.gen(function*() {
-      const d = yield* Debounce.make({ id: "astral", wait: 10, key: (k: string) => k, callback: (k: string) => Effect.succeed(k) })
+      const d = yield* Debounce.make({
+        id: "astral",
+        wait: 10,
+        key: (k: string) => k,
+        callback: (k: string) => Effect.succeed(k)
+      })
       const fiber = yield* Effect.fork(d.call("🔒 \uD83D\uDD12"))
       yield* TestClock.adjust(10)
       expect(yield* Fiber.join(fiber)).toEqual({ _tag: "Ran", edge: "trailing", result: "🔒 \uD83D\uDD12" })
@@ -110,25 +115,41 @@ describe("Debounce: input that is not well-formed is InvalidOptions, never a def
 })
 
 describe("Debounce state in Redis (item 14)", () => {
-  it.scopedLive("every key a debounced run leaves behind carries a TTL (the run lock's fence included)", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.startFresh()
-      const client = yield* Effect.acquireRelease(Effect.sync(() => new IORedis(server.url)), (c) =>
-        Effect.promise(() => c.quit()))
-      const backend = yield* Layer.build(IoRedis.layer({ url: server.url }))
-      const d = yield* Debounce.make({ id: "ttl", wait: 20, key: (k: string) => k, callback: (k: string) => Effect.succeed(k) })
-        .pipe(Effect.provide(backend))
-      for (const key of ["a", "b"]) {
-        expect((yield* d.call(key).pipe(Effect.provide(backend)))._tag).toBe("Ran")
-      }
-      const leading = yield* Debounce.make({ id: "ttl-leading", wait: 20, leading: true, callback: () => Effect.succeed(1) })
-        .pipe(Effect.provide(backend))
-      expect((yield* leading.call().pipe(Effect.provide(backend)))._tag).toBe("Ran")
-      const keys = yield* Effect.promise(() => client.keys("*"))
-      const immortal: Array<string> = []
-      for (const key of keys) {
-        if ((yield* Effect.promise(() => client.pttl(key))) === -1) immortal.push(JSON.stringify(key))
-      }
-      expect(immortal).toEqual([])
-    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+  it.scopedLive(
+    "every key a debounced run leaves behind carries a TTL (the run lock's fence included)",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => new IORedis(server.url)),
+          (c) => Effect.promise(() => c.quit())
+        )
+        const backend = yield* Layer.build(IoRedis.layer({ url: server.url }))
+        const d = yield* Debounce.make({
+          id: "ttl",
+          wait: 20,
+          key: (k: string) => k,
+          callback: (k: string) => Effect.succeed(k)
+        })
+          .pipe(Effect.provide(backend))
+        for (const key of ["a", "b"]) {
+          expect((yield* d.call(key).pipe(Effect.provide(backend)))._tag).toBe("Ran")
+        }
+        const leading = yield* Debounce.make({
+          id: "ttl-leading",
+          wait: 20,
+          leading: true,
+          callback: () => Effect.succeed(1)
+        })
+          .pipe(Effect.provide(backend))
+        expect((yield* leading.call().pipe(Effect.provide(backend)))._tag).toBe("Ran")
+        const keys = yield* Effect.promise(() => client.keys("*"))
+        const immortal: Array<string> = []
+        for (const key of keys) {
+          if ((yield* Effect.promise(() => client.pttl(key))) === -1) immortal.push(JSON.stringify(key))
+        }
+        expect(immortal).toEqual([])
+      }).pipe(Effect.provide(NodeContext.layer)),
+    60_000
+  )
 })

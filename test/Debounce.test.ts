@@ -49,7 +49,11 @@ describe("Debounce (the @upstash/lock contract)", () => {
   it.effect("each call resolves after its own wait; calls further apart than wait each run", () =>
     Effect.gen(function*() {
       const runs = yield* Ref.make<Array<string>>([])
-      const d = yield* Debounce.make({ id: "sep", wait: "1 second", callback: (x: string) => Ref.update(runs, (r) => [...r, x]) })
+      const d = yield* Debounce.make({
+        id: "sep",
+        wait: "1 second",
+        callback: (x: string) => Ref.update(runs, (r) => [...r, x])
+      })
       const first = yield* Effect.fork(d.call("one"))
       yield* TestClock.adjust(999)
       expect(first.unsafePoll()).toBeNull()
@@ -301,7 +305,11 @@ describe("Debounce rejects bad input before anything reaches Redis", () => {
   it.effect("call with a key function that returns a non-string or an over-long key", () =>
     withRecorder((recorder) =>
       Effect.gen(function*() {
-        const d = yield* Debounce.make({ id: "k", key: (k: unknown) => k as string, callback: (_: unknown) => Effect.void })
+        const d = yield* Debounce.make({
+          id: "k",
+          key: (k: unknown) => k as string,
+          callback: (_: unknown) => Effect.void
+        })
         expect((yield* Effect.flip(d.call(5)))._tag).toBe("InvalidOptions")
         expect((yield* Effect.flip(d.call("x".repeat(600))))._tag).toBe("InvalidOptions")
         expect(recorder.calls).toEqual([])

@@ -10,9 +10,9 @@ import { Redis as IORedis } from "ioredis"
 import * as Debounce from "../src/Debounce.js"
 import { randomToken } from "../src/internal/token.js"
 import * as Lock from "../src/Lock.js"
+import type { Redis } from "../src/Redis.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Upstash from "../src/Redis/Upstash.js"
-import type { Redis } from "../src/Redis.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
 const MB = "x".repeat(1 << 20)
@@ -20,29 +20,40 @@ const cb = () => Effect.void
 
 /** Every call here must fail with InvalidOptions. */
 const rejected: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, unknown, any>]> = [
-  ...[["empty", ""], ["1 MB", MB], ["a number", 42], ["null", null], ["undefined", undefined], ["an object", {}]].flatMap(
-    ([what, id]) => [
-      [`Lock.make: ${what} id`, () => Lock.make({ id } as any)],
-      [`Lock.acquire: ${what} id`, () => Effect.scoped(Lock.acquire({ id } as any))],
-      [`Lock.withLock: ${what} id`, () => Lock.withLock(Effect.void, { id } as any)],
-      [`Lock.withLockIfAvailable: ${what} id`, () => Lock.withLockIfAvailable(Effect.void, { id } as any)],
-      [`Debounce.make: ${what} id`, () => Debounce.make({ id, callback: cb } as any)]
+  ...[["empty", ""], ["1 MB", MB], ["a number", 42], ["null", null], ["undefined", undefined], ["an object", {}]]
+    .flatMap(
+      ([what, id]) =>
+        [
+          [`Lock.make: ${what} id`, () => Lock.make({ id } as any)],
+          [`Lock.acquire: ${what} id`, () => Effect.scoped(Lock.acquire({ id } as any))],
+          [`Lock.withLock: ${what} id`, () => Lock.withLock(Effect.void, { id } as any)],
+          [`Lock.withLockIfAvailable: ${what} id`, () => Lock.withLockIfAvailable(Effect.void, { id } as any)],
+          [`Debounce.make: ${what} id`, () => Debounce.make({ id, callback: cb } as any)]
+        ] as const
+    ),
+  ...[0, -1, NaN, Infinity, 1.5, 2 ** 53, "soon", "-5 seconds"].flatMap((lease) =>
+    [
+      [`Lock.make: lease ${String(lease)}`, () => Lock.make({ id: "a", lease } as any)],
+      [`Lock.acquire: lease ${String(lease)}`, () => Effect.scoped(Lock.acquire({ id: "a", lease } as any))],
+      [`handle.acquire: lease ${String(lease)}`, () =>
+        Effect.flatMap(Lock.make({ id: "a" }), (l) => l.acquire({ lease } as any))]
     ] as const
   ),
-  ...[0, -1, NaN, Infinity, 1.5, 2 ** 53, "soon", "-5 seconds"].flatMap((lease) => [
-    [`Lock.make: lease ${String(lease)}`, () => Lock.make({ id: "a", lease } as any)],
-    [`Lock.acquire: lease ${String(lease)}`, () => Effect.scoped(Lock.acquire({ id: "a", lease } as any))],
-    [`handle.acquire: lease ${String(lease)}`, () => Effect.flatMap(Lock.make({ id: "a" }), (l) => l.acquire({ lease } as any))]
-  ] as const),
-  ...[-1, 0, NaN, 1.5].flatMap((attempts) => [
-    [`Lock.make: retry.attempts ${attempts}`, () => Lock.make({ id: "a", retry: { attempts } })],
-    [`Lock.acquire: retry.attempts ${attempts}`, () => Effect.scoped(Lock.acquire({ id: "a", retry: { attempts } }))]
-  ] as const),
-  ...[0, -5, NaN, 1.5].flatMap((ms) => [
-    [`handle.extend(${ms})`, () => Effect.flatMap(Lock.make({ id: "a" }), (l) => l.extend(ms))]
-  ] as const),
+  ...[-1, 0, NaN, 1.5].flatMap((attempts) =>
+    [
+      [`Lock.make: retry.attempts ${attempts}`, () => Lock.make({ id: "a", retry: { attempts } })],
+      [`Lock.acquire: retry.attempts ${attempts}`, () => Effect.scoped(Lock.acquire({ id: "a", retry: { attempts } }))]
+    ] as const
+  ),
+  ...[0, -5, NaN, 1.5].flatMap((ms) =>
+    [
+      [`handle.extend(${ms})`, () => Effect.flatMap(Lock.make({ id: "a" }), (l) => l.extend(ms))]
+    ] as const
+  ),
   [`Lock.acquire: timeout -1`, () => Effect.scoped(Lock.acquire({ id: "a", timeout: -1 }))],
-  ...[0, -1, NaN].map((wait) => [`Debounce.make: wait ${wait}`, () => Debounce.make({ id: "d", wait, callback: cb })] as const),
+  ...[0, -1, NaN].map((wait) =>
+    [`Debounce.make: wait ${wait}`, () => Debounce.make({ id: "d", wait, callback: cb })] as const
+  ),
   [`Debounce.make: maxWait < wait`, () => Debounce.make({ id: "d", wait: 1000, maxWait: 999, callback: cb })],
   ...[10n, () => 1, NaN, undefined, new Date(0), new Map(), Symbol("s")].map((arg) =>
     [
@@ -76,38 +87,46 @@ const calls = (stats: string) =>
     .reduce((sum, line) => sum + Number(/calls=(\d+)/.exec(line)?.[1] ?? 0), 0)
 
 describe("hostile input, on a private redis-server", () => {
-  it.scopedLive("every bad value is InvalidOptions and reaches Redis with nothing; odd ids work; nothing lands outside the namespace", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.startFresh()
-      const client = yield* Effect.acquireRelease(Effect.sync(() => new IORedis(server.url)), (c) =>
-        Effect.promise(() => c.quit()))
-      const context = yield* Layer.build(IoRedis.layer({ url: server.url }))
-      const backend = Effect.provide(context)
-      yield* Effect.promise(() => client.config("RESETSTAT"))
-      const before = calls(yield* Effect.promise(() => client.info("commandstats")))
+  it.scopedLive(
+    "every bad value is InvalidOptions and reaches Redis with nothing; odd ids work; nothing lands outside the namespace",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const client = yield* Effect.acquireRelease(Effect.sync(() => new IORedis(server.url)), (c) =>
+          Effect.promise(() => c.quit()))
+        const context = yield* Layer.build(IoRedis.layer({ url: server.url }))
+        const backend = Effect.provide(context)
+        yield* Effect.promise(() =>
+          client.config("RESETSTAT")
+        )
+        const before = calls(yield* Effect.promise(() => client.info("commandstats")))
 
-      for (const [name, run] of rejected) {
-        const error = yield* run().pipe(backend, Effect.flip, Effect.orElseSucceed(() => ({ _tag: "succeeded" })))
-        expect([name, (error as { _tag: string })._tag]).toEqual([name, "InvalidOptions"])
-        expect((error as { message: string }).message.length).toBeLessThan(300) // a clear message, not a 1 MB echo
-      }
-      expect(calls(yield* Effect.promise(() => client.info("commandstats")))).toBe(before)
+        for (const [name, run] of rejected) {
+          const error = yield* run().pipe(backend, Effect.flip, Effect.orElseSucceed(() => ({ _tag: "succeeded" })))
+          expect([name, (error as { _tag: string })._tag]).toEqual([name, "InvalidOptions"])
+          expect((error as { message: string }).message.length).toBeLessThan(300) // a clear message, not a 1 MB echo
+        }
+        expect(calls(yield* Effect.promise(() => client.info("commandstats")))).toBe(before)
 
-      for (const id of oddIds) {
-        const [mine, theirs] = yield* Effect.all([Lock.make({ id }), Lock.make({ id, retry: { attempts: 1 } })]).pipe(backend)
-        expect(yield* mine.acquire().pipe(backend)).toBe(true)
-        expect(yield* theirs.acquire().pipe(backend)).toBe(false)
-        expect(yield* mine.status.pipe(backend)).toBe("ACQUIRED")
-        expect(Option.isNone(yield* Lock.withLockIfAvailable(Effect.succeed(1), { id }).pipe(backend))).toBe(true)
-        expect(yield* mine.release.pipe(backend)).toBe(true)
-        if (id.length > 512) continue // Debounce ids stop at 512 characters (its run lock adds the key)
-        const d = yield* Debounce.make({ id, wait: 10, callback: (x: string) => Effect.succeed(x) }).pipe(backend)
-        expect(yield* d.call(id).pipe(backend)).toEqual({ _tag: "Ran", edge: "trailing", result: id })
-      }
-      expect(yield* Effect.promise(() => client.dbsize())).toBeGreaterThan(0) // the FLUSHALL-looking ids flushed nothing
-      const keys = yield* Effect.promise(() => client.keys("*"))
-      expect(keys.filter((key) => !key.startsWith("effect-lock:"))).toEqual([])
-    }).pipe(Effect.provide(NodeContext.layer)), 120_000)
+        for (const id of oddIds) {
+          const [mine, theirs] = yield* Effect.all([Lock.make({ id }), Lock.make({ id, retry: { attempts: 1 } })]).pipe(
+            backend
+          )
+          expect(yield* mine.acquire().pipe(backend)).toBe(true)
+          expect(yield* theirs.acquire().pipe(backend)).toBe(false)
+          expect(yield* mine.status.pipe(backend)).toBe("ACQUIRED")
+          expect(Option.isNone(yield* Lock.withLockIfAvailable(Effect.succeed(1), { id }).pipe(backend))).toBe(true)
+          expect(yield* mine.release.pipe(backend)).toBe(true)
+          if (id.length > 512) continue // Debounce ids stop at 512 characters (its run lock adds the key)
+          const d = yield* Debounce.make({ id, wait: 10, callback: (x: string) => Effect.succeed(x) }).pipe(backend)
+          expect(yield* d.call(id).pipe(backend)).toEqual({ _tag: "Ran", edge: "trailing", result: id })
+        }
+        expect(yield* Effect.promise(() => client.dbsize())).toBeGreaterThan(0) // the FLUSHALL-looking ids flushed nothing
+        const keys = yield* Effect.promise(() => client.keys("*"))
+        expect(keys.filter((key) => !key.startsWith("effect-lock:"))).toEqual([])
+      }).pipe(Effect.provide(NodeContext.layer)),
+    120_000
+  )
 })
 
 describe("security", () => {
@@ -145,7 +164,7 @@ describe("security", () => {
           }
         }))
       const logs: Array<string> = []
-      const logger = Logger.make(({ message, annotations }) => logs.push(JSON.stringify([message, [...annotations]])))
+      const logger = Logger.make(({ annotations, message }) => logs.push(JSON.stringify([message, [...annotations]])))
       for (const layer of layers) {
         const error = yield* Effect.flatMap(Lock.make({ id: "secret-test" }), (l) => l.acquire()).pipe(
           Effect.provide(layer),

@@ -22,7 +22,10 @@ const STALL_BOUND = 1000 + 800
 const scriptCalls = (client: IORedis) =>
   Effect.promise(() => client.info("commandstats")).pipe(
     Effect.map((text) =>
-      [/cmdstat_evalsha:calls=(\d+)/, /cmdstat_eval:calls=(\d+)/].reduce((sum, re) => sum + Number(re.exec(text)?.[1] ?? 0), 0)
+      [/cmdstat_evalsha:calls=(\d+)/, /cmdstat_eval:calls=(\d+)/].reduce(
+        (sum, re) => sum + Number(re.exec(text)?.[1] ?? 0),
+        0
+      )
     )
   )
 
@@ -38,9 +41,15 @@ describe("the liveness checker's measure (synthetic traces)", () => {
     Liveness.analyse(traces, lease, 0, ended * 1000).worstStall
 
   it("a hand-off at the same instant is no stall; a gap while someone waits is", () => {
-    const handOff = { killedAt: undefined, events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 1000), at("rel", 0, 1100)] }
+    const handOff = {
+      killedAt: undefined,
+      events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 1000), at("rel", 0, 1100)]
+    }
     expect(worst([handOff])).toBe(0)
-    const gap = { killedAt: undefined, events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 3000), at("rel", 0, 3100)] }
+    const gap = {
+      killedAt: undefined,
+      events: [at("got", 1, 0), at("wait", 0, 0), at("rel", 1, 1000), at("got", 0, 3000), at("rel", 0, 3100)]
+    }
     expect(worst([gap])).toBe(2000)
   })
 
@@ -64,41 +73,54 @@ describe("the liveness checker's measure (synthetic traces)", () => {
 })
 
 describe("liveness across OS processes", () => {
-  it.scopedLive("a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s (item 7)", () =>
-    Effect.gen(function*() {
-      const { url } = yield* RedisServer.startFresh()
-      const client = yield* Effect.acquireRelease(Effect.sync(() => new IORedis(url)), (c) => Effect.promise(() => c.quit()))
-      const backend = yield* Layer.build(IoRedis.layer({ url }))
-      const id = yield* uniqueId("sigkill-waiters")
-      const holder = yield* Lock.make({ id, lease: 60_000 }).pipe(Effect.provide(backend))
-      expect(yield* holder.acquire().pipe(Effect.provide(backend))).toBe(true)
+  it.scopedLive(
+    "a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s (item 7)",
+    () =>
+      Effect.gen(function*() {
+        const { url } = yield* RedisServer.startFresh()
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => new IORedis(url)),
+          (c) => Effect.promise(() => c.quit())
+        )
+        const backend = yield* Layer.build(IoRedis.layer({ url }))
+        const id = yield* uniqueId("sigkill-waiters")
+        const holder = yield* Lock.make({ id, lease: 60_000 }).pipe(Effect.provide(backend))
+        expect(yield* holder.acquire().pipe(Effect.provide(backend))).toBe(true)
 
-      const before = yield* scriptCalls(client)
-      const proc = yield* Checker.spawnWorker(["wait", url, id, "10", "10000", "calm"])
-      yield* Checker.lines(proc.stdout).pipe(Stream.runDrain, Effect.forkScoped)
-      // Every fiber's first try has reached Redis (each joined the line), then the process dies.
-      yield* until(scriptCalls(client), (n) => n >= before + 10)
-      yield* proc.kill("SIGKILL")
+        const before = yield* scriptCalls(client)
+        const proc = yield* Checker.spawnWorker(["wait", url, id, "10", "10000", "calm"])
+        yield* Checker.lines(proc.stdout).pipe(Stream.runDrain, Effect.forkScoped)
+        // Every fiber's first try has reached Redis (each joined the line), then the process dies.
+        yield* until(scriptCalls(client), (n) => n >= before + 10)
+        yield* proc.kill("SIGKILL")
 
-      const live = yield* Effect.fork(Effect.scoped(Lock.acquire({ id, timeout: "60 seconds" })).pipe(Effect.provide(backend)))
-      const queued = yield* scriptCalls(client)
-      yield* until(scriptCalls(client), (n) => n >= queued + 1)
-      yield* Effect.sleep(100) // its reply is back: it stands in line behind the dead
-      const releasedAt = yield* Clock.currentTimeMillis
-      expect(yield* holder.release.pipe(Effect.provide(backend))).toBe(true)
-      yield* Fiber.join(live)
-      const waited = (yield* Clock.currentTimeMillis) - releasedAt
-      expect(waited).toBeLessThanOrEqual(STALL_BOUND) // was ~1 s per dead waiter
-    }).pipe(Effect.provide(NodeContext.layer)), 90_000)
+        const live = yield* Effect.fork(
+          Effect.scoped(Lock.acquire({ id, timeout: "60 seconds" })).pipe(Effect.provide(backend))
+        )
+        const queued = yield* scriptCalls(client)
+        yield* until(scriptCalls(client), (n) => n >= queued + 1)
+        yield* Effect.sleep(100) // its reply is back: it stands in line behind the dead
+        const releasedAt = yield* Clock.currentTimeMillis
+        expect(yield* holder.release.pipe(Effect.provide(backend))).toBe(true)
+        yield* Fiber.join(live)
+        const waited = (yield* Clock.currentTimeMillis) - releasedAt
+        expect(waited).toBeLessThanOrEqual(STALL_BOUND) // was ~1 s per dead waiter
+      }).pipe(Effect.provide(NodeContext.layer)),
+    90_000
+  )
 
-  it.scopedLive("randomized: with waiters and holders SIGKILLed, the lock never sits free for long while someone waits", () =>
-    Effect.gen(function*() {
-      const { url } = yield* RedisServer.startFresh()
-      const report = yield* Liveness.run({ redisUrl: url, processes: 3, fibers: 4, duration: 12_000 })
-      yield* Console.log(`liveness: ${JSON.stringify(report)}`)
-      expect(report.rounds).toBeGreaterThan(0)
-      expect(report.waiterKills).toBeGreaterThanOrEqual(report.rounds)
-      expect(report.acquisitions).toBeGreaterThan(report.rounds)
-      expect(report.worstStall).toBeLessThanOrEqual(STALL_BOUND)
-    }).pipe(Effect.provide(NodeContext.layer)), 90_000)
+  it.scopedLive(
+    "randomized: with waiters and holders SIGKILLed, the lock never sits free for long while someone waits",
+    () =>
+      Effect.gen(function*() {
+        const { url } = yield* RedisServer.startFresh()
+        const report = yield* Liveness.run({ redisUrl: url, processes: 3, fibers: 4, duration: 12_000 })
+        yield* Console.log(`liveness: ${JSON.stringify(report)}`)
+        expect(report.rounds).toBeGreaterThan(0)
+        expect(report.waiterKills).toBeGreaterThanOrEqual(report.rounds)
+        expect(report.acquisitions).toBeGreaterThan(report.rounds)
+        expect(report.worstStall).toBeLessThanOrEqual(STALL_BOUND)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    90_000
+  )
 })

@@ -9,18 +9,18 @@ import * as RedisServer from "./utils/RedisServer.js"
 import * as UpstashServer from "./utils/UpstashServer.js"
 
 const memory: Backend = {
-    name: "Memory (TestClock)",
-    test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(Memory.layer))),
-    elapse: (ms) => TestClock.adjust(ms),
-    within: (ms, self) =>
-      Effect.gen(function*() {
-        const fiber = yield* Effect.fork(self)
-        yield* TestClock.adjust(ms)
-        return yield* Fiber.join(fiber)
-      }),
-    shortLease: 1000,
-    margin: 0,
-    exactTime: true
+  name: "Memory (TestClock)",
+  test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(Memory.layer))),
+  elapse: (ms) => TestClock.adjust(ms),
+  within: (ms, self) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(self)
+      yield* TestClock.adjust(ms)
+      return yield* Fiber.join(fiber)
+    }),
+  shortLease: 1000,
+  margin: 0,
+  exactTime: true
 }
 
 describe("Memory", () => {

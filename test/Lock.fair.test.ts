@@ -52,7 +52,9 @@ describe("Lock.acquire waits in line", () => {
       const again = yield* Deferred.make<void>()
       // "x" holds, then immediately asks again while "y" waits: "y" must come before x's second turn.
       const x = yield* Effect.fork(Effect.gen(function*() {
-        yield* Lock.withLock({ id: "line" })(Effect.zipRight(Ref.update(order, (o) => [...o, "x1"]), Deferred.await(first)))
+        yield* Lock.withLock({ id: "line" })(
+          Effect.zipRight(Ref.update(order, (o) => [...o, "x1"]), Deferred.await(first))
+        )
         yield* Lock.withLock({ id: "line", timeout: "1 minute" })(Ref.update(order, (o) => [...o, "x2"]))
         yield* Deferred.succeed(again, undefined)
       }))
@@ -71,10 +73,13 @@ describe("Lock.acquire waits in line", () => {
     const recorder: Recorder = { calls: [] }
     let holder: Lock.Lock | undefined
     let tries = 0
-    const layer = recording(recorder, (name, run) =>
-      name === "lock.acquireFair" && tries++ === 0 && holder !== undefined
-        ? Effect.tap(run, () => holder!.release)
-        : run).pipe(Layer.provide(Memory.layer))
+    const layer = recording(
+      recorder,
+      (name, run) =>
+        name === "lock.acquireFair" && tries++ === 0 && holder !== undefined
+          ? Effect.tap(run, () => holder!.release)
+          : run
+    ).pipe(Layer.provide(Memory.layer))
     return Effect.gen(function*() {
       holder = yield* Lock.make({ id: "line" })
       yield* holder.acquire()

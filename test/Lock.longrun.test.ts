@@ -20,15 +20,19 @@ const loops = {
 
 describe("long-running loops", () => {
   for (const [name, once] of Object.entries(loops)) {
-    it.effect(`${name}, 20,000 times in one fiber: the fiber's FiberRef stacks stay bounded`, () =>
-      Effect.gen(function*() {
-        const before = yield* deepestFiberRefStack
-        for (let i = 0; i < 1000; i++) yield* once
-        const early = yield* deepestFiberRefStack
-        for (let i = 0; i < 19_000; i++) yield* once
-        const late = yield* deepestFiberRefStack
-        expect(late).toBe(early)
-        expect(late).toBeLessThanOrEqual(before + 2)
-      }).pipe(Effect.provide(Memory.layer)), 120_000)
+    it.effect(
+      `${name}, 20,000 times in one fiber: the fiber's FiberRef stacks stay bounded`,
+      () =>
+        Effect.gen(function*() {
+          const before = yield* deepestFiberRefStack
+          for (let i = 0; i < 1000; i++) yield* once
+          const early = yield* deepestFiberRefStack
+          for (let i = 0; i < 19_000; i++) yield* once
+          const late = yield* deepestFiberRefStack
+          expect(late).toBe(early)
+          expect(late).toBeLessThanOrEqual(before + 2)
+        }).pipe(Effect.provide(Memory.layer)),
+      120_000
+    )
   }
 })

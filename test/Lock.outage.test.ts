@@ -5,8 +5,8 @@
  * `RedisError`, never `LockNotAcquired` ("another copy is on it").
  */
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
+import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, Fiber, Layer, type Scope } from "effect"
 import * as Lock from "../src/Lock.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
@@ -38,7 +38,8 @@ const tagOf = <A, E>(result: Either.Either<A, E> | undefined) =>
   result === undefined ? "still pending" : Either.isRight(result) ? "succeeded" : (result.left as { _tag: string })._tag
 
 describe("timeouts hold against a real Redis that does not answer", () => {
-  live("Redis paused (frozen behind the proxy) before the first try: withLock({ timeout: 1 s }) returns by ~1 s with a RedisError",
+  live(
+    "Redis paused (frozen behind the proxy) before the first try: withLock({ timeout: 1 s }) returns by ~1 s with a RedisError",
     Effect.gen(function*() {
       const target = yield* RedisServer.startFresh()
       const proxy = yield* Proxy.start(target)
@@ -53,9 +54,11 @@ describe("timeouts hold against a real Redis that does not answer", () => {
       yield* proxy.thaw
       expect(elapsed).toBeLessThanOrEqual(1000 + MARGIN)
       expect(tagOf(result)).toBe("RedisError")
-    }))
+    })
+  )
 
-  live("Redis paused while a waiter waits for a busy lock: it returns by its timeout (1 s)",
+  live(
+    "Redis paused while a waiter waits for a busy lock: it returns by its timeout (1 s)",
     Effect.gen(function*() {
       const target = yield* RedisServer.startFresh()
       const proxy = yield* Proxy.start(target)
@@ -76,9 +79,11 @@ describe("timeouts hold against a real Redis that does not answer", () => {
       const elapsed = done._tag === "None" ? Infinity : (yield* Clock.currentTimeMillis) - start
       yield* proxy.thaw
       expect(elapsed).toBeLessThanOrEqual(1000 + MARGIN) // was 6 s
-    }))
+    })
+  )
 
-  live("Redis refusing connections, default IoRedis.layer: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError, not LockNotAcquired",
+  live(
+    "Redis refusing connections, default IoRedis.layer: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError, not LockNotAcquired",
     Effect.gen(function*() {
       const port = yield* RedisServer.freePort
       const backend = yield* Layer.build(IoRedis.layer({ url: `redis://127.0.0.1:${port}` }))
@@ -88,5 +93,6 @@ describe("timeouts hold against a real Redis that does not answer", () => {
       )
       expect(tagOf(result)).toBe("RedisError") // was LockNotAcquired: "another copy is on it"
       expect(elapsed).toBeLessThanOrEqual(2000 + MARGIN) // was 10.6 s
-    }))
+    })
+  )
 })

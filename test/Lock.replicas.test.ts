@@ -85,77 +85,87 @@ layer(UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer)), { timeout
         const id = yield* uniqueId("replicas-upstash")
         const before = yield* commandCalls(raw)
         const error = yield* Effect.flip(Lock.withLock({ id, replicas: 1 })(Effect.void))
-        expect(error._tag === "InvalidOptions" && error.expected).toBe("0: the upstash backend has no replicas to wait for")
+        expect(error._tag === "InvalidOptions" && error.expected).toBe(
+          "0: the upstash backend has no replicas to wait for"
+        )
         // only the INFO itself was counted in between
         expect(yield* commandCalls(raw)).toBe(before + 1)
-      }).pipe(Effect.provide(UpstashServer.upstash), Effect.scoped)
-    )
+      }).pipe(Effect.provide(UpstashServer.upstash), Effect.scoped))
   }
 )
 
-layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("replicas on a redis-server without replicas", (it) => {
-  it.effect("the won lock is given back and the acquisition fails with RedisError after replicaTimeout", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.RedisServer
-      const raw = yield* rawClient(server.url)
-      const id = yield* uniqueId("replicas-none")
-      const keys = lockKeys(DEFAULT_PREFIX, id)
-      const started = Date.now()
-      const error = yield* Effect.flip(Lock.withLock({ id, replicas: 1, replicaTimeout: "80 millis" })(Effect.void))
-      expect(Date.now() - started).toBeGreaterThanOrEqual(75)
-      expect(error._tag).toBe("RedisError")
-      expect(error.message).toBe(
-        `Redis wait failed: lock "${id}" was confirmed by 0 of 1 replica(s) within 80 ms; it was given back`
-      )
-      expect(yield* Effect.promise(() => raw.exists(keys.lock))).toBe(0)
-      expect(yield* Effect.promise(() => raw.get(keys.fence))).toBe("1")
-      // not contention: withLockIfAvailable does not turn it into "someone else has it"
-      const ifAvailable = yield* Effect.flip(Lock.withLockIfAvailable({ id, replicas: 1, replicaTimeout: 20 })(Effect.void))
-      expect(ifAvailable._tag).toBe("RedisError")
-      expect(yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))).toBe(3)
-    }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
+layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })(
+  "replicas on a redis-server without replicas",
+  (it) => {
+    it.effect("the won lock is given back and the acquisition fails with RedisError after replicaTimeout", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const raw = yield* rawClient(server.url)
+        const id = yield* uniqueId("replicas-none")
+        const keys = lockKeys(DEFAULT_PREFIX, id)
+        const started = Date.now()
+        const error = yield* Effect.flip(Lock.withLock({ id, replicas: 1, replicaTimeout: "80 millis" })(Effect.void))
+        expect(Date.now() - started).toBeGreaterThanOrEqual(75)
+        expect(error._tag).toBe("RedisError")
+        expect(error.message).toBe(
+          `Redis wait failed: lock "${id}" was confirmed by 0 of 1 replica(s) within 80 ms; it was given back`
+        )
+        expect(yield* Effect.promise(() => raw.exists(keys.lock))).toBe(0)
+        expect(yield* Effect.promise(() => raw.get(keys.fence))).toBe("1")
+        // not contention: withLockIfAvailable does not turn it into "someone else has it"
+        const ifAvailable = yield* Effect.flip(
+          Lock.withLockIfAvailable({ id, replicas: 1, replicaTimeout: 20 })(Effect.void)
+        )
+        expect(ifAvailable._tag).toBe("RedisError")
+        expect(yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))).toBe(3)
+      }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
 
-  it.effect("the wait for replicas ends with the acquisition's timeout when that comes first", () =>
-    Effect.gen(function*() {
-      const id = yield* uniqueId("replicas-deadline")
-      const started = Date.now()
-      const error = yield* Effect.flip(
-        Lock.withLock({ id, replicas: 1, replicaTimeout: "5 seconds", timeout: "100 millis" })(Effect.void)
-      )
-      expect(error._tag).toBe("RedisError")
-      expect(Date.now() - started).toBeLessThan(2000)
-    }).pipe(Effect.provide(RedisServer.ioredis)))
+    it.effect("the wait for replicas ends with the acquisition's timeout when that comes first", () =>
+      Effect.gen(function*() {
+        const id = yield* uniqueId("replicas-deadline")
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          Lock.withLock({ id, replicas: 1, replicaTimeout: "5 seconds", timeout: "100 millis" })(Effect.void)
+        )
+        expect(error._tag).toBe("RedisError")
+        expect(Date.now() - started).toBeLessThan(2000)
+      }).pipe(Effect.provide(RedisServer.ioredis)))
 
-  it.effect("the next waiter in line gets the lock an unconfirmed acquisition gives back", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.RedisServer
-      const raw = yield* rawClient(server.url)
-      const id = yield* uniqueId("replicas-handoff")
-      const keys = lockKeys(DEFAULT_PREFIX, id)
-      // a holder, a waiter that wants replicas (it will win and fail), and a plain waiter behind it
-      const holder = yield* Lock.make({ id })
-      expect(yield* holder.acquire()).toBe(true)
-      const confirming = yield* Effect.fork(
-        Effect.flip(Lock.withLock({ id, replicas: 1, replicaTimeout: "100 millis", timeout: "10 seconds" })(Effect.void))
-      )
-      yield* eventually(Effect.promise(() => raw.zcard(keys.queue)), (n) => n === 1)
-      const plain = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence)))
-      yield* eventually(Effect.promise(() => raw.zcard(keys.queue)), (n) => n === 2)
-      expect(yield* holder.release).toBe(true)
-      expect((yield* Fiber.join(confirming))._tag).toBe("RedisError")
-      expect(yield* Fiber.join(plain)).toBe(3)
-    }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
+    it.effect("the next waiter in line gets the lock an unconfirmed acquisition gives back", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const raw = yield* rawClient(server.url)
+        const id = yield* uniqueId("replicas-handoff")
+        const keys = lockKeys(DEFAULT_PREFIX, id)
+        // a holder, a waiter that wants replicas (it will win and fail), and a plain waiter behind it
+        const holder = yield* Lock.make({ id })
+        expect(yield* holder.acquire()).toBe(true)
+        const confirming = yield* Effect.fork(
+          Effect.flip(
+            Lock.withLock({ id, replicas: 1, replicaTimeout: "100 millis", timeout: "10 seconds" })(Effect.void)
+          )
+        )
+        yield* eventually(Effect.promise(() => raw.zcard(keys.queue)), (n) => n === 1)
+        const plain = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
+        )
+        yield* eventually(Effect.promise(() => raw.zcard(keys.queue)), (n) => n === 2)
+        expect(yield* holder.release).toBe(true)
+        expect((yield* Fiber.join(confirming))._tag).toBe("RedisError")
+        expect(yield* Fiber.join(plain)).toBe(3)
+      }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
 
-  it.effect("an acquisition interrupted while it waits for replicas gives the lock back", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.RedisServer
-      const raw = yield* rawClient(server.url)
-      const id = yield* uniqueId("replicas-interrupt")
-      const keys = lockKeys(DEFAULT_PREFIX, id)
-      const fiber = yield* Effect.fork(Lock.withLock({ id, replicas: 1, replicaTimeout: "500 millis" })(Effect.never))
-      yield* eventually(Effect.promise(() => raw.exists(keys.lock)), (n) => n === 1)
-      yield* Fiber.interrupt(fiber)
-      yield* eventually(Effect.promise(() => raw.exists(keys.lock)), (n) => n === 0)
-      expect(yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))).toBe(2)
-    }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
-})
+    it.effect("an acquisition interrupted while it waits for replicas gives the lock back", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const raw = yield* rawClient(server.url)
+        const id = yield* uniqueId("replicas-interrupt")
+        const keys = lockKeys(DEFAULT_PREFIX, id)
+        const fiber = yield* Effect.fork(Lock.withLock({ id, replicas: 1, replicaTimeout: "500 millis" })(Effect.never))
+        yield* eventually(Effect.promise(() => raw.exists(keys.lock)), (n) => n === 1)
+        yield* Fiber.interrupt(fiber)
+        yield* eventually(Effect.promise(() => raw.exists(keys.lock)), (n) => n === 0)
+        expect(yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))).toBe(2)
+      }).pipe(Effect.provide(RedisServer.ioredis), Effect.scoped))
+  }
+)

@@ -18,7 +18,7 @@ const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 /** When the store drops the lock's key, in store milliseconds (TestClock time), or undefined if free. */
 const expiryOf = (id: string) =>
   Effect.gen(function*() {
-    const { value, pttl } = yield* readKey(keyOf(id))
+    const { pttl, value } = yield* readKey(keyOf(id))
     return value === null || pttl < 0 ? undefined : (yield* Clock.currentTimeMillis) + pttl
   })
 
@@ -26,52 +26,60 @@ const expiryOf = (id: string) =>
 const stateOf = (id: string) => Effect.flatMap(Lock.make({ id, retry: { attempts: 1 } }), (l) => l.state)
 
 describe("item 1: the lease's deadline only moves to what a reply proves", () => {
-  it.scoped("a user's extension answered late, after the keeper's, cannot push validUntil past Redis's expiry", () =>
-    Effect.gen(function*() {
-      const id = "late-answer"
-      const holderClient = FaultyRedis.make()
-      const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(holderClient.layer))
-      yield* TestClock.adjust(1900)
-      // The user's extend(10 s) is applied at 1900 (Redis: 4100 + 10 000 ms) but its answer takes 300 ms…
-      holderClient.on("lock.extend", FaultyRedis.DelayReply(300), { nth: 1 })
-      const extended = yield* Effect.fork(lease.extend("10 seconds"))
-      // …meanwhile the keeper's tick (at 2000) sets the lease back to 6 s, and is answered at once.
-      yield* TestClock.adjust(100)
-      yield* TestClock.adjust(200) // the user's late answer lands now
-      expect(yield* Fiber.join(extended)).toBe(true)
-      // Redis now drops the key at 8000 (8200 had the two extensions been serialized): the deadline may
-      // not say later than Redis.
-      const expiry = (yield* expiryOf(id))!
-      expect(yield* lease.validUntil).toBeLessThanOrEqual(expiry)
+  it.scoped(
+    "a user's extension answered late, after the keeper's, cannot push validUntil past Redis's expiry",
+    () =>
+      Effect.gen(function*() {
+        const id = "late-answer"
+        const holderClient = FaultyRedis.make()
+        const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(holderClient.layer))
+        yield* TestClock.adjust(1900)
+        // The user's extend(10 s) is applied at 1900 (Redis: 4100 + 10 000 ms) but its answer takes 300 ms…
+        holderClient.on("lock.extend", FaultyRedis.DelayReply(300), { nth: 1 })
+        const extended = yield* Effect.fork(lease.extend("10 seconds"))
+        // …meanwhile the keeper's tick (at 2000) sets the lease back to 6 s, and is answered at once.
+        yield* TestClock.adjust(100)
+        yield* TestClock.adjust(200) // the user's late answer lands now
+        expect(yield* Fiber.join(extended)).toBe(true)
+        // Redis now drops the key at 8000 (8200 had the two extensions been serialized): the deadline may
+        // not say later than Redis.
+        const expiry = (yield* expiryOf(id))!
+        expect(yield* lease.validUntil).toBeLessThanOrEqual(expiry)
 
-      // The holder's network stalls; once Redis drops the key another process takes the lock…
-      holderClient.on("lock.extend", FaultyRedis.Hang)
-      yield* TestClock.adjust(expiry - 2200 + 1)
-      const other = yield* Lock.make({ id, retry: { attempts: 1 } })
-      expect(yield* other.acquire()).toBe(true)
-      // …and by then the holder must know its lease is gone (it said so until ~15.9 s: two owners).
-      expect(yield* lease.isLost).toBe(true)
-    }).pipe(Effect.provide(Memory.layer)), 20_000)
+        // The holder's network stalls; once Redis drops the key another process takes the lock…
+        holderClient.on("lock.extend", FaultyRedis.Hang)
+        yield* TestClock.adjust(expiry - 2200 + 1)
+        const other = yield* Lock.make({ id, retry: { attempts: 1 } })
+        expect(yield* other.acquire()).toBe(true)
+        // …and by then the holder must know its lease is gone (it said so until ~15.9 s: two owners).
+        expect(yield* lease.isLost).toBe(true)
+      }).pipe(Effect.provide(Memory.layer)),
+    20_000
+  )
 
-  it.scoped("the keeper's extension answered late, after the user's, does not cut or stretch the deadline wrongly", () =>
-    Effect.gen(function*() {
-      const id = "late-keeper"
-      const holderClient = FaultyRedis.make()
-      const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(holderClient.layer))
-      // The keeper's tick at 2000 (extend #1) is applied at once but answered 300 ms late…
-      holderClient.on("lock.extend", FaultyRedis.DelayReply(300), { nth: 1 })
-      yield* TestClock.adjust(2000)
-      // …while the user's extend(10 s), sent at 2100, is applied after it and answered first.
-      yield* TestClock.adjust(100)
-      expect(yield* lease.extend("10 seconds")).toBe(true)
-      yield* TestClock.adjust(200) // the keeper's older answer lands now
-      const expiry = (yield* expiryOf(id))!
-      expect(expiry).toBe(18_000) // 6 s from 2000, plus 10 s (the same had the two been serialized)
-      const validUntil = yield* lease.validUntil
-      expect(validUntil).toBeLessThanOrEqual(expiry)
-      // The older answer must not override the newer one: the deadline still reflects the user's extension.
-      expect(validUntil).toBeGreaterThan(2000 + 6000)
-    }).pipe(Effect.provide(Memory.layer)), 20_000)
+  it.scoped(
+    "the keeper's extension answered late, after the user's, does not cut or stretch the deadline wrongly",
+    () =>
+      Effect.gen(function*() {
+        const id = "late-keeper"
+        const holderClient = FaultyRedis.make()
+        const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(holderClient.layer))
+        // The keeper's tick at 2000 (extend #1) is applied at once but answered 300 ms late…
+        holderClient.on("lock.extend", FaultyRedis.DelayReply(300), { nth: 1 })
+        yield* TestClock.adjust(2000)
+        // …while the user's extend(10 s), sent at 2100, is applied after it and answered first.
+        yield* TestClock.adjust(100)
+        expect(yield* lease.extend("10 seconds")).toBe(true)
+        yield* TestClock.adjust(200) // the keeper's older answer lands now
+        const expiry = (yield* expiryOf(id))!
+        expect(expiry).toBe(18_000) // 6 s from 2000, plus 10 s (the same had the two been serialized)
+        const validUntil = yield* lease.validUntil
+        expect(validUntil).toBeLessThanOrEqual(expiry)
+        // The older answer must not override the newer one: the deadline still reflects the user's extension.
+        expect(validUntil).toBeGreaterThan(2000 + 6000)
+      }).pipe(Effect.provide(Memory.layer)),
+    20_000
+  )
 })
 
 describe("item 2: lease arithmetic is monotonic", () => {
@@ -98,35 +106,39 @@ describe("item 2: lease arithmetic is monotonic", () => {
       expect(yield* lease.isLost).toBe(true)
     }).pipe(Effect.provide(Memory.layer)), 20_000)
 
-  it.scoped("guarded work is interrupted with LockLost at the real deadline, not 3 s later", () =>
-    Effect.gen(function*() {
-      const id = "ntp-work"
-      const holderClient = FaultyRedis.make()
-      const stepped = FaultyRedis.steppedClock(yield* Effect.clock)
-      yield* Effect.addFinalizer(() => Effect.sync(holderClient.clear))
-      let interruptedAt: number | undefined
-      const work = Effect.never.pipe(
-        Effect.onInterrupt(() => Effect.map(TestClock.currentTimeMillis, (now) => void (interruptedAt = now)))
-      )
-      // A daemon: should it never end, the test still can.
-      const fiber = yield* Effect.forkDaemon(
-        Lock.withLock({ id, lease: 3000 })(work).pipe(
-          Effect.withClock(stepped.clock),
-          Effect.provide(holderClient.layer)
+  it.scoped(
+    "guarded work is interrupted with LockLost at the real deadline, not 3 s later",
+    () =>
+      Effect.gen(function*() {
+        const id = "ntp-work"
+        const holderClient = FaultyRedis.make()
+        const stepped = FaultyRedis.steppedClock(yield* Effect.clock)
+        yield* Effect.addFinalizer(() => Effect.sync(holderClient.clear))
+        let interruptedAt: number | undefined
+        const work = Effect.never.pipe(
+          Effect.onInterrupt(() => Effect.map(TestClock.currentTimeMillis, (now) => void (interruptedAt = now)))
         )
-      )
-      yield* TestClock.adjust(500)
-      stepped.step(-3000)
-      holderClient.on("*", FaultyRedis.Hang)
-      yield* TestClock.adjust(2501) // Redis drops the key just after 3000
-      // The work was stopped before Redis let the lease go (its release, on a frozen network, may still wait).
-      expect(interruptedAt).toBeDefined()
-      expect(interruptedAt!).toBeLessThanOrEqual(3000)
-      holderClient.clear()
-      yield* TestClock.adjust(5000)
-      const error = yield* Effect.flip(Fiber.join(fiber))
-      expect(error._tag).toBe("LockLost")
-    }).pipe(Effect.provide(Memory.layer)), 20_000)
+        // A daemon: should it never end, the test still can.
+        const fiber = yield* Effect.forkDaemon(
+          Lock.withLock({ id, lease: 3000 })(work).pipe(
+            Effect.withClock(stepped.clock),
+            Effect.provide(holderClient.layer)
+          )
+        )
+        yield* TestClock.adjust(500)
+        stepped.step(-3000)
+        holderClient.on("*", FaultyRedis.Hang)
+        yield* TestClock.adjust(2501) // Redis drops the key just after 3000
+        // The work was stopped before Redis let the lease go (its release, on a frozen network, may still wait).
+        expect(interruptedAt).toBeDefined()
+        expect(interruptedAt!).toBeLessThanOrEqual(3000)
+        holderClient.clear()
+        yield* TestClock.adjust(5000)
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        expect(error._tag).toBe("LockLost")
+      }).pipe(Effect.provide(Memory.layer)),
+    20_000
+  )
 })
 
 describe("item 3: keepAlive is validated, and a keeper that dies makes the lease lost", () => {
@@ -184,15 +196,19 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
     ]
   ]
   for (const [name, keepAlive] of dying) {
-    it.effect(`a keepAlive schedule that dies ${name}: the work fails with LockLost by the lease's end, never silently`, () =>
-      Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Lock.withLock({ id: "ka-dies", lease: 1000, keepAlive })(Effect.sleep(3000)))
-        yield* TestClock.adjust(1000)
-        const exit = yield* Fiber.poll(fiber)
-        expect(Option.isSome(exit)).toBe(true) // lost by the end of the lease at the latest
-        const error = yield* Effect.flip(Fiber.join(fiber))
-        expect(error._tag).toBe("LockLost")
-      }).pipe(Effect.provide(Memory.layer)), 20_000)
+    it.effect(
+      `a keepAlive schedule that dies ${name}: the work fails with LockLost by the lease's end, never silently`,
+      () =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(Lock.withLock({ id: "ka-dies", lease: 1000, keepAlive })(Effect.sleep(3000)))
+          yield* TestClock.adjust(1000)
+          const exit = yield* Fiber.poll(fiber)
+          expect(Option.isSome(exit)).toBe(true) // lost by the end of the lease at the latest
+          const error = yield* Effect.flip(Fiber.join(fiber))
+          expect(error._tag).toBe("LockLost")
+        }).pipe(Effect.provide(Memory.layer)),
+      20_000
+    )
   }
 })
 
@@ -203,8 +219,14 @@ describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", (
     ["Lock.make: prefix with a lone surrogate", () => Lock.make({ id: "job", prefix: "app\uD800:" })],
     ["Lock.acquire: id with a lone surrogate", () => Effect.scoped(Lock.acquire({ id: "job-\uDC00" }))],
     ["Lock.withLock: prefix with a lone surrogate", () => Lock.withLock(Effect.void, { id: "job", prefix: "\uDBFF" })],
-    ["handle.acquire: uuid \"owner-\\uD800\"", () => Effect.flatMap(Lock.make({ id: "job" }), (l) => l.acquire({ uuid: "owner-\uD800" }))],
-    ["handle.acquire: uuid \"owner-\\uDFFF\"", () => Effect.flatMap(Lock.make({ id: "job" }), (l) => l.acquire({ uuid: "owner-\uDFFF" }))]
+    [
+      "handle.acquire: uuid \"owner-\\uD800\"",
+      () => Effect.flatMap(Lock.make({ id: "job" }), (l) => l.acquire({ uuid: "owner-\uD800" }))
+    ],
+    [
+      "handle.acquire: uuid \"owner-\\uDFFF\"",
+      () => Effect.flatMap(Lock.make({ id: "job" }), (l) => l.acquire({ uuid: "owner-\uDFFF" }))
+    ]
   ]
   for (const [name, run] of cases) {
     it.effect(`${name} is InvalidOptions and nothing is sent`, () => {
@@ -227,60 +249,71 @@ describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", (
 
 describe("item 12: a timeout that fires during a winning try never leaves the lock failed-but-held", () => {
   for (const fair of [true, false]) {
-    it.scoped(`the try wins at once but its answer comes after the timeout (fair: ${fair})`, () =>
-      Effect.gen(function*() {
-        const id = `win-late-${fair}`
-        const client = FaultyRedis.make()
-        client.on(fair ? "lock.acquireFair" : "lock.acquire", FaultyRedis.DelayReply(300), { nth: 1 })
-        const closeScope = yield* Deferred.make<void>()
-        const outcome = yield* Deferred.make<Either.Either<Lock.Lease, unknown>>()
-        // The caller keeps its scope open after the acquisition returns (as a request handler would).
-        yield* Effect.forkDaemon(
-          Effect.scoped(Effect.gen(function*() {
-            const result = yield* Effect.either(Lock.acquire({ id, lease: 30_000, timeout: 100, fair }))
-            yield* Deferred.succeed(outcome, result)
-            yield* Deferred.await(closeScope)
-          })).pipe(Effect.provide(client.layer))
-        )
-        yield* TestClock.adjust(100)
-        yield* TestClock.adjust(200) // the winning answer lands
-        yield* TestClock.adjust(100) // time to act on it
-        const result = yield* Deferred.await(outcome).pipe(
-          Effect.timeoutFail({ duration: 0, onTimeout: () => new Error("the acquisition has not returned 300 ms after its timeout") })
-        )
-        const state = (yield* stateOf(id))._tag
-        if (Either.isLeft(result)) {
-          // Told it failed: then nobody may hold the lock for it.
-          expect(state).toBe("Free")
-        } else {
-          // Told it won: then the lease is real.
-          expect(state).toBe("HeldByOther")
-          expect(yield* result.right.isLost).toBe(false)
-        }
-        yield* Deferred.succeed(closeScope, undefined)
-      }).pipe(Effect.provide(Memory.layer)), 20_000)
+    it.scoped(
+      `the try wins at once but its answer comes after the timeout (fair: ${fair})`,
+      () =>
+        Effect.gen(function*() {
+          const id = `win-late-${fair}`
+          const client = FaultyRedis.make()
+          client.on(fair ? "lock.acquireFair" : "lock.acquire", FaultyRedis.DelayReply(300), { nth: 1 })
+          const closeScope = yield* Deferred.make<void>()
+          const outcome = yield* Deferred.make<Either.Either<Lock.Lease, unknown>>()
+          // The caller keeps its scope open after the acquisition returns (as a request handler would).
+          yield* Effect.forkDaemon(
+            Effect.scoped(Effect.gen(function*() {
+              const result = yield* Effect.either(Lock.acquire({ id, lease: 30_000, timeout: 100, fair }))
+              yield* Deferred.succeed(outcome, result)
+              yield* Deferred.await(closeScope)
+            })).pipe(Effect.provide(client.layer))
+          )
+          yield* TestClock.adjust(100)
+          yield* TestClock.adjust(200) // the winning answer lands
+          yield* TestClock.adjust(100) // time to act on it
+          const result = yield* Deferred.await(outcome).pipe(
+            Effect.timeoutFail({
+              duration: 0,
+              onTimeout: () => new Error("the acquisition has not returned 300 ms after its timeout")
+            })
+          )
+          const state = (yield* stateOf(id))._tag
+          if (Either.isLeft(result)) {
+            // Told it failed: then nobody may hold the lock for it.
+            expect(state).toBe("Free")
+          } else {
+            // Told it won: then the lease is real.
+            expect(state).toBe("HeldByOther")
+            expect(yield* result.right.isLost).toBe(false)
+          }
+          yield* Deferred.succeed(closeScope, undefined)
+        }).pipe(Effect.provide(Memory.layer)),
+      20_000
+    )
   }
 })
 
 describe("item 13: a try Redis applied but whose answer failed leaves no orphan owner", () => {
   for (const fair of [true, false]) {
-    it.scoped(`the winning try's answer is lost (HTTP 502 after the script ran): the lock is free soon after (fair: ${fair})`, () =>
-      Effect.gen(function*() {
-        const id = `orphan-${fair}`
-        const client = FaultyRedis.make()
-        client.on(fair ? "lock.acquireFair" : "lock.acquire", FaultyRedis.FailAfterApply, { nth: 1 })
-        const fiber = yield* Effect.fork(
-          Effect.scoped(Effect.asVoid(Lock.acquire({ id, lease: 30_000, timeout: "5 seconds", fair }))).pipe(
-            Effect.provide(client.layer)
+    it.scoped(
+      `the winning try's answer is lost (HTTP 502 after the script ran): the lock is free soon after (fair: ${fair})`,
+      () =>
+        Effect.gen(function*() {
+          const id = `orphan-${fair}`
+          const client = FaultyRedis.make()
+          client.on(fair ? "lock.acquireFair" : "lock.acquire", FaultyRedis.FailAfterApply, { nth: 1 })
+          const fiber = yield* Effect.fork(
+            Effect.scoped(Effect.asVoid(Lock.acquire({ id, lease: 30_000, timeout: "5 seconds", fair }))).pipe(
+              Effect.provide(client.layer)
+            )
           )
-        )
-        yield* TestClock.adjust(1000)
-        const exit = yield* Fiber.await(fiber)
-        // Whatever the caller was told (a RedisError, or a retried win whose scope has now closed)…
-        expect(Exit.isFailure(exit) ? (yield* Effect.flip(exit))._tag : "won").toMatch(/^(RedisError|won)$/)
-        // …the lock is not left to a token nobody has for the whole 30 s lease.
-        expect((yield* stateOf(id))._tag).toBe("Free")
-      }).pipe(Effect.provide(Memory.layer)), 20_000)
+          yield* TestClock.adjust(1000)
+          const exit = yield* Fiber.await(fiber)
+          // Whatever the caller was told (a RedisError, or a retried win whose scope has now closed)…
+          expect(Exit.isFailure(exit) ? (yield* Effect.flip(exit))._tag : "won").toMatch(/^(RedisError|won)$/)
+          // …the lock is not left to a token nobody has for the whole 30 s lease.
+          expect((yield* stateOf(id))._tag).toBe("Free")
+        }).pipe(Effect.provide(Memory.layer)),
+      20_000
+    )
   }
 })
 

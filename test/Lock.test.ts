@@ -23,7 +23,7 @@ const setup = (intercept?: Parameters<typeof recording>[1]) => {
 
 describe("Lock.make (the @upstash/lock contract)", () => {
   it.effect("defaults: 10 s lease, 3 tries 100 ms apart, false after the last try without a trailing sleep", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     return Effect.gen(function*() {
       const holder = yield* Lock.make({ id: "d" })
       const waiter = yield* Lock.make({ id: "d" })
@@ -53,7 +53,7 @@ describe("Lock.make (the @upstash/lock contract)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("overrides set the lease, the tries and a caller-chosen token for one call", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     return Effect.gen(function*() {
       const a = yield* Lock.make({ id: "o" })
       const b = yield* Lock.make({ id: "o" })
@@ -120,7 +120,7 @@ describe("Lock.acquire (the scoped lease)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("with a timeout and no retry, a woken-by-push waiter only looks every 400 ms to keep its place: it fails at the timeout", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     return Effect.gen(function*() {
       const holder = yield* Lock.make({ id: "to" })
       yield* holder.acquire()
@@ -138,7 +138,7 @@ describe("Lock.acquire (the scoped lease)", () => {
   })
 
   it.effect("where nothing pushes, the first in line looks every 5–10 ms: a lock released to it is never idle for a polling interval", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     const noPush = Layer.effect(Redis, Effect.map(Redis, ({ subscriber: _, ...rest }) => Redis.of(rest))).pipe(
       Layer.provide(layer)
     )
@@ -147,7 +147,9 @@ describe("Lock.acquire (the scoped lease)", () => {
       yield* holder.acquire()
       const got = yield* Deferred.make<void>()
       const first = yield* Effect.fork(
-        Lock.withLock({ id: "np", timeout: "5 seconds" })(Effect.zipRight(Deferred.succeed(got, undefined), Effect.never))
+        Lock.withLock({ id: "np", timeout: "5 seconds" })(
+          Effect.zipRight(Deferred.succeed(got, undefined), Effect.never)
+        )
       )
       yield* TestClock.adjust(1)
       const second = yield* Effect.fork(Effect.scoped(Lock.acquire({ id: "np", timeout: "5 seconds" })))
@@ -163,7 +165,7 @@ describe("Lock.acquire (the scoped lease)", () => {
   })
 
   it.effect("with a timeout and no retry, where nothing pushes, a waiter looks every 100 ms until the timeout", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     const noPush = Layer.effect(Redis, Effect.map(Redis, ({ subscriber: _, ...rest }) => Redis.of(rest))).pipe(
       Layer.provide(layer)
     )
@@ -188,7 +190,7 @@ describe("Lock.acquire (the scoped lease)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("keeps the lease alive every third of the lease for as long as the scope is open", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     return Effect.gen(function*() {
       const probe = yield* Lock.make({ id: "k" })
       const fiber = yield* Effect.fork(
@@ -258,7 +260,7 @@ describe("Lock.acquire (the scoped lease)", () => {
   })
 
   it.effect("with keepAlive false, work longer than the lease is interrupted with LockLost (expired)", () => {
-    const { layer, count } = setup()
+    const { count, layer } = setup()
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(Lock.withLock({ id: "nk", lease: 1000, keepAlive: false })(Effect.never))
       yield* TestClock.adjust(1000)
@@ -306,7 +308,7 @@ describe("Lock.acquire (the scoped lease)", () => {
     })).pipe(Effect.provide(Memory.layer)))
 
   it.effect("a Redis fault while acquiring is a RedisError, not a retry and not a crash", () => {
-    const { layer, count } = setup((name, run) => (name.startsWith("lock.acquire") ? redisDown(name) : run))
+    const { count, layer } = setup((name, run) => (name.startsWith("lock.acquire") ? redisDown(name) : run))
     return Effect.gen(function*() {
       const error = (yield* Effect.flip(Effect.scoped(Lock.acquire({ id: "rf", timeout: "5 seconds" })))) as RedisError
       expect(error._tag).toBe("RedisError")

@@ -31,7 +31,13 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string): string 
     cwd,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...env, npm_config_loglevel: "error", npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" }
+    env: {
+      ...env,
+      npm_config_loglevel: "error",
+      npm_config_update_notifier: "false",
+      npm_config_fund: "false",
+      npm_config_audit: "false"
+    }
   })
 }
 
@@ -80,7 +86,19 @@ afterAll(() => {
 
 describe("the packed package", () => {
   it("ships the build (ESM, CommonJS, declarations and their maps), the sources the maps point to, and the license", () => {
-    for (const file of ["dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/cjs/package.json", "src/index.ts", "LICENSE", "README.md"]) {
+    for (
+      const file of [
+        "dist/index.js",
+        "dist/index.d.ts",
+        "dist/index.d.ts.map",
+        "dist/cjs/index.js",
+        "dist/cjs/index.d.ts",
+        "dist/cjs/package.json",
+        "src/index.ts",
+        "LICENSE",
+        "README.md"
+      ]
+    ) {
       expect(packed).toContain(file)
     }
     expect(packed.filter((file) => !/^(dist|src)\/|^(LICENSE|README\.md|package\.json)$/.test(file))).toEqual([])
@@ -93,7 +111,9 @@ describe("the packed package", () => {
     for (const map of maps) {
       const { sources } = JSON.parse(fs.readFileSync(path.join(installed, map), "utf8")) as { sources: Array<string> }
       for (const source of sources) {
-        expect(fs.existsSync(path.resolve(path.dirname(path.join(installed, map)), source)), `${map} → ${source}`).toBe(true)
+        expect(fs.existsSync(path.resolve(path.dirname(path.join(installed, map)), source)), `${map} → ${source}`).toBe(
+          true
+        )
       }
     }
   })
@@ -106,7 +126,9 @@ describe("the packed package", () => {
       .map((target) => path.normalize(target).replace(/^dist[\\/](cjs[\\/])?/, "").replace(/\.js$/, ".ts"))
     const modules = fs.readdirSync(path.join(clone, "src"), { recursive: true, encoding: "utf8" })
       .filter((file) => file.endsWith(".ts") && !file.split(path.sep).includes("internal") && !programs.includes(file))
-      .map((file) => file === "index.ts" ? "effect-lock" : `effect-lock/${file.replace(/\.ts$/, "").split(path.sep).join("/")}`)
+      .map((file) =>
+        file === "index.ts" ? "effect-lock" : `effect-lock/${file.replace(/\.ts$/, "").split(path.sep).join("/")}`
+      )
     expect([...entries].sort()).toEqual(modules.sort())
   })
 
@@ -128,7 +150,10 @@ describe("the packed package", () => {
         console.log(JSON.stringify({ loaded, ran, hidden }))
       `
       const file = path.join(app, format === "esm" ? "check.mjs" : "check.cjs")
-      fs.writeFileSync(file, format === "esm" ? source : `(async () => {${source}})().catch((e) => { console.error(e); process.exit(1) })`)
+      fs.writeFileSync(
+        file,
+        format === "esm" ? source : `(async () => {${source}})().catch((e) => { console.error(e); process.exit(1) })`
+      )
       return JSON.parse(run(process.execPath, [file], app)) as {
         loaded: Record<string, Array<string>>
         ran: string
@@ -167,7 +192,9 @@ export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reas
     const getSourceFile = host.getSourceFile
     host.getSourceFile = (fileName, languageVersionOrOptions, ...rest) => {
       if (!fileName.endsWith(".d.ts")) return getSourceFile(fileName, languageVersionOrOptions, ...rest)
-      const format = typeof languageVersionOrOptions === "object" ? languageVersionOrOptions.impliedNodeFormat : undefined
+      const format = typeof languageVersionOrOptions === "object"
+        ? languageVersionOrOptions.impliedNodeFormat
+        : undefined
       const key = `${fileName}|${format}`
       if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, ...rest))
       return parsed.get(key)
@@ -193,7 +220,9 @@ export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reas
     }
     const program = ts.createProgram(paths, compilerOptions, hostFor(compilerOptions))
     return ts.getPreEmitDiagnostics(program).map((d) =>
-      `${d.file ? path.basename(d.file.fileName) : ""} TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+      `${d.file ? path.basename(d.file.fileName) : ""} TS${d.code}: ${
+        ts.flattenDiagnosticMessageText(d.messageText, "\n")
+      }`
     )
   }
 

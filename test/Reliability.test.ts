@@ -4,21 +4,19 @@
  * stall, a slow Redis. Waits are for conditions (polling Redis), never for time to "settle".
  */
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
+import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import * as Lock from "../src/Lock.js"
 import type { LockLost } from "../src/LockError.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Checker from "./safety/checker.js"
+import { eventually, raw } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as Proxy from "./utils/Proxy.js"
 import * as RedisServer from "./utils/RedisServer.js"
-import { eventually, raw } from "./utils/live.js"
-
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
-
 
 /** A test against real processes: live clock, and a CommandExecutor to start them. */
 const live = (name: string, body: Effect.Effect<void, unknown, Scope.Scope | CommandExecutor>, timeout = 60_000) =>
@@ -43,7 +41,8 @@ const holder = (url: string, id: string, lease: number) =>
   })
 
 describe("reliability on real redis-server processes", () => {
-  live("mutual exclusion across OS processes: no lost update, no overlap, fences increase",
+  live(
+    "mutual exclusion across OS processes: no lost update, no overlap, fences increase",
     Effect.gen(function*() {
       const { url } = yield* server()
       const report = yield* Checker.run({ redisUrl: url, processes: 3, sections: 15 })
@@ -52,15 +51,18 @@ describe("reliability on real redis-server processes", () => {
       expect(report.counter).toBe(45)
       expect(report.overlaps).toEqual([])
       expect(report.fenceInversions).toEqual([])
-    }), 120_000)
+    }),
+    120_000
+  )
 
-  live("a holder killed with SIGKILL: nothing extends its lease, and another owner acquires after it",
+  live(
+    "a holder killed with SIGKILL: nothing extends its lease, and another owner acquires after it",
     Effect.gen(function*() {
       const { url } = yield* server()
       const client = yield* raw(url)
       const id = yield* uniqueId("killed")
       const lease = 1500
-      const { proc, fence } = yield* holder(url, id, lease)
+      const { fence, proc } = yield* holder(url, id, lease)
       yield* proc.kill("SIGKILL")
       // Sample the lease as Redis sees it: it only ever goes down until the key expires.
       const samples: Array<number> = []
@@ -76,9 +78,11 @@ describe("reliability on real redis-server processes", () => {
         Effect.provide(IoRedis.layer({ url }))
       )
       expect(next.fence).toBeGreaterThan(fence)
-    }))
+    })
+  )
 
-  live("a holder stopped with SIGTERM releases its lock on the way out, long before its lease ends",
+  live(
+    "a holder stopped with SIGTERM releases its lock on the way out, long before its lease ends",
     Effect.gen(function*() {
       const { url } = yield* server()
       const client = yield* raw(url)
@@ -89,9 +93,11 @@ describe("reliability on real redis-server processes", () => {
       yield* proc.exitCode.pipe(Effect.ignore)
       // Released by the worker's finalizer, not expired: the lease had a minute to go.
       expect(yield* Effect.promise(() => client.exists(keyOf(id)))).toBe(0)
-    }))
+    })
+  )
 
-  live("interrupting the holding fiber releases the lock before the interruption completes",
+  live(
+    "interrupting the holding fiber releases the lock before the interruption completes",
     Effect.gen(function*() {
       const { url } = yield* server()
       const client = yield* raw(url)
@@ -106,9 +112,11 @@ describe("reliability on real redis-server processes", () => {
       expect(yield* Effect.promise(() => client.exists(keyOf(id)))).toBe(1)
       yield* Fiber.interrupt(fiber)
       expect(yield* Effect.promise(() => client.exists(keyOf(id)))).toBe(0)
-    }))
+    })
+  )
 
-  live("Redis restarted: typed errors, guarded work interrupted with LockLost before its lease ends, recovery without restarting the app",
+  live(
+    "Redis restarted: typed errors, guarded work interrupted with LockLost before its lease ends, recovery without restarting the app",
     Effect.gen(function*() {
       const port = yield* RedisServer.freePort
       const url = `redis://127.0.0.1:${port}`
@@ -147,9 +155,11 @@ describe("reliability on real redis-server processes", () => {
         (fence) => fence > 0
       )
       expect(again).toBe(1) // a fresh Redis: the fence counter started over (see the README on persistence)
-    }))
+    })
+  )
 
-  live("network stall longer than the lease: the holder is interrupted at its local deadline, a new owner gets a higher fence",
+  live(
+    "network stall longer than the lease: the holder is interrupted at its local deadline, a new owner gets a higher fence",
     Effect.gen(function*() {
       const target = yield* server()
       const proxy = yield* Proxy.start(target)
@@ -184,15 +194,18 @@ describe("reliability on real redis-server processes", () => {
       expect(fresh.fence).toBeGreaterThan(held.fence)
 
       const token = yield* Effect.promise(() => client.get(keyOf(id)))
-      const commands = () => client.info("commandstats").then((text) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(text)?.[1] ?? 0))
+      const commands = () =>
+        client.info("commandstats").then((text) => Number(/cmdstat_evalsha:calls=(\d+)/.exec(text)?.[1] ?? 0))
       const before = yield* Effect.promise(commands)
       yield* proxy.thaw // the stale holder's held-back extension and release now reach Redis…
       yield* eventually(Effect.promise(commands), (n) => n >= before + 2)
       expect(yield* Effect.promise(() => client.get(keyOf(id)))).toBe(token) // …and change nothing
       expect(yield* Effect.promise(() => client.pttl(keyOf(id)))).toBeGreaterThan(5000)
-    }))
+    })
+  )
 
-  live("slow Redis (100 ms each way): leases are still kept alive, and a timeout is a typed error that leaves nothing held",
+  live(
+    "slow Redis (100 ms each way): leases are still kept alive, and a timeout is a typed error that leaves nothing held",
     Effect.gen(function*() {
       const target = yield* server()
       const proxy = yield* Proxy.start(target)
@@ -214,5 +227,6 @@ describe("reliability on real redis-server processes", () => {
       expect(error._tag).toBe("RedisError")
       expect(error.message).toContain("no answer before the deadline")
       yield* eventually(Effect.promise(() => client.exists(keyOf(id))), (n) => n === 0)
-    }))
+    })
+  )
 })

@@ -4,8 +4,8 @@
  * holding has a fence of its own; and the permits of a holder killed with SIGKILL come back within one
  * lease.
  */
-import { NodeContext } from "@effect/platform-node"
 import type { CommandExecutor } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, type Scope, Stream } from "effect"
 import * as IoRedis from "../src/Redis/IoRedis.js"
@@ -24,7 +24,8 @@ describe("Semaphore across OS processes (redis-server)", () => {
     expect(Checker.mostInside([at(0, 5), at(5, 10), at(10, 15)])).toBe(1)
   })
 
-  live("4 processes × 8 sections with permits = 3: never more than 3 inside, each section once, fences unique",
+  live(
+    "4 processes × 8 sections with permits = 3: never more than 3 inside, each section once, fences unique",
     Effect.gen(function*() {
       const { url } = yield* RedisServer.startFresh()
       const report = yield* Checker.run({ redisUrl: url, processes: 4, sections: 8, permits: 3 })
@@ -35,15 +36,20 @@ describe("Semaphore across OS processes (redis-server)", () => {
       // Three fibers per process, four processes: the semaphore did let several in at once.
       expect(report.mostInside).toBeGreaterThan(1)
       expect(report.fencesUnique).toBe(true)
-    }))
+    })
+  )
 
-  live("the permits of a holder killed with SIGKILL come back within one lease",
+  live(
+    "the permits of a holder killed with SIGKILL come back within one lease",
     Effect.gen(function*() {
       const { url } = yield* RedisServer.startFresh()
       const id = yield* uniqueId("sem-killed")
       const lease = 1500
       const proc = yield* Checker.spawnWorker(["hold", url, id, String(lease), "3", "3"])
-      const [held] = yield* Checker.jsonLines<{ readonly acquired: number }>(proc.stdout).pipe(Stream.take(1), Stream.runCollect)
+      const [held] = yield* Checker.jsonLines<{ readonly acquired: number }>(proc.stdout).pipe(
+        Stream.take(1),
+        Stream.runCollect
+      )
       yield* proc.kill("SIGKILL")
       const killedAt = yield* Clock.currentTimeMillis
       const next = yield* Effect.gen(function*() {
@@ -53,5 +59,6 @@ describe("Semaphore across OS processes (redis-server)", () => {
       const waited = (yield* Clock.currentTimeMillis) - killedAt
       expect(next.fence).toBeGreaterThan(held!.acquired)
       expect(waited).toBeLessThanOrEqual(lease + 500)
-    }))
+    })
+  )
 })

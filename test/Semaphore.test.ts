@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber, Option, Runtime, TestClock } from "effect"
 import { semaphoreKeys } from "../src/internal/keys.js"
-import { Redis } from "../src/Redis.js"
+import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as Semaphore from "../src/Semaphore.js"
 import { readList } from "./utils/probe.js"
@@ -145,7 +145,6 @@ describe("Semaphore (TestClock)", () => {
       expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "LockLost", id: "lost" })
       expect(yield* sem.available).toBe(2)
     }).pipe(Effect.provide(Memory.layer)))
-
 })
 
 describe("Semaphore (TestClock, whole API)", () => {
@@ -177,7 +176,9 @@ describe("Semaphore (TestClock, whole API)", () => {
               Effect.ensuring(Effect.sync(() => void (inside -= o.n)))
             )
             const take = Effect.sleep(o.start).pipe(
-              Effect.zipRight(sem.withPermits(o.n, { timeout: o.timeout, ...(o.keepAlive ? {} : { keepAlive: false }) })(body)),
+              Effect.zipRight(
+                sem.withPermits(o.n, { timeout: o.timeout, ...(o.keepAlive ? {} : { keepAlive: false }) })(body)
+              ),
               Effect.ignore
             )
             return Effect.fork(o.interruptAfter === undefined ? take : Effect.timeout(take, o.interruptAfter))
@@ -190,10 +191,14 @@ describe("Semaphore (TestClock, whole API)", () => {
           expect(yield* readList(keysOf(sem.id).queue)).toEqual([])
         })
       yield* Effect.promise(() =>
-        fc.assert(fc.asyncProperty(fc.array(owner, { minLength: 1, maxLength: 6 }), (owners) => Runtime.runPromise(runtime)(check(owners))), {
-          numRuns: 25,
-          endOnFailure: true
-        })
+        fc.assert(
+          fc.asyncProperty(fc.array(owner, { minLength: 1, maxLength: 6 }), (owners) =>
+            Runtime.runPromise(runtime)(check(owners))),
+          {
+            numRuns: 25,
+            endOnFailure: true
+          }
+        )
       )
     }).pipe(Effect.provide(Memory.layer)))
 })

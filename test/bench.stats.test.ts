@@ -46,7 +46,11 @@ describe("bench statistics", () => {
   })
 
   it("uncontended cycle times and percentiles", () => {
-    const run = Stats.uncontended(Array.from({ length: 100 }, (_, i) => s(0, i * 10, i * 10, i * 10 + 1 + (i === 99 ? 9 : 0))), 400, 0)
+    const run = Stats.uncontended(
+      Array.from({ length: 100 }, (_, i) => s(0, i * 10, i * 10, i * 10 + 1 + (i === 99 ? 9 : 0))),
+      400,
+      0
+    )
     expect(run.p50).toBe(1)
     expect(run.p99).toBe(1)
     expect(Stats.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 100)).toBe(10)

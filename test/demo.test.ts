@@ -4,19 +4,23 @@ import { NodeContext } from "@effect/platform-node"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 
-it.scopedLive("the demo runs on the embedded store and shows exclusion, fencing and a lost lease", () =>
-  Effect.gen(function*() {
-    const env = { ...process.env }
-    delete env.REDIS_URL
-    const output = yield* Command.make(process.execPath, "--import", "tsx", "demo/main.ts").pipe(
-      Command.env(env),
-      Command.string
-    )
-    expect(output).toContain("embedded Memory store")
-    expect(output).toContain("theirs.release       → false")
-    expect(output).toMatch(/8 critical sections, fences 1, 2, 3, 4, 5, 6, 7, 8/)
-    expect(output).toContain("slow: interrupted with LockLost")
-    expect(output).not.toContain("should not happen")
-    expect(output).toContain("5 exports done, at most 2 at once")
-    expect(output).toMatch(/store: rejected a stale holder's write with fence 1 \(it has seen 2\)/)
-  }).pipe(Effect.provide(NodeContext.layer)), 60_000)
+it.scopedLive(
+  "the demo runs on the embedded store and shows exclusion, fencing and a lost lease",
+  () =>
+    Effect.gen(function*() {
+      const env = { ...process.env }
+      delete env.REDIS_URL
+      const output = yield* Command.make(process.execPath, "--import", "tsx", "demo/main.ts").pipe(
+        Command.env(env),
+        Command.string
+      )
+      expect(output).toContain("embedded Memory store")
+      expect(output).toContain("theirs.release       → false")
+      expect(output).toMatch(/8 critical sections, fences 1, 2, 3, 4, 5, 6, 7, 8/)
+      expect(output).toContain("slow: interrupted with LockLost")
+      expect(output).not.toContain("should not happen")
+      expect(output).toContain("5 exports done, at most 2 at once")
+      expect(output).toMatch(/store: rejected a stale holder's write with fence 1 \(it has seen 2\)/)
+    }).pipe(Effect.provide(NodeContext.layer)),
+  60_000
+)

@@ -16,7 +16,10 @@ const fromSources = (): Array<readonly [string, string]> =>
     .flatMap((file) => {
       const text = fs.readFileSync(path.join(root, "src", file), "utf8")
       return [...text.matchAll(/@example\n((?: \*(?: .*)?\n)+?) \*(?: @|\/)/g)].map((match, i) =>
-        [`${file.replace(/[/.]/g, "_")}_${i}`, match[1]!.split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n")] as const
+        [
+          `${file.replace(/[/.]/g, "_")}_${i}`,
+          match[1]!.split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n")
+        ] as const
       )
     })
 
@@ -53,7 +56,9 @@ it("every @example and README snippet compiles", () => {
     allowImportingTsExtensions: true
   })
   const problems = ts.getPreEmitDiagnostics(program).map((d) => {
-    const where = d.file ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ""
+    const where = d.file
+      ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}`
+      : ""
     return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
   })
   expect(problems).toEqual([])

@@ -29,12 +29,12 @@
 import { Config, type ConfigError, Effect, Layer, Option, Redacted, Runtime, type Scope } from "effect"
 import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "ioredis"
 import { Cluster, Redis as IORedis } from "ioredis"
-import { makeRun } from "./internal/evalsha.js"
-import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
+import { makeRun } from "./internal/evalsha.js"
+import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 
 /**
  * @since 0.1.0
@@ -120,7 +120,9 @@ const waitForReplicas = (client: IORedis | Cluster, key: string, replicas: numbe
   )
 
 const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
-  Runtime.runFork(runtime)(Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error))))
+  Runtime.runFork(runtime)(
+    Effect.logDebug("ioredis connection error").pipe(Effect.annotateLogs("error", describe(error)))
+  )
 
 /**
  * @since 0.1.0
@@ -217,10 +219,15 @@ export interface ClusterOptions {
 }
 
 const parseNode = (node: unknown): Effect.Effect<{ readonly host: string; readonly port: number }, InvalidOptions> => {
-  const invalid = new InvalidOptions({ option: "nodes", expected: "\"host:port\" or { host, port }", received: render(node) })
+  const invalid = new InvalidOptions({
+    option: "nodes",
+    expected: "\"host:port\" or { host, port }",
+    received: render(node)
+  })
   if (typeof node === "object" && node !== null) {
     const { host, port } = node as { readonly host?: unknown; readonly port?: unknown }
-    return typeof host === "string" && host !== "" && Number.isInteger(port) && (port as number) > 0 && (port as number) < 65536
+    return typeof host === "string" && host !== "" && Number.isInteger(port) && (port as number) > 0 &&
+        (port as number) < 65536
       ? Effect.succeed({ host, port: port as number })
       : Effect.fail(invalid)
   }
@@ -251,7 +258,11 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, 
     Redis.Redis,
     Effect.gen(function*() {
       if (!Array.isArray(options.nodes) || options.nodes.length === 0) {
-        return yield* new InvalidOptions({ option: "nodes", expected: "at least one node", received: render(options.nodes) })
+        return yield* new InvalidOptions({
+          option: "nodes",
+          expected: "at least one node",
+          received: render(options.nodes)
+        })
       }
       const nodes = yield* Effect.forEach(options.nodes, parseNode)
       const runtime = yield* Effect.runtime<never>()

@@ -17,11 +17,11 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
-import { RedisError } from "../LockError.js"
-import * as Subscriber from "./internal/subscriber.js"
 import * as Timer from "../internal/timer.js"
-import * as MemoryInspect from "./internal/memoryInspect.js"
+import { RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
+import * as MemoryInspect from "./internal/memoryInspect.js"
+import * as Subscriber from "./internal/subscriber.js"
 
 /** A sorted set: member → score. Ordered by score, then member, like Redis. */
 type SortedSet = Map<string, number>
@@ -175,7 +175,7 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     Effect.forkScoped
   )
   const subscribed = new Set<string>()
-  const { subscriber, dispatch } = yield* Subscriber.make({
+  const { dispatch, subscriber } = yield* Subscriber.make({
     subscribe: (channel) => Effect.sync(() => void subscribed.add(channel)),
     unsubscribe: (channel) => Effect.sync(() => void subscribed.delete(channel))
   })
@@ -190,7 +190,7 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
     },
     entries: (now) => {
       store.sweep(now)
-      return Array.from(store.entries, ([key, { value, expiresAt }]) => ({
+      return Array.from(store.entries, ([key, { expiresAt, value }]) => ({
         key,
         value: typeof value === "string"
           ? value
@@ -201,28 +201,31 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
       }))
     }
   }
-  return MemoryInspect.register(inspectable, Redis.Redis.of({
-    backend: "memory",
-    subscriber,
-    timer,
-    run: (script, keys, args) =>
-      Clock.currentTimeMillis.pipe(
-        Effect.flatMap((now) =>
-          Effect.try({
-            try: () => {
-              const outbox: Array<readonly [string, string]> = []
-              const reply = script.local(store.keyspace(now, outbox), keys, args)
-              // Delivered after the script, as Redis does; only to subscribed channels.
-              for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
-              return reply
-            },
-            catch: (e) =>
-              new RedisError({ operation: `eval ${script.name}`, detail: e instanceof Error ? e.message : String(e) })
-          })
-        ),
-        Effect.flatMap((reply) => Redis.decodeReply(script, reply))
-      )
-  }))
+  return MemoryInspect.register(
+    inspectable,
+    Redis.Redis.of({
+      backend: "memory",
+      subscriber,
+      timer,
+      run: (script, keys, args) =>
+        Clock.currentTimeMillis.pipe(
+          Effect.flatMap((now) =>
+            Effect.try({
+              try: () => {
+                const outbox: Array<readonly [string, string]> = []
+                const reply = script.local(store.keyspace(now, outbox), keys, args)
+                // Delivered after the script, as Redis does; only to subscribed channels.
+                for (const [channel, message] of outbox) if (subscribed.has(channel)) dispatch(channel, message)
+                return reply
+              },
+              catch: (e) =>
+                new RedisError({ operation: `eval ${script.name}`, detail: e instanceof Error ? e.message : String(e) })
+            })
+          ),
+          Effect.flatMap((reply) => Redis.decodeReply(script, reply))
+        )
+    })
+  )
 })
 
 /**

@@ -35,8 +35,8 @@ import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Memory from "./Memory.js"
 
 /**
- * One key of the store: its value (a string, or the members of a list or sorted set, in order: e.g. waiters in line) and its `PTTL` in
- * milliseconds (-1: no expiry).
+ * One key of the store: its value (a string, or the members of a list or sorted set, in order: e.g. waiters in
+ * line) and its `PTTL` in milliseconds (-1: no expiry).
  *
  * @since 0.1.0
  */
@@ -65,7 +65,10 @@ export interface Service {
    * else had acquired it: a new token for `lease` (default 10 seconds) and the next fence, which it
    * returns. The holder finds out at its next keep-alive or release, as it would on Redis.
    */
-  readonly steal: (id: string, options?: LockOptions & { readonly lease?: Duration.DurationInput }) => Effect.Effect<number>
+  readonly steal: (
+    id: string,
+    options?: LockOptions & { readonly lease?: Duration.DurationInput }
+  ) => Effect.Effect<number>
   /**
    * The lock's lease runs out now: the key is gone (waiters in line stay in line), as if the holder had
    * been paused past its lease. The holder finds out at its next keep-alive or release.
@@ -104,14 +107,22 @@ export interface Store {
 type Fault = "fail" | "hang"
 
 /** What a real backend does with a request that gets no answer: a `RedisError` at its deadline, if it has one. */
-const noAnswer = (operation: string, timer: Redis.Timer, deadline: number | undefined): Effect.Effect<never, RedisError> =>
-  deadline === undefined ? Effect.never : Effect.async<never, RedisError>((resume) =>
-    Effect.sync(timer.schedule(deadline, () =>
-      resume(Effect.fail(new RedisError({ operation, detail: "no answer before the deadline" })))))
-  )
+const noAnswer = (
+  operation: string,
+  timer: Redis.Timer,
+  deadline: number | undefined
+): Effect.Effect<never, RedisError> =>
+  deadline === undefined ?
+    Effect.never :
+    Effect.async<never, RedisError>((resume) =>
+      Effect.sync(timer.schedule(deadline, () =>
+        resume(Effect.fail(new RedisError({ operation, detail: "no answer before the deadline" })))))
+    )
 
 const count = (name: string, n: number) =>
-  Number.isSafeInteger(n) && n >= 0 ? Effect.succeed(n) : Effect.dieMessage(`MemoryTest.${name}: expected an integer ≥ 0, received ${n}`)
+  Number.isSafeInteger(n) && n >= 0
+    ? Effect.succeed(n)
+    : Effect.dieMessage(`MemoryTest.${name}: expected an integer ≥ 0, received ${n}`)
 
 /**
  * Builds a fresh embedded store (as `Memory.make` does) and its kit. Faults are taken in the order they
@@ -124,11 +135,17 @@ export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(functio
   const store = MemoryInspect.inspect(memory)
   if (store === undefined) return yield* Effect.dieMessage("MemoryTest: the store of Memory.make is not inspectable")
   const faults = yield* Ref.make<ReadonlyArray<Fault>>([])
-  const nextFault = Ref.modify(faults, (pending): readonly [Fault | undefined, ReadonlyArray<Fault>] => [pending[0], pending.slice(1)])
+  const nextFault = Ref.modify(
+    faults,
+    (pending): readonly [Fault | undefined, ReadonlyArray<Fault>] => [pending[0], pending.slice(1)]
+  )
   const atomically = <A>(f: (keyspace: Redis.Keyspace) => A) =>
     Effect.map(Clock.currentTimeMillis, (now) => store.atomically(now, f))
   const addFaults = (name: string, fault: Fault) => (n: number) =>
-    Effect.flatMap(count(name, n), (n) => Ref.update(faults, (pending) => [...pending, ...Array.from({ length: n }, () => fault)]))
+    Effect.flatMap(
+      count(name, n),
+      (n) => Ref.update(faults, (pending) => [...pending, ...Array.from({ length: n }, () => fault)])
+    )
 
   const redis = Redis.Redis.of({
     ...memory,
@@ -145,7 +162,11 @@ export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(functio
     steal: (id, options = {}) =>
       atomically((keyspace) => {
         const keys = lockKeys(options.prefix ?? DEFAULT_PREFIX, id)
-        keyspace.set(keys.lock, `stolen-${randomToken()}`, Math.max(1, Duration.toMillis(options.lease ?? "10 seconds")))
+        keyspace.set(
+          keys.lock,
+          `stolen-${randomToken()}`,
+          Math.max(1, Duration.toMillis(options.lease ?? "10 seconds"))
+        )
         return keyspace.incr(keys.fence)
       }),
     expire: (id, options = {}) =>
@@ -153,8 +174,10 @@ export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(functio
     failNext: addFaults("failNext", "fail"),
     hangNext: addFaults("hangNext", "hang"),
     heal: Ref.set(faults, []),
-    keyspace: Effect.map(Clock.currentTimeMillis, (now) =>
-      Object.fromEntries(store.entries(now).map(({ key, ...entry }) => [key, entry])))
+    keyspace: Effect.map(
+      Clock.currentTimeMillis,
+      (now) => Object.fromEntries(store.entries(now).map(({ key, ...entry }) => [key, entry]))
+    )
   }
   return { redis, kit } as const
 })

@@ -32,13 +32,13 @@
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import { makeRun } from "./internal/evalsha.js"
-import * as Sse from "./internal/sse.js"
-import * as Streams from "./internal/upstashStreams.js"
 import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
+import { makeRun } from "./internal/evalsha.js"
+import * as Sse from "./internal/sse.js"
+import * as Streams from "./internal/upstashStreams.js"
 
 /**
  * What this backend needs of a client: `@upstash/redis`'s `eval` and `evalsha`, and, for wake-ups
@@ -98,7 +98,9 @@ export const make = (
   Effect.gen(function*() {
     const timer = yield* Timer.make
     const subscribe = client.subscribe
-    const subscriber = subscribe === undefined ? undefined : yield* Streams.make((channel) => subscribe(channel), describe)
+    const subscriber = subscribe === undefined
+      ? undefined
+      : yield* Streams.make((channel) => subscribe(channel), describe)
     return Redis.Redis.of({
       backend: "upstash",
       timer,
@@ -167,4 +169,5 @@ export const layerConfig = (
     url: Config.string("UPSTASH_REDIS_REST_URL").pipe(Config.orElse(() => Config.string("KV_REST_API_URL"))),
     token: Config.redacted("UPSTASH_REDIS_REST_TOKEN").pipe(Config.orElse(() => Config.redacted("KV_REST_API_TOKEN")))
   }
-): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -4,8 +4,8 @@
  * Keys: `<prefix>lock:{id}` holds the owner's token with PX (or `~<token>`: reserved for that waiter,
  * with a short PX); `…:fence` the fencing counter (no TTL unless asked); `…:queue` the waiters in line
  * (a sorted set by arrival) and `…:alive` the same waiters by the deadline they must look again by, so
- * that a dead waiter drops out on its own. Replies are integers only, so that no client-side decoding of strings (e.g. `@upstash/redis`
- * turning `"123"` into `123`) can break a comparison: tokens are compared in Lua.
+ * that a dead waiter drops out on its own. Replies are integers only, so that no client-side decoding of strings
+ * (e.g. `@upstash/redis` turning `"123"` into `123`) can break a comparison: tokens are compared in Lua.
  *
  * Hand-off: a release pops the first waiter, reserves the lock for it (`~<token>`, PX = the reservation
  * time) and publishes its token on the lock's channel; that waiter claims the reservation in one round
@@ -61,8 +61,11 @@ return {0, redis.call('PTTL', KEYS[1])}`,
     return [0, ks.pttl(lock!)]
   },
   decode: (reply) =>
-    Either.map(decodePair(reply), ([ok, n]): AcquireReply =>
-      ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!) })
+    Either.map(
+      decodePair(reply),
+      ([ok, n]): AcquireReply =>
+        ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!) }
+    )
 })
 
 /** Lua: `now`, Redis's own clock in milliseconds. */
@@ -135,7 +138,12 @@ else
   end
 end`
 
-const handOver = (ks: Redis.Keyspace, [lock, queue, alive]: ReadonlyArray<string>, reservation: string, channel: string) => {
+const handOver = (
+  ks: Redis.Keyspace,
+  [lock, queue, alive]: ReadonlyArray<string>,
+  reservation: string,
+  channel: string
+) => {
   if (ks.pttl(queue!) === -2) return void ks.del(lock!)
   dropGoneLocal(ks, queue!, alive!)
   const head = popHead(ks, queue!, alive!)

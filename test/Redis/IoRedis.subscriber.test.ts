@@ -4,20 +4,18 @@
  * interrupted, and a subscriber connection that drops and comes back. Waits are for conditions.
  */
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "@effect/vitest"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
-import { Redis as IORedis } from "ioredis"
-import { lockKeys, DEFAULT_PREFIX } from "../../src/internal/keys.js"
+import type { Redis as IORedis } from "ioredis"
+import { DEFAULT_PREFIX, lockKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
-import * as IoRedis from "../../src/Redis/IoRedis.js"
 import { Redis } from "../../src/Redis.js"
+import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { eventually, raw } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as Proxy from "../utils/Proxy.js"
 import * as RedisServer from "../utils/RedisServer.js"
-import { eventually, raw } from "../utils/live.js"
-
-
 
 const live = (name: string, body: Effect.Effect<void, unknown, Scope.Scope | CommandExecutor>, timeout = 60_000) =>
   it.scopedLive(name, () => body.pipe(Effect.provide(NodeContext.layer)), timeout)
@@ -26,7 +24,8 @@ const subscribers = (client: IORedis, channel: string) =>
   Effect.promise(() => client.pubsub("NUMSUB", channel)).pipe(Effect.map((reply) => Number(reply[1])))
 
 describe("IoRedis subscriber on real redis-server processes", () => {
-  live("a subscribe interrupted while the server's confirmation is on the wire leaves the channel usable",
+  live(
+    "a subscribe interrupted while the server's confirmation is on the wire leaves the channel usable",
     Effect.gen(function*() {
       const server = yield* RedisServer.startFresh()
       const client = yield* raw(server.url)
@@ -47,9 +46,11 @@ describe("IoRedis subscriber on real redis-server processes", () => {
         yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
         expect(messages).toEqual(["hello"])
       }).pipe(Effect.provide(IoRedis.layer({ url: proxy.url })))
-    }))
+    })
+  )
 
-  live("a waiter stopped while its channel is being subscribed does not strand the next waiter",
+  live(
+    "a waiter stopped while its channel is being subscribed does not strand the next waiter",
     Effect.gen(function*() {
       const server = yield* RedisServer.startFresh()
       const client = yield* raw(server.url)
@@ -72,9 +73,11 @@ describe("IoRedis subscriber on real redis-server processes", () => {
         const fence = yield* Fiber.join(second).pipe(Effect.timeout("5 seconds"))
         expect(fence).toBeGreaterThan(1)
       }).pipe(Effect.provide(IoRedis.layer({ url: proxy.url })))
-    }))
+    })
+  )
 
-  live("a subscriber connection killed by the server (CLIENT KILL TYPE pubsub) comes back with its channels in use",
+  live(
+    "a subscriber connection killed by the server (CLIENT KILL TYPE pubsub) comes back with its channels in use",
     Effect.gen(function*() {
       const server = yield* RedisServer.startFresh()
       const client = yield* raw(server.url)
@@ -95,9 +98,11 @@ describe("IoRedis subscriber on real redis-server processes", () => {
         yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
         expect(messages).toEqual(["again"])
       }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
-    }))
+    })
+  )
 
-  live("when the subscriber's server goes away isActive turns false; when it is back channels in use are subscribed again",
+  live(
+    "when the subscriber's server goes away isActive turns false; when it is back channels in use are subscribed again",
     Effect.gen(function*() {
       const port = yield* RedisServer.freePort
       const first = yield* Scope.make()
@@ -119,5 +124,6 @@ describe("IoRedis subscriber on real redis-server processes", () => {
         yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
         expect(messages).toEqual(["back"])
       }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
-    }))
+    })
+  )
 })

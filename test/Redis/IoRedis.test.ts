@@ -6,11 +6,11 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Schedule, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { sha1 } from "../../src/Redis/internal/sha1.js"
 import * as scripts from "../../src/internal/lockScripts.js"
 import * as Lock from "../../src/Lock.js"
-import * as IoRedis from "../../src/Redis/IoRedis.js"
 import { Redis } from "../../src/Redis.js"
+import { sha1 } from "../../src/Redis/internal/sha1.js"
+import * as IoRedis from "../../src/Redis/IoRedis.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 
@@ -35,8 +35,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       expect(yield* lock.release).toBe(true)
       expect(yield* lock.acquire()).toBe(true)
       expect(yield* Effect.promise(() => raw.script("EXISTS", sha))).toEqual([1])
-    }).pipe(Effect.provide(RedisServer.ioredis))
-  )
+    }).pipe(Effect.provide(RedisServer.ioredis)))
 
   it.scoped("keys are <prefix>lock:{id} with PX and <prefix>lock:{id}:fence without TTL, and nothing else", () =>
     Effect.gen(function*() {
@@ -54,8 +53,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
         expect(yield* Effect.promise(() => raw.get(`${prefix}lock:{${id}}:fence`))).toBe(String(lease.fence))
       }))
       expect(yield* Effect.promise(() => raw.keys(`${prefix}*`))).toEqual([`${prefix}lock:{${id}}:fence`])
-    }).pipe(Effect.provide(RedisServer.ioredis))
-  )
+    }).pipe(Effect.provide(RedisServer.ioredis)))
 
   it.scoped("keep-alive holds a lease across many lease lengths on Redis's own clock, then it is released", () =>
     Effect.gen(function*() {
@@ -76,8 +74,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       )
       for (const pttl of seen) expect(pttl).toBeGreaterThan(0)
       expect(yield* Effect.promise(() => raw.exists(key))).toBe(0)
-    }).pipe(Effect.provide(RedisServer.ioredis))
-  )
+    }).pipe(Effect.provide(RedisServer.ioredis)))
 
   it.scoped("fibers with separate connections exclude each other and see increasing fences", () =>
     Effect.gen(function*() {
@@ -101,8 +98,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       expect(yield* Effect.promise(() => raw.get(counter))).toBe("40")
       expect(fences).toEqual([...fences].sort((a, b) => a - b))
       expect(new Set(fences).size).toBe(40)
-    })
-  )
+    }))
 
   it.scoped("layerClient runs over the user's client and never closes it; layer closes the client it made", () =>
     Effect.gen(function*() {
@@ -125,8 +121,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       yield* Scope.close(scope, Exit.void)
       const clientsAfter = yield* Effect.promise(() => client.client("LIST"))
       expect(String(clientsAfter).split("\n").length).toBeLessThan(String(clientsBefore).split("\n").length)
-    })
-  )
+    }))
 
   it.scoped("layerConfig reads REDIS_URL from the ConfigProvider", () =>
     Effect.gen(function*() {
@@ -144,8 +139,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
         Effect.flip
       )
       expect(String(missing)).toContain("REDIS_URL")
-    })
-  )
+    }))
 
   it.scoped("an unreachable server is a typed RedisError, not a crash", () =>
     Effect.gen(function*() {
@@ -155,8 +149,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
         Effect.flip
       )
       expect(error._tag).toBe("RedisError")
-    })
-  )
+    }))
 
   it.scoped("on one node a hand-off wakes its waiter by classic PUBLISH: sharded pub/sub is for clusters", () =>
     Effect.gen(function*() {
@@ -171,7 +164,9 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       const id = yield* uniqueId("classic-publish")
       const holder = yield* Lock.make({ id })
       expect(yield* holder.acquire()).toBe(true)
-      const waiter = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence)))
+      const waiter = yield* Effect.fork(
+        Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
+      )
       yield* Effect.filterOrFail(
         Effect.promise(() => raw.zcard(`effect-lock:lock:{${id}}:queue`)),
         (n) => n === 1,
@@ -181,8 +176,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       expect(yield* Fiber.join(waiter)).toBe(2)
       expect(yield* calls("publish")).toBe(publishBefore + 1)
       expect(yield* calls("spublish")).toBe(spublishBefore)
-    }).pipe(Effect.provide(RedisServer.ioredis))
-  )
+    }).pipe(Effect.provide(RedisServer.ioredis)))
 
   it.scoped("waitForReplicas on a server without replicas answers 0 once its timeout has passed", () =>
     Effect.gen(function*() {
@@ -190,40 +184,38 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       const id = yield* uniqueId("no-replicas")
       expect(yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire())).toBe(true)
       expect(yield* redis.waitForReplicas!(`effect-lock:lock:{${id}}`, 1, 50)).toBe(0)
-    }).pipe(Effect.provide(RedisServer.ioredis))
-  )
+    }).pipe(Effect.provide(RedisServer.ioredis)))
 })
 
 describe("IoRedis backend with a password", () => {
-    it.scopedLive("a Redacted password authenticates; a wrong one is a RedisError that never shows it", () =>
-      Effect.gen(function*() {
-        const server = yield* RedisServer.startFresh({ args: ["--requirepass", "correct-horse-battery"] })
-        const id = yield* uniqueId("auth")
-        const ok = yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire()).pipe(
-          Effect.provide(IoRedis.layer({ url: server.url, password: Redacted.make("correct-horse-battery") }))
-        )
-        expect(ok).toBe(true)
+  it.scopedLive("a Redacted password authenticates; a wrong one is a RedisError that never shows it", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.startFresh({ args: ["--requirepass", "correct-horse-battery"] })
+      const id = yield* uniqueId("auth")
+      const ok = yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire()).pipe(
+        Effect.provide(IoRedis.layer({ url: server.url, password: Redacted.make("correct-horse-battery") }))
+      )
+      expect(ok).toBe(true)
 
-        const logs: Array<string> = []
-        const logger = Logger.make(({ message, annotations }) => {
-          logs.push(JSON.stringify({ message, annotations: [...annotations] }))
-        })
-        const layerWithSecret = IoRedis.layer({
-          url: server.url,
-          password: Redacted.make("wrong-secret-pw"),
-          client: failFast
-        })
-        const error = yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire()).pipe(
-          Effect.provide(layerWithSecret),
-          Effect.flip,
-          Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-          Logger.withMinimumLogLevel(LogLevel.All)
-        )
-        expect(error._tag).toBe("RedisError")
-        for (const text of [error.message, String(error), JSON.stringify(error), ...logs]) {
-          expect(text).not.toContain("wrong-secret-pw")
-        }
-        expect(String(Redacted.make("wrong-secret-pw"))).not.toContain("wrong-secret-pw")
-      }).pipe(Effect.provide(NodeContext.layer))
-    )
+      const logs: Array<string> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        logs.push(JSON.stringify({ message, annotations: [...annotations] }))
+      })
+      const layerWithSecret = IoRedis.layer({
+        url: server.url,
+        password: Redacted.make("wrong-secret-pw"),
+        client: failFast
+      })
+      const error = yield* Effect.flatMap(Lock.make({ id }), (l) => l.acquire()).pipe(
+        Effect.provide(layerWithSecret),
+        Effect.flip,
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.All)
+      )
+      expect(error._tag).toBe("RedisError")
+      for (const text of [error.message, String(error), JSON.stringify(error), ...logs]) {
+        expect(text).not.toContain("wrong-secret-pw")
+      }
+      expect(String(Redacted.make("wrong-secret-pw"))).not.toContain("wrong-secret-pw")
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -27,13 +27,17 @@ it.effect("the sync stops with LockLost when another process takes its lock", ()
     expect(error._tag).toBe("LockLost")
   }).pipe(Effect.provide(MemoryTest.layer)))
 
-it.effect.prop("up to 3 Redis faults in a row: the report is sent once", [FastCheck.integer({ min: 0, max: 3 })], ([faults]) =>
-  Effect.gen(function*() {
-    yield* MemoryTest.failNext(faults)
-    expect(yield* sendReport).toBe("sent")
-    // one acquisition (fence 1), released: only the fence counter is left
-    expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{report}:fence": { value: "1", pttl: -1 } })
-  }).pipe(Effect.provide(MemoryTest.layer)))
+it.effect.prop(
+  "up to 3 Redis faults in a row: the report is sent once",
+  [FastCheck.integer({ min: 0, max: 3 })],
+  ([faults]) =>
+    Effect.gen(function*() {
+      yield* MemoryTest.failNext(faults)
+      expect(yield* sendReport).toBe("sent")
+      // one acquisition (fence 1), released: only the fence counter is left
+      expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{report}:fence": { value: "1", pttl: -1 } })
+    }).pipe(Effect.provide(MemoryTest.layer))
+)
 // README end
 
 import * as fs from "node:fs"
@@ -46,6 +50,8 @@ it("the README's testing example is this file's", () => {
   )
   const self = fs.readFileSync(import.meta.filename, "utf8")
   const shown = self.slice(self.indexOf("// README begin\n") + 16, self.indexOf("// README end"))
-  expect(block?.replace(/from "effect-lock\/Redis\/MemoryTest"/, `from "../../src/Redis/MemoryTest.js"`)
-    .replace(/from "effect-lock"/, `from "../../src/index.js"`)).toBe(shown)
+  expect(
+    block?.replace(/from "effect-lock\/Redis\/MemoryTest"/, `from "../../src/Redis/MemoryTest.js"`)
+      .replace(/from "effect-lock"/, `from "../../src/index.js"`)
+  ).toBe(shown)
 })

@@ -3,12 +3,11 @@
  * all under TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, FastCheck, Option, TestClock } from "effect"
+import { Cause, Effect, Exit, FastCheck, Fiber, Option, TestClock } from "effect"
 import * as Lock from "../../src/Lock.js"
 import * as MemoryTest from "../../src/Redis/MemoryTest.js"
 
-const failure = <A, E>(exit: Exit.Exit<A, E>) =>
-  Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+const failure = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
 
 describe("MemoryTest", () => {
   it.effect("steal: the guarded work is interrupted with LockLost at the next keep-alive, and the thief's fence is higher", () =>
@@ -106,7 +105,9 @@ describe("MemoryTest", () => {
       expect(Exit.isFailure(nan) && Cause.pretty(nan.cause)).toContain("MemoryTest.hangNext")
     }).pipe(Effect.provide(MemoryTest.layer)))
 
-  it.effect.prop("for any number of injected failures, a retry that outlasts them gets the lock", [FastCheck.integer({ min: 0, max: 5 })], ([n]) =>
+  it.effect.prop("for any number of injected failures, a retry that outlasts them gets the lock", [
+    FastCheck.integer({ min: 0, max: 5 })
+  ], ([n]) =>
     Effect.gen(function*() {
       yield* MemoryTest.failNext(n)
       const fence = yield* Effect.map(Lock.acquire({ id: "retried" }), (lease) => lease.fence).pipe(

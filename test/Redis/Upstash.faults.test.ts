@@ -7,11 +7,11 @@
 import { expect, layer } from "@effect/vitest"
 import { Clock, Effect, Either, Fiber, Layer, Schedule } from "effect"
 import * as Lock from "../../src/Lock.js"
+import { raw } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashFaults from "../utils/UpstashFaults.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
-import { raw } from "../utils/live.js"
 
 const servers = UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer))
 
@@ -26,101 +26,122 @@ const awaitWithin = <A, E>(fiber: Fiber.Fiber<A, E>, since: number, limit: numbe
     Effect.orElseSucceed(() => Infinity)
   )
 
-
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 
 layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HTTP faults (issue 10)", (it) => {
-  it.scoped("item 1: a user's extension answered after the keeper's cannot stretch the lease past Redis's expiry", () =>
-    Effect.gen(function*() {
-      const { faults } = yield* UpstashServer.UpstashServer
-      const server = yield* RedisServer.RedisServer
-      const client = yield* raw(server.url)
-      const id = yield* uniqueId("late-answer")
-      const backend = yield* Layer.build(UpstashServer.upstash)
-      const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(backend))
-      const t0 = yield* monotonicMillis
-      yield* Effect.sleep(1000)
-      // The user's extend(10 s), applied at ~1 s, is answered at ~3 s: after the keeper's tick at ~2 s
-      // has set the lease back to 6 s and been answered.
-      faults.on(UpstashFaults.scriptOn(id), UpstashFaults.DelayReply(2000))
-      expect(yield* lease.extend("10 seconds")).toBe(true)
-      // At any moment, the local deadline may not promise more than Redis will keep the key (whether
-      // extensions raced, as here, or were serialized).
-      for (const _ of [0, 1]) {
-        const remaining = (yield* lease.validUntil) - (yield* monotonicMillis)
-        const pttl = yield* Effect.promise(() => client.pttl(keyOf(id)))
-        expect(pttl).toBeGreaterThan(0)
-        expect(remaining).toBeLessThanOrEqual(pttl + 50)
-        yield* Effect.sleep(500)
-      }
-
-      // The holder's HTTP stalls; once Redis drops the key, another process takes the lock…
-      faults.on(UpstashFaults.scriptOn(id), UpstashFaults.Hang, { times: Infinity })
-      yield* Effect.promise(() => client.pttl(keyOf(id))).pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ttl) => ttl < 0 })
-      )
-      // (one layer for both: the handle keeps the Redis service it was made with)
-      const tcp = yield* Layer.build(RedisServer.ioredis)
-      const other = yield* Lock.make({ id, retry: { attempts: 1 } }).pipe(Effect.provide(tcp))
-      expect(yield* other.acquire()).toBe(true)
-      // …and the holder must know by then (on the old code it said isLost = false for 8.8 s more: two
-      // owners). Extensions never shorten a lease, so Redis kept the key until ~16 s (1 s + 5 s left + 10 s
-      // added): the keeper's later "set 6 s" could not cut what the user's extension had given.
-      expect(yield* lease.isLost).toBe(true)
-      expect((yield* monotonicMillis) - t0).toBeLessThan(17_000)
-      yield* faults.clear
-    }), 60_000)
-
-  it.scoped("items 10/11: Upstash never answering: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError", () =>
-    Effect.gen(function*() {
-      const { faults } = yield* UpstashServer.UpstashServer
-      const id = yield* uniqueId("hang")
-      yield* Effect.addFinalizer(() => faults.clear)
-      faults.on(UpstashFaults.scriptOn(id), UpstashFaults.Hang, { times: Infinity })
-      const backend = yield* Layer.build(UpstashServer.upstash)
-      const start = yield* monotonicMillis
-      const fiber = yield* Effect.forkDaemon(Lock.withLock({ id, timeout: "2 seconds" })(Effect.void).pipe(Effect.provide(backend)))
-      const elapsed = yield* awaitWithin(fiber, start, 20_000)
-      expect(elapsed).toBeLessThanOrEqual(2000 + 1500) // was still pending at 30 s
-      const result = yield* Fiber.join(fiber).pipe(Effect.either)
-      expect(Either.isLeft(result) && result.left._tag).toBe("RedisError")
-    }), 60_000)
-
-  for (const fair of [true, false]) {
-    it.scoped(`item 13: the winning try's answer lost (502 after the script ran) leaves no orphan owner (fair: ${fair})`, () =>
+  it.scoped(
+    "item 1: a user's extension answered after the keeper's cannot stretch the lease past Redis's expiry",
+    () =>
       Effect.gen(function*() {
         const { faults } = yield* UpstashServer.UpstashServer
         const server = yield* RedisServer.RedisServer
         const client = yield* raw(server.url)
-        const id = yield* uniqueId("orphan")
+        const id = yield* uniqueId("late-answer")
         const backend = yield* Layer.build(UpstashServer.upstash)
-        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.BadGatewayAfterApply)
-        const result = yield* Effect.scoped(Effect.asVoid(Lock.acquire({ id, lease: 30_000, timeout: "5 seconds", fair }))).pipe(
-          Effect.provide(backend),
-          Effect.either
+        const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(backend))
+        const t0 = yield* monotonicMillis
+        yield* Effect.sleep(1000)
+        // The user's extend(10 s), applied at ~1 s, is answered at ~3 s: after the keeper's tick at ~2 s
+        // has set the lease back to 6 s and been answered.
+        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.DelayReply(2000))
+        expect(yield* lease.extend("10 seconds")).toBe(true)
+        // At any moment, the local deadline may not promise more than Redis will keep the key (whether
+        // extensions raced, as here, or were serialized).
+        for (const _ of [0, 1]) {
+          const remaining = (yield* lease.validUntil) - (yield* monotonicMillis)
+          const pttl = yield* Effect.promise(() => client.pttl(keyOf(id)))
+          expect(pttl).toBeGreaterThan(0)
+          expect(remaining).toBeLessThanOrEqual(pttl + 50)
+          yield* Effect.sleep(500)
+        }
+
+        // The holder's HTTP stalls; once Redis drops the key, another process takes the lock…
+        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.Hang, { times: Infinity })
+        yield* Effect.promise(() => client.pttl(keyOf(id))).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ttl) => ttl < 0 })
         )
-        // Whatever the caller was told (RedisError, or a win whose scope has closed by now)…
-        if (Either.isLeft(result)) expect(result.left._tag).toBe("RedisError")
-        // …the lock is free again soon, not held by a token nobody has for the whole 30 s lease.
+        // (one layer for both: the handle keeps the Redis service it was made with)
+        const tcp = yield* Layer.build(RedisServer.ioredis)
+        const other = yield* Lock.make({ id, retry: { attempts: 1 } }).pipe(Effect.provide(tcp))
+        expect(yield* other.acquire()).toBe(true)
+        // …and the holder must know by then (on the old code it said isLost = false for 8.8 s more: two
+        // owners). Extensions never shorten a lease, so Redis kept the key until ~16 s (1 s + 5 s left + 10 s
+        // added): the keeper's later "set 6 s" could not cut what the user's extension had given.
+        expect(yield* lease.isLost).toBe(true)
+        expect((yield* monotonicMillis) - t0).toBeLessThan(17_000)
+        yield* faults.clear
+      }),
+    60_000
+  )
+
+  it.scoped(
+    "items 10/11: Upstash never answering: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError",
+    () =>
+      Effect.gen(function*() {
+        const { faults } = yield* UpstashServer.UpstashServer
+        const id = yield* uniqueId("hang")
+        yield* Effect.addFinalizer(() => faults.clear)
+        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.Hang, { times: Infinity })
+        const backend = yield* Layer.build(UpstashServer.upstash)
         const start = yield* monotonicMillis
-        const exists = yield* Effect.promise(() => client.exists(keyOf(id))).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n === 0 }),
-          Effect.timeout("5 seconds"),
-          Effect.orElseSucceed(() => 1)
+        const fiber = yield* Effect.forkDaemon(
+          Lock.withLock({ id, timeout: "2 seconds" })(Effect.void).pipe(Effect.provide(backend))
         )
-        expect([exists, (yield* monotonicMillis) - start < 5000]).toEqual([0, true])
-      }), 60_000)
+        const elapsed = yield* awaitWithin(fiber, start, 20_000)
+        expect(elapsed).toBeLessThanOrEqual(2000 + 1500) // was still pending at 30 s
+        const result = yield* Fiber.join(fiber).pipe(Effect.either)
+        expect(Either.isLeft(result) && result.left._tag).toBe("RedisError")
+      }),
+    60_000
+  )
+
+  for (const fair of [true, false]) {
+    it.scoped(
+      `item 13: the winning try's answer lost (502 after the script ran) leaves no orphan owner (fair: ${fair})`,
+      () =>
+        Effect.gen(function*() {
+          const { faults } = yield* UpstashServer.UpstashServer
+          const server = yield* RedisServer.RedisServer
+          const client = yield* raw(server.url)
+          const id = yield* uniqueId("orphan")
+          const backend = yield* Layer.build(UpstashServer.upstash)
+          faults.on(UpstashFaults.scriptOn(id), UpstashFaults.BadGatewayAfterApply)
+          const result = yield* Effect.scoped(
+            Effect.asVoid(Lock.acquire({ id, lease: 30_000, timeout: "5 seconds", fair }))
+          ).pipe(
+            Effect.provide(backend),
+            Effect.either
+          )
+          // Whatever the caller was told (RedisError, or a win whose scope has closed by now)…
+          if (Either.isLeft(result)) expect(result.left._tag).toBe("RedisError")
+          // …the lock is free again soon, not held by a token nobody has for the whole 30 s lease.
+          const start = yield* monotonicMillis
+          const exists = yield* Effect.promise(() => client.exists(keyOf(id))).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n === 0 }),
+            Effect.timeout("5 seconds"),
+            Effect.orElseSucceed(() => 1)
+          )
+          expect([exists, (yield* monotonicMillis) - start < 5000]).toEqual([0, true])
+        }),
+      60_000
+    )
   }
 
-  it.scoped("item 4: parity handles with uuids \"owner-\\uD800\" and \"owner-\\uDFFF\" cannot both own the lock", () =>
-    Effect.gen(function*() {
-      const id = yield* uniqueId("surrogate")
-      const backend = yield* Layer.build(UpstashServer.upstash)
-      const [a, b] = yield* Effect.all([Lock.make({ id }), Lock.make({ id, retry: { attempts: 1 } })]).pipe(Effect.provide(backend))
-      const first = yield* a.acquire({ uuid: "owner-\uD800" }).pipe(Effect.provide(backend), Effect.either)
-      const second = yield* b.acquire({ uuid: "owner-\uDFFF" }).pipe(Effect.provide(backend), Effect.either)
-      const owners = [first, second].filter((r) => Either.isRight(r) && r.right === true).length
-      expect(owners).toBeLessThanOrEqual(1) // both got true: both were sent as U+FFFD
-      for (const r of [first, second]) if (Either.isLeft(r)) expect(r.left._tag).toBe("InvalidOptions")
-    }), 30_000)
+  it.scoped(
+    "item 4: parity handles with uuids \"owner-\\uD800\" and \"owner-\\uDFFF\" cannot both own the lock",
+    () =>
+      Effect.gen(function*() {
+        const id = yield* uniqueId("surrogate")
+        const backend = yield* Layer.build(UpstashServer.upstash)
+        const [a, b] = yield* Effect.all([Lock.make({ id }), Lock.make({ id, retry: { attempts: 1 } })]).pipe(
+          Effect.provide(backend)
+        )
+        const first = yield* a.acquire({ uuid: "owner-\uD800" }).pipe(Effect.provide(backend), Effect.either)
+        const second = yield* b.acquire({ uuid: "owner-\uDFFF" }).pipe(Effect.provide(backend), Effect.either)
+        const owners = [first, second].filter((r) => Either.isRight(r) && r.right === true).length
+        expect(owners).toBeLessThanOrEqual(1) // both got true: both were sent as U+FFFD
+        for (const r of [first, second]) if (Either.isLeft(r)) expect(r.left._tag).toBe("InvalidOptions")
+      }),
+    30_000
+  )
 })

@@ -7,25 +7,44 @@ import { expect, layer } from "@effect/vitest"
 import { Redis as UpstashRedis } from "@upstash/redis"
 import { Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import { Redis as IORedis } from "ioredis"
+import { decodeInteger, Redis, script } from "../../src/Redis.js"
 import * as Streams from "../../src/Redis/internal/upstashStreams.js"
 import * as Upstash from "../../src/Redis/Upstash.js"
-import { decodeInteger, Redis, script } from "../../src/Redis.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
 
-const one = script<number>({ name: "test.one", lua: "return 1", numberOfKeys: 0, local: () => 1, decode: decodeInteger })
+const one = script<number>({
+  name: "test.one",
+  lua: "return 1",
+  numberOfKeys: 0,
+  local: () => 1,
+  decode: decodeInteger
+})
 
 const servers = UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer))
 
-const raw = Effect.flatMap(RedisServer.RedisServer, (server) =>
-  Effect.acquireRelease(Effect.sync(() => new IORedis(server.url)), (c) => Effect.promise(() => c.quit().catch(() => ""))))
+const raw = Effect.flatMap(
+  RedisServer.RedisServer,
+  (server) =>
+    Effect.acquireRelease(
+      Effect.sync(() => new IORedis(server.url)),
+      (c) => Effect.promise(() => c.quit().catch(() => ""))
+    )
+)
 
 /** Polls (every 10 ms, up to `within`) until `check` holds. */
-const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, check: (a: A) => boolean, within: Duration.DurationInput = "10 seconds") =>
+const eventually = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  check: (a: A) => boolean,
+  within: Duration.DurationInput = "10 seconds"
+) =>
   Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
     Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`) })
+    Effect.timeoutFail({
+      duration: within,
+      onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`)
+    })
   )
 
 const numsub = (client: IORedis, channel: string) =>
@@ -64,7 +83,7 @@ const openStream = (url: string, token: string, channel: string) =>
 layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash REST fixture: /subscribe", (it) => {
   it.scoped("POST /subscribe/<channel> is an event stream: subscribe once Redis has it, then each PUBLISH; closing the request closes its connection", () =>
     Effect.gen(function*() {
-      const { token, url, streams } = yield* UpstashServer.UpstashServer
+      const { streams, token, url } = yield* UpstashServer.UpstashServer
       const client = yield* raw
       const channel = yield* uniqueId("sse")
       const before = streams()
@@ -200,7 +219,10 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend:
       const { url } = yield* UpstashServer.UpstashServer
       const channel = yield* uniqueId("refused")
       const redis = new UpstashRedis({ url, token: "wrong-token", retry: false })
-      const subscriber = yield* Streams.make((c) => redis.subscribe(c), (e) => (e instanceof Error ? e.message : String(e)))
+      const subscriber = yield* Streams.make(
+        (c) => redis.subscribe(c),
+        (e) => (e instanceof Error ? e.message : String(e))
+      )
       const exit = yield* Effect.exit(subscriber.subscribe(channel))
       expect(Exit.isFailure(exit)).toBe(true)
       const error = yield* Effect.flip(exit)

@@ -5,8 +5,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Redis as UpstashRedis } from "@upstash/redis"
-import { build } from "esbuild"
 import { ConfigProvider, Effect, Either, Layer, Logger, LogLevel, Redacted } from "effect"
+import { build } from "esbuild"
 import { Redis as IORedis } from "ioredis"
 import * as net from "node:net"
 import * as vm from "node:vm"
@@ -43,7 +43,7 @@ const broken = Redis.script<number>({
 layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash REST fixture", (it) => {
   it.effect("POST / runs one command; strings are base64 with Upstash-Encoding, numbers and null are not", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const auth = { authorization: `Bearer ${token}` }
       const key = yield* uniqueId("fixture")
       expect(yield* post(url, ["SET", key, "välue"], auth)).toEqual({ status: 200, body: { result: "OK" } })
@@ -78,7 +78,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash REST fix
 
   it.effect("a command Redis rejects is HTTP 400 with { error }", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const response = yield* post(url, ["NOSUCHCOMMAND", "x"], { authorization: `Bearer ${token}` })
       expect(response.status).toBe(400)
       expect(response.body.error).toMatch(/unknown command/i)
@@ -86,7 +86,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash REST fix
 
   it.effect("/pipeline and /multi-exec answer one { result } or { error } per command", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const auth = { authorization: `Bearer ${token}`, "upstash-encoding": "base64" }
       const key = yield* uniqueId("pipe")
       const pipeline = yield* post(`${url}/pipeline`, [["SET", key, "1"], ["NOSUCHCOMMAND"], ["INCR", key]], auth)
@@ -100,7 +100,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash REST fix
 
   it.effect("with its defaults, @upstash/redis turns a stored \"123\" into 123 and \"null\" into null", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const client = new UpstashRedis({ url, token })
       const key = yield* uniqueId("json")
       yield* Effect.promise(() => client.set(key, "123"))
@@ -128,7 +128,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
   it.effect("scripts fall back to EVAL after SCRIPT FLUSH (NOSCRIPT), with and without auto-pipelining", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       for (const enableAutoPipelining of [true, false]) {
         yield* Effect.promise(() => new IORedis(server.url).script("FLUSH").then(() => "flushed"))
         const id = yield* uniqueId("noscript")
@@ -141,7 +141,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
 
   it.effect("a command Redis rejects is a RedisError, as HTTP 400 and inside a pipeline, without the command echo", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       for (const enableAutoPipelining of [true, false]) {
         const error = yield* Effect.flatMap(Redis.Redis, (r) => r.run(broken, ["k"], ["secret-arg"])).pipe(
           Effect.provide(Upstash.layer({ url, token: Redacted.make(token), client: { enableAutoPipelining } })),
@@ -157,7 +157,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
     Effect.gen(function*() {
       const { url } = yield* UpstashServer.UpstashServer
       const logs: Array<string> = []
-      const logger = Logger.make(({ message, annotations }) => logs.push(JSON.stringify([message, [...annotations]])))
+      const logger = Logger.make(({ annotations, message }) => logs.push(JSON.stringify([message, [...annotations]])))
       const secret = "wrong-token-5ca1ab1e"
       const backend = Upstash.layer({ url, token: Redacted.make(secret), client: { retry: false } })
       const error = yield* Effect.flatMap(Lock.make({ id: "auth" }), (l) => l.acquire()).pipe(
@@ -177,7 +177,9 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
     Effect.gen(function*() {
       const port = yield* RedisServer.freePort
       const refused = yield* Effect.flatMap(Lock.make({ id: "gone" }), (l) => l.acquire()).pipe(
-        Effect.provide(Upstash.layer({ url: `http://127.0.0.1:${port}`, token: Redacted.make("t"), client: { retry: false } })),
+        Effect.provide(
+          Upstash.layer({ url: `http://127.0.0.1:${port}`, token: Redacted.make("t"), client: { retry: false } })
+        ),
         Effect.flip
       )
       expect(refused._tag).toBe("RedisError")
@@ -193,7 +195,9 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
       )
       const address = silent.address() as net.AddressInfo
       const timedOut = yield* Effect.flatMap(Lock.make({ id: "silent" }), (l) => l.acquire()).pipe(
-        Effect.provide(Upstash.layer({ url: `http://127.0.0.1:${address.port}`, token: Redacted.make("t"), timeout: "300 millis" })),
+        Effect.provide(
+          Upstash.layer({ url: `http://127.0.0.1:${address.port}`, token: Redacted.make("t"), timeout: "300 millis" })
+        ),
         Effect.flip
       )
       expect(timedOut._tag).toBe("RedisError")
@@ -202,7 +206,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
 
   it.effect("layerConfig reads UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const provider = ConfigProvider.fromMap(
         new Map([["UPSTASH_REDIS_REST_URL", url], ["UPSTASH_REDIS_REST_TOKEN", token]])
       )
@@ -224,7 +228,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
 
   it.effect("core + Upstash bundle for a browser target with no Node built-in, and run with only web globals", () =>
     Effect.gen(function*() {
-      const { url, token } = yield* UpstashServer.UpstashServer
+      const { token, url } = yield* UpstashServer.UpstashServer
       const bundle = yield* Effect.promise(() =>
         build({
           entryPoints: ["test/fixtures/edge-entry.ts"],
@@ -241,13 +245,32 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend"
       expect(code).not.toMatch(/require\(["']node:/)
       // A worker-like global scope: web APIs only; no process, Buffer, require or global.
       const context = vm.createContext({
-        fetch, Request, Response, Headers, URL, AbortController, AbortSignal, TextEncoder, TextDecoder,
-        atob, btoa, crypto, console, setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask,
-        structuredClone, performance, Blob, Event, EventTarget
+        fetch,
+        Request,
+        Response,
+        Headers,
+        URL,
+        AbortController,
+        AbortSignal,
+        TextEncoder,
+        TextDecoder,
+        atob,
+        btoa,
+        crypto,
+        console,
+        setTimeout,
+        clearTimeout,
+        setInterval,
+        clearInterval,
+        queueMicrotask,
+        structuredClone,
+        performance,
+        Blob,
+        Event,
+        EventTarget
       })
       vm.runInContext(`${code}\nglobalThis.edge = edge`, context)
       const result = yield* Effect.promise(() => (context as any).edge.run(url, token) as Promise<Array<unknown>>)
       expect(result).toEqual([true, "ACQUIRED", "guarded", true])
     }))
 })
-

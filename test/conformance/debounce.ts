@@ -5,7 +5,7 @@
 import { describe, expect } from "@effect/vitest"
 import { Deferred, Effect, Layer, type Scope } from "effect"
 import * as Debounce from "../../src/Debounce.js"
-import { Redis } from "../../src/Redis.js"
+import type { Redis } from "../../src/Redis.js"
 import { readKey, recording, uniqueId } from "../utils/probe.js"
 
 export interface Backend {
@@ -22,7 +22,7 @@ type Outcome = Debounce.Outcome<unknown>
 
 export const debounceConformance = (backend: Backend) =>
   describe(`Debounce conformance: ${backend.name}`, () => {
-    const { test, within, wait } = backend
+    const { test, wait, within } = backend
     const echo = (id: string, extra: Partial<Debounce.Options<[string, number], unknown>> = {}) =>
       Debounce.make({ id, wait, callback: (who: string, n: number) => Effect.succeed([who, n] as const), ...extra })
 
@@ -33,17 +33,22 @@ export const debounceConformance = (backend: Backend) =>
         const callers = yield* Effect.forEach([1, 2, 3, 4, 5], (n) =>
           Effect.gen(function*() {
             const marked = yield* Deferred.make<void>()
-            const layer = recording({ calls: [] }, (name, run) =>
-              name === "debounce.mark" ? Effect.tap(run, () => Deferred.succeed(marked, undefined)) : run).pipe(
-                Layer.provide(client)
-              )
+            const layer = recording(
+              { calls: [] },
+              (name, run) => name === "debounce.mark" ? Effect.tap(run, () => Deferred.succeed(marked, undefined)) : run
+            ).pipe(
+              Layer.provide(client)
+            )
             const fiber = yield* Effect.forkScoped(
               Effect.flatMap(echo(id), (d) => d.call(`caller-${n}`, n)).pipe(Effect.provide(layer))
             )
             yield* Deferred.await(marked)
             return fiber
           }))
-        const outcomes: Array<Outcome> = yield* within(wait * 4, Effect.forEach(callers, (f) => f.await.pipe(Effect.flatten)))
+        const outcomes: Array<Outcome> = yield* within(
+          wait * 4,
+          Effect.forEach(callers, (f) => f.await.pipe(Effect.flatten))
+        )
         expect(outcomes.map((o) => o._tag)).toEqual(["Superseded", "Superseded", "Superseded", "Superseded", "Ran"])
         expect(outcomes[4]).toEqual({ _tag: "Ran", edge: "trailing", result: ["caller-5", 5] })
       }))
@@ -54,8 +59,10 @@ export const debounceConformance = (backend: Backend) =>
         const outcomes: Array<Outcome> = yield* within(
           wait * 4,
           Effect.all(
-            Array.from({ length: 8 }, (_, n) =>
-              Effect.flatMap(echo(id), (d) => d.call(`caller-${n}`, n)).pipe(Effect.provide(client))),
+            Array.from(
+              { length: 8 },
+              (_, n) => Effect.flatMap(echo(id), (d) => d.call(`caller-${n}`, n)).pipe(Effect.provide(client))
+            ),
             { concurrency: "unbounded" }
           )
         )

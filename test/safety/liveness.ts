@@ -229,11 +229,16 @@ export const analyse = (workers: ReadonlyArray<Trace>, lease: number, started: n
     const stalled = waiting > 0 && holding === 0 && step.t < ended
     if (stalled && freeSince === undefined) freeSince = step.t
     if (!stalled && freeSince !== undefined) {
-      stalls.push({ at: Math.round((freeSince - started) / 1000), millis: Math.min(step.t, ended) / 1000 - freeSince / 1000 })
+      stalls.push({
+        at: Math.round((freeSince - started) / 1000),
+        millis: Math.min(step.t, ended) / 1000 - freeSince / 1000
+      })
       freeSince = undefined
     }
   }
-  if (freeSince !== undefined) stalls.push({ at: Math.round((freeSince - started) / 1000), millis: (ended - freeSince) / 1000 })
+  if (freeSince !== undefined) {
+    stalls.push({ at: Math.round((freeSince - started) / 1000), millis: (ended - freeSince) / 1000 })
+  }
   stalls.sort((a, b) => b.millis - a.millis)
   return {
     acquisitions,

@@ -37,10 +37,12 @@ export const jsonLines = <A>(stream: Stream.Stream<Uint8Array, unknown>) =>
 
 /** The most sections inside at once: a sweep over starts (+1) and ends (−1), ends first on a tie. */
 export const mostInside = (sections: ReadonlyArray<Section>): number => {
-  const events = sections.flatMap((s) => [[s.start, 1], [s.end, -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+  const events = sections.flatMap((s) => [[s.start, 1], [s.end, -1]] as const).sort((a, b) =>
+    a[0] - b[0] || a[1] - b[1]
+  )
   let inside = 0
   let most = 0
-  for (const [, d] of events) most = Math.max(most, (inside += d))
+  for (const [, d] of events) most = Math.max(most, inside += d)
   return most
 }
 

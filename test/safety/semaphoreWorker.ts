@@ -26,13 +26,13 @@ const sections = (counterKey: string, count: number, lease: number, permits: num
     const retry = Schedule.spaced("2 millis").pipe(Schedule.jittered)
     // Three fibers per process: a process contends with itself as well as with the others.
     const section = Effect.scoped(Effect.gen(function*() {
-        const held = yield* sem.take(1, { timeout: "60 seconds", retry })
-        const start = yield* micros(client)
-        yield* Effect.promise(() => client.incr(counterKey))
-        yield* Effect.sleep(yield* Random.nextIntBetween(1, 6))
-        const end = yield* micros(client)
-        yield* Console.log(JSON.stringify({ fence: held.fence, start, end }))
-      }))
+      const held = yield* sem.take(1, { timeout: "60 seconds", retry })
+      const start = yield* micros(client)
+      yield* Effect.promise(() => client.incr(counterKey))
+      yield* Effect.sleep(yield* Random.nextIntBetween(1, 6))
+      const end = yield* micros(client)
+      yield* Console.log(JSON.stringify({ fence: held.fence, start, end }))
+    }))
     yield* Effect.all(Array.from({ length: count }, () => section), { concurrency: 3, discard: true })
   })
 

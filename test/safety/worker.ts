@@ -84,9 +84,10 @@ const wait = (fibers: number, lease: number, calm: boolean) =>
             yield* event("got", f)
             yield* Effect.sleep(hold)
           }))
-          const outcome = yield* (interruptAfter === undefined ? attempt : attempt.pipe(Effect.timeout(interruptAfter))).pipe(
-            Effect.either
-          )
+          const outcome = yield* (interruptAfter === undefined ? attempt : attempt.pipe(Effect.timeout(interruptAfter)))
+            .pipe(
+              Effect.either
+            )
           // "rel" once the release is done (the scope closed); "gaveup" when it never got the lock.
           yield* held ? event("rel", f) : event("gaveup", f, { why: outcome._tag === "Left" ? outcome.left._tag : "?" })
           yield* Effect.sleep(yield* Random.nextIntBetween(0, 50))

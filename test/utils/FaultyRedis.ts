@@ -70,7 +70,12 @@ export const make = (): FaultyRedis => {
       const serverClock = yield* Effect.clock
       return Redis.Redis.of({
         ...inner,
-        run: <A>(script: Redis.Script<A>, keys: ReadonlyArray<string>, args: ReadonlyArray<string>, deadline?: number) =>
+        run: <A>(
+          script: Redis.Script<A>,
+          keys: ReadonlyArray<string>,
+          args: ReadonlyArray<string>,
+          deadline?: number
+        ) =>
           Effect.suspend((): Effect.Effect<A, RedisError> => {
             const n = count(script.name)
             const any = count("*")

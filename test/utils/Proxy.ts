@@ -22,7 +22,9 @@ interface Pipe {
 }
 
 /** Starts a proxy to `target` on a free loopback port; it closes with the scope. */
-export const start = (target: { readonly host: string; readonly port: number }): Effect.Effect<Proxy, never, Scope.Scope> =>
+export const start = (
+  target: { readonly host: string; readonly port: number }
+): Effect.Effect<Proxy, never, Scope.Scope> =>
   Effect.gen(function*() {
     let frozen = false
     let latency = 0

@@ -39,25 +39,43 @@ const missing = (what: string) =>
   `${what} was not found on PATH: install Redis (apt-get install redis-server redis-tools) to run the cluster tests`
 
 /** Starts one cluster-enabled node and waits until it accepts connections. */
-const startNode = (dir: string): Effect.Effect<Node, RedisClusterError, Scope.Scope | CommandExecutor.CommandExecutor> =>
+const startNode = (
+  dir: string
+): Effect.Effect<Node, RedisClusterError, Scope.Scope | CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
     const port = yield* freePort
     const bus = yield* freePort
     const command = Command.make(
       "redis-server",
-      "--port", String(port),
-      "--cluster-port", String(bus),
-      "--bind", "127.0.0.1",
-      "--cluster-enabled", "yes",
-      "--cluster-config-file", path.join(dir, `nodes-${port}.conf`),
-      "--cluster-node-timeout", "1000",
-      "--dir", dir,
-      "--save", "",
-      "--appendonly", "no"
+      "--port",
+      String(port),
+      "--cluster-port",
+      String(bus),
+      "--bind",
+      "127.0.0.1",
+      "--cluster-enabled",
+      "yes",
+      "--cluster-config-file",
+      path.join(dir, `nodes-${port}.conf`),
+      "--cluster-node-timeout",
+      "1000",
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no"
     )
-    const process = yield* Command.start(command).pipe(Effect.mapError(() => new RedisClusterError({ message: missing("redis-server") })))
+    const process = yield* Command.start(command).pipe(
+      Effect.mapError(() => new RedisClusterError({ message: missing("redis-server") }))
+    )
     yield* untilReady(process, (message) => new RedisClusterError({ message }))
-    return { host: "127.0.0.1", port, pid: process.pid, kill: (signal = "SIGTERM") => Effect.ignore(process.kill(signal)) }
+    return {
+      host: "127.0.0.1",
+      port,
+      pid: process.pid,
+      kill: (signal = "SIGTERM") => Effect.ignore(process.kill(signal))
+    }
   })
 
 /** Runs a command to completion; its output, or a failure with it. */
@@ -104,15 +122,21 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-lock-cluster-"))),
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     )
-    const nodes = yield* Effect.forEach(Array.from({ length: 6 }), () => startNode(dir).pipe(Effect.retry({ times: 3 })), {
-      concurrency: 6
-    })
+    const nodes = yield* Effect.forEach(
+      Array.from({ length: 6 }),
+      () => startNode(dir).pipe(Effect.retry({ times: 3 })),
+      {
+        concurrency: 6
+      }
+    )
     const addresses = nodes.map((node) => `${node.host}:${node.port}`)
     const created = yield* run(
       Command.make("redis-cli", "--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes")
     ).pipe(Effect.mapError(() => new RedisClusterError({ message: missing("redis-cli") })))
     if (created.code !== 0 || !created.stdout.includes("All 16384 slots covered")) {
-      return yield* new RedisClusterError({ message: `redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}` })
+      return yield* new RedisClusterError({
+        message: `redis-cli --cluster create failed:\n${created.stdout}\n${created.stderr}`
+      })
     }
     yield* waitHealthy(nodes)
     // and every replica has finished its first sync (so WAIT and failover see a live replica)
@@ -124,7 +148,10 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
         )
       ), { discard: true }).pipe(
         Effect.retry(Schedule.spaced("50 millis")),
-        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new RedisClusterError({ message: "replicas did not sync" }) })
+        Effect.timeoutFail({
+          duration: "30 seconds",
+          onTimeout: () => new RedisClusterError({ message: "replicas did not sync" })
+        })
       )
     const server = yield* info(nodes[0]!, "info server").pipe(Effect.orElseSucceed(() => ""))
     const version = /redis_version:([\d.]+)/.exec(server)?.[1] ?? "unknown"

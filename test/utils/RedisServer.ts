@@ -59,7 +59,10 @@ export const untilReady = <E>(
       Effect.forkScoped
     )
     yield* Deferred.await(ready).pipe(
-      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => error(`redis-server did not start:\n${log.join("\n")}`) })
+      Effect.timeoutFail({
+        duration: "20 seconds",
+        onTimeout: () => error(`redis-server did not start:\n${log.join("\n")}`)
+      })
     )
   })
 
@@ -74,11 +77,16 @@ export const start = (
     const port = options.port ?? (yield* freePort)
     const command = Command.make(
       "redis-server",
-      "--port", String(port),
-      "--bind", "127.0.0.1",
-      "--save", "",
-      "--appendonly", "no",
-      "--protected-mode", "yes",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "yes",
       ...(options.args ?? [])
     )
     const process = yield* Command.start(command).pipe(

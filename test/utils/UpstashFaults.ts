@@ -41,7 +41,10 @@ export interface Faults {
    */
   readonly around: (
     commands: ReadonlyArray<Command>,
-    respond: Effect.Effect<{ readonly response: HttpServerResponse.HttpServerResponse; readonly applied: boolean }, unknown>
+    respond: Effect.Effect<
+      { readonly response: HttpServerResponse.HttpServerResponse; readonly applied: boolean },
+      unknown
+    >
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>
 }
 

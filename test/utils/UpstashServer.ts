@@ -108,7 +108,9 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
         const base64 = request.headers["upstash-encoding"] === "base64"
         const body = yield* Effect.orElseSucceed(request.json, () => undefined)
         if (mode === "single") {
-          if (!isCommand(body)) return yield* HttpServerResponse.json({ error: "ERR malformed command" }, { status: 400 })
+          if (!isCommand(body)) {
+            return yield* HttpServerResponse.json({ error: "ERR malformed command" }, { status: 400 })
+          }
           return yield* faults.around(
             [body],
             Effect.flatMap(run(body, base64), (outcome) =>
@@ -128,7 +130,12 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
               ? yield* Effect.forEach(body, (command) => run(command, base64))
               : yield* multiExec(body, base64)
             const response = yield* HttpServerResponse.json(outcomes)
-            return { response, applied: outcomes.every((outcome) => !("error" in outcome)) }
+            return {
+              response,
+              applied: outcomes.every((outcome) =>
+                !("error" in outcome)
+              )
+            }
           })
         )
       })
@@ -144,7 +151,9 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
       }
       const path = new URL(request.url, "http://fixture").pathname
       const channel = decodeURIComponent(path.slice("/subscribe/".length))
-      if (channel === "") return yield* HttpServerResponse.json({ error: "ERR missing channel" }, { status: 400 })
+      if (channel === "") {
+        return yield* HttpServerResponse.json({ error: "ERR missing channel" }, { status: 400 })
+      }
       const events = Stream.asyncScoped<string>((emit) =>
         Effect.gen(function*() {
           const connection = yield* Effect.acquireRelease(
@@ -153,10 +162,11 @@ export const start = (options: { readonly redisUrl: string; readonly token: stri
               opened++
               return new IORedis(options.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 0 })
             }),
-            (c) => Effect.sync(() => {
-              streams--
-              c.disconnect()
-            })
+            (c) =>
+              Effect.sync(() => {
+                streams--
+                c.disconnect()
+              })
           )
           connection.on("error", () => {})
           connection.on("message", (name: string, message: string) => void emit.single(`message,${name},${message}`))

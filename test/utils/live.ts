@@ -13,7 +13,10 @@ export const eventually = <A, E, R>(
 ) =>
   Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
     Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`) })
+    Effect.timeoutFail({
+      duration: within,
+      onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`)
+    })
   )
 
 /** A plain ioredis client for the test itself, quit with the scope. */

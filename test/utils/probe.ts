@@ -91,18 +91,22 @@ export interface Call {
  */
 export const noAnswer = <A>(name: string, { deadline, timer }: Call): Effect.Effect<A, RedisError> =>
   deadline === undefined ? Effect.never : Effect.async<A, RedisError>((resume) => {
-    const cancel = timer.schedule(deadline, () =>
-      resume(Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "no answer before the deadline" }))))
+    const cancel = timer.schedule(
+      deadline,
+      () => resume(Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "no answer before the deadline" })))
+    )
     return Effect.sync(cancel)
   })
 
-export const redisDown = (name: string) => Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
+export const redisDown = (name: string) =>
+  Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
 
 /** The members of a sorted set in order (ZRANGE 0 -1), e.g. a lock's line of waiters. */
 export const listItems = Redis.script<ReadonlyArray<string>>({
   name: "test.list",
   numberOfKeys: 1,
-  lua: "local items = redis.call('ZRANGE', KEYS[1], 0, -1) for i, v in ipairs(items) do items[i] = '=' .. v end return items",
+  lua:
+    "local items = redis.call('ZRANGE', KEYS[1], 0, -1) for i, v in ipairs(items) do items[i] = '=' .. v end return items",
   local: (ks, [key]) => ks.zrange(key!, 0, -1).map((item) => `=${item}`),
   decode: (reply) =>
     Array.isArray(reply) && reply.every((x) => typeof x === "string" && x.startsWith("="))
@@ -117,13 +121,16 @@ export const readList = (key: string) => Effect.flatMap(Redis.Redis, (redis) => 
  * after `alive` ms), and nobody will claim what it is handed.
  */
 export const deadWaiter = (keys: LockKeys, token = "dead-waiter", alive = 1000) =>
-  Effect.flatMap(Redis.Redis, (redis) =>
-    redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue, keys.alive], [
-      token,
-      "10000",
-      "1000",
-      keys.channel,
-      "60000",
-      String(alive),
-      "0"
-    ]))
+  Effect.flatMap(
+    Redis.Redis,
+    (redis) =>
+      redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue, keys.alive], [
+        token,
+        "10000",
+        "1000",
+        keys.channel,
+        "60000",
+        String(alive),
+        "0"
+      ])
+  )

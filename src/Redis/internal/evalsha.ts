@@ -56,7 +56,9 @@ export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service
       const own = transport.timeout === undefined ? Infinity : timer.now() + transport.timeout
       const limit = Math.min(deadline ?? Infinity, own)
       if (limit !== Infinity) {
-        const detail = limit === own ? `no answer within ${Duration.format(Duration.millis(transport.timeout!))}` : "no answer before the deadline"
+        const detail = limit === own
+          ? `no answer within ${Duration.format(Duration.millis(transport.timeout!))}`
+          : "no answer before the deadline"
         cancel = timer.schedule(limit, () => settle(Effect.fail(new RedisError({ operation, detail }))))
       }
       send(script as Redis.Script<unknown>, [...keys, ...args]).then(

@@ -7,8 +7,8 @@
  * - Over a `Cluster`, classic pub/sub (`SUBSCRIBE`; a `PUBLISH` reaches every node of a cluster), or,
  *   with `sharded`, sharded pub/sub (`SSUBSCRIBE` on the master that owns the channel's slot, through
  *   ioredis's `shardedSubscribers`; moved along when the client's slot map changes): a message then
- *   goes to that shard only, and must be sent with `SPUBLISH`. {@link supportsSharded} tells whether the servers have it
- *   (Redis ≥ 7).
+ *   goes to that shard only, and must be sent with `SPUBLISH`. {@link supportsSharded} tells whether the servers
+ *   have it (Redis ≥ 7).
  */
 import { Effect, type Scope } from "effect"
 import type { Cluster, Redis as IORedis } from "ioredis"
@@ -26,7 +26,8 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 const call = (operation: string, f: () => Promise<unknown>) =>
   Effect.tryPromise({ try: f, catch: (error) => new RedisError({ operation, detail: describe(error) }) })
 
-export const isCluster = (client: IORedis | Cluster): client is Cluster => "isCluster" in client && client.isCluster === true
+export const isCluster = (client: IORedis | Cluster): client is Cluster =>
+  "isCluster" in client && client.isCluster === true
 
 /** Whether the server knows `SPUBLISH` (Redis ≥ 7): `COMMAND INFO` answers nil for unknown commands. */
 export const supportsSharded = (client: IORedis | Cluster): Effect.Effect<boolean> =>
@@ -52,8 +53,10 @@ export const make = (
         connection = isCluster(client)
           ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
           : client.duplicate({ autoResubscribe: false })
-        connection.on(sharded ? "smessage" : "message", (channel: string, message: string) => made?.dispatch(channel, message))
-        connection.on("close", () => made?.disconnected())
+        connection.on(sharded ? "smessage" : "message", (channel: string, message: string) =>
+          made?.dispatch(channel, message))
+        connection.on("close", () =>
+          made?.disconnected())
         connection.on("ready", () => made?.connected())
         connection.on("error", hooks.onError)
       }
@@ -76,7 +79,8 @@ export const make = (
       subscribe: (channel) =>
         Effect.asVoid(call("subscribe", () => sharded ? connect().ssubscribe(channel) : connect().subscribe(channel))),
       unsubscribe: (channel) =>
-        Effect.asVoid(call("unsubscribe", () => sharded ? connect().sunsubscribe(channel) : connect().unsubscribe(channel)))
+        Effect.asVoid(call("unsubscribe", () =>
+          sharded ? connect().sunsubscribe(channel) : connect().unsubscribe(channel)))
     }, options)
     return made.subscriber
   })

@@ -16,7 +16,10 @@ export interface Inspectable {
    * publishes are delivered to subscribers afterwards.
    */
   readonly atomically: <A>(now: number, f: (keyspace: Redis.Keyspace) => A) => A
-  /** The keys live at `now`, in insertion order: value (a string, or the members of a list or sorted set) and `PTTL` (-1: no expiry). */
+  /**
+   * The keys live at `now`, in insertion order: value (a string, or the members of a list or sorted set) and
+   * `PTTL` (-1: no expiry).
+   */
   readonly entries: (now: number) => ReadonlyArray<Entry>
 }
 

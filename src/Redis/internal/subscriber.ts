@@ -98,7 +98,10 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       Effect.timeoutFail(effect, {
         duration: timeout,
         onTimeout: () =>
-          new RedisError({ operation, detail: `no confirmation for channel ${name} within ${Duration.format(timeout)}` })
+          new RedisError({
+            operation,
+            detail: `no confirmation for channel ${name} within ${Duration.format(timeout)}`
+          })
       })
 
     /** The SUBSCRIBE of a channel, started if none is on its way; its outcome, whoever waits or not. */
@@ -147,13 +150,17 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       if (channel.listeners.size === 0) return
       const delay = Math.min(100 * 2 ** channel.failures, 5000)
       channel.failures++
-      run(Effect.sleep(delay).pipe(
-        Effect.zipRight(Effect.suspend(() =>
-          channel.listeners.size > 0 && channel.state !== "active" && channels.get(channel.name) === channel
-            ? Effect.ignore(Deferred.await(ensure(channel)))
-            : Effect.void
-        ))
-      ))
+      run(
+        Effect.sleep(delay).pipe(
+          Effect.zipRight(
+            Effect.suspend(() =>
+              channel.listeners.size > 0 && channel.state !== "active" && channels.get(channel.name) === channel
+                ? Effect.ignore(Deferred.await(ensure(channel)))
+                : Effect.void
+            )
+          )
+        )
+      )
     }
 
     const unused = (channel: Channel) => channel.listeners.size === 0 && !channel.used && channel.pending === undefined
@@ -215,7 +222,7 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       subscriber,
       dispatch: (name, message) => {
         const channel = channels.get(name)
-        if (channel !== undefined) for (const listener of channel.listeners) listener(message)
+        if (channel !== undefined) { for (const listener of channel.listeners) listener(message) }
       },
       disconnected: () => {
         generation++
@@ -223,7 +230,9 @@ export const make = (connection: Connection, options: Options = {}): Effect.Effe
       },
       connected: () => {
         for (const channel of channels.values()) {
-          if (channel.listeners.size > 0 && channel.state !== "active") run(Effect.ignore(Deferred.await(ensure(channel))))
+          if (channel.listeners.size > 0 && channel.state !== "active") {
+            run(Effect.ignore(Deferred.await(ensure(channel))))
+          }
         }
       },
       lost: (name) => {

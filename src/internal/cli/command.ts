@@ -9,14 +9,14 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { Context, Effect, Either, Logger, LogLevel, Option, Queue, type Redacted } from "effect"
 import { constants } from "node:os"
-import * as duration from "./duration.js"
+import type { InvalidOptions, RedisError } from "../../LockError.js"
+import type { Redis } from "../../Redis.js"
 import * as connection from "./connection.js"
+import * as duration from "./duration.js"
 import { CliFailure, ExitCodes } from "./exitCodes.js"
 import { run, type Wait } from "./run.js"
 import { Signals } from "./signals.js"
 import { status } from "./status.js"
-import type { InvalidOptions, RedisError } from "../../LockError.js"
-import type { Redis } from "../../Redis.js"
 
 /**
  * Where the exit code is left for the runtime's teardown: an interrupted program returns no value.
@@ -62,7 +62,10 @@ const durationOption = (name: string, min: 0 | 1) => (self: Options.Options<stri
     )
   )
 
-const id = Options.text("id").pipe(Options.withPseudoName("ID"), Options.withDescription("the lock's name (1 to 1024 characters)"))
+const id = Options.text("id").pipe(
+  Options.withPseudoName("ID"),
+  Options.withDescription("the lock's name (1 to 1024 characters)")
+)
 const prefix = Options.text("prefix").pipe(
   Options.withPseudoName("PREFIX"),
   Options.withDefault("effect-lock:"),

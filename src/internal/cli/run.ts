@@ -52,7 +52,9 @@ const exitStatus = (process: CommandExecutor.Process): Effect.Effect<number> =>
   process.exitCode.pipe(
     Effect.map(Number),
     Effect.catchAll((error) => {
-      const signal = error._tag === "SystemError" ? /signal: (SIG[A-Z0-9]+)/.exec(error.description ?? "")?.[1] : undefined
+      const signal = error._tag === "SystemError"
+        ? /signal: (SIG[A-Z0-9]+)/.exec(error.description ?? "")?.[1]
+        : undefined
       const number = signal === undefined ? undefined : constants.signals[signal as NodeJS.Signals]
       return Effect.succeed(number === undefined ? 1 : 128 + number)
     })
@@ -177,6 +179,8 @@ export const run = (
       return yield* Effect.scoped(supervise(options, lease))
     })
   ).pipe(
-    Effect.catchTag("LockNotAcquired", (error) =>
-      Effect.as(Effect.log(`${error.message}; not running the command`), options.conflictExitCode))
+    Effect.catchTag(
+      "LockNotAcquired",
+      (error) => Effect.as(Effect.log(`${error.message}; not running the command`), options.conflictExitCode)
+    )
   )

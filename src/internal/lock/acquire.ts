@@ -11,9 +11,9 @@ import { type Held, hold } from "./lease.js"
 import { obtain } from "./line.js"
 import { labels, metrics } from "./metrics.js"
 import * as Operations from "./operations.js"
-import * as Span from "./span.js"
 import { type AcquireInput, type Acquisition, resolve } from "./options.js"
 import * as Replicas from "./replicas.js"
+import * as Span from "./span.js"
 
 export type Acquired = Held
 
@@ -140,4 +140,3 @@ export const withHeldIfAvailable = <A, E, R>(
       (scope, exit) => Scope.close(scope, exit)
     ))
 }
-

@@ -2,10 +2,11 @@
  * The `@upstash/lock`-compatible handle: exactly `attempts` plain SET NX tries `delay` apart, booleans
  * out, and a token that a failed call never forgets. It does not join the line of waiters.
  */
-import { Duration, Effect, Option, Schedule } from "effect"
+import type { Duration } from "effect"
+import { Effect, Option, Schedule } from "effect"
+import type { AcquireOverrides, Lock, Options, State } from "../../Lock.js"
 import { InvalidOptions, LockNotAcquired, type RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
-import type { AcquireOverrides, Lock, Options, State } from "../../Lock.js"
 import { lockKeys } from "../keys.js"
 import type { StatusReply } from "../lockScripts.js"
 import { randomToken } from "../token.js"
@@ -97,9 +98,12 @@ export const make = (
 
     const extend = (amount: Duration.DurationInput) =>
       Effect.flatMap(validate.millis("extend", amount, 1), (ms) =>
-        held === undefined ? Effect.succeed(false) : Effect.map(ops.extend(held.token, ms, "add"), (ttl) => ttl > 0))
+        held === undefined ? Effect.succeed(false) : Effect.map(ops.extend(held.token, ms, "add"), (ttl) =>
+          ttl > 0))
 
-    const state = Effect.suspend(() => Effect.map(ops.status(held?.token ?? ""), toState))
+    const state = Effect.suspend(() =>
+      Effect.map(ops.status(held?.token ?? ""), toState)
+    )
 
     return {
       id: base.id,

@@ -24,8 +24,8 @@ import {
   ScheduleDecision,
   ScheduleIntervals
 } from "effect"
-import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
 import type { Lease as PublicLease } from "../../Lock.js"
+import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import * as validate from "../validate.js"
 import type { Operations } from "./operations.js"
@@ -144,7 +144,7 @@ class Lease implements Held {
     this.cancel?.()
     this.lostError = new LockLost({ id: this.id, fence: this.fence, reason })
     if (this.lostSignal !== undefined) Deferred.unsafeDone(this.lostSignal, Exit.fail(this.lostError))
-    if (this.guards !== undefined) for (const interrupt of this.guards) interrupt()
+    if (this.guards !== undefined) { for (const interrupt of this.guards) interrupt() }
     this.fork(this.options.hooks.lost(reason))
   }
 

@@ -19,7 +19,7 @@ import { Effect, ScheduleDecision, ScheduleIntervals } from "effect"
 import { LockNotAcquired, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import type { AcquireReply } from "../lockScripts.js"
-import { FIRST_POLL, HEARTBEAT, type Operations, POLL, RESERVATION } from "./operations.js"
+import { FIRST_POLL, HEARTBEAT, POLL, RESERVATION } from "./operations.js"
 import type { Acquisition } from "./options.js"
 
 /**
@@ -36,7 +36,11 @@ export type LineOptions = Pick<Acquisition, "id" | "timeout" | "fair" | "retry">
  */
 export interface LineOperations<E = never> {
   readonly tryAcquire: (token: string, lease: number, deadline?: number) => Effect.Effect<AcquireReply, RedisError | E>
-  readonly tryAcquireFair: (token: string, lease: number, deadline?: number) => Effect.Effect<AcquireReply, RedisError | E>
+  readonly tryAcquireFair: (
+    token: string,
+    lease: number,
+    deadline?: number
+  ) => Effect.Effect<AcquireReply, RedisError | E>
   readonly leave: (token: string, deadline?: number) => Effect.Effect<boolean, RedisError>
 }
 
@@ -87,11 +91,23 @@ export const obtain = <E = never>(
   const wait = (remaining: number, first: boolean) =>
     Effect.suspend(() => {
       wakeups ??= new Wakeups(token)
-      return waitInLine({ acq, redis, wakeups, deadline, attempt, remaining, first, miss: () => (cleanMiss = !acq.fair) })
+      return waitInLine({
+        acq,
+        redis,
+        wakeups,
+        deadline,
+        attempt,
+        remaining,
+        first,
+        miss: () => (cleanMiss = !acq.fair)
+      })
     }).pipe(Effect.map((reply): Won => ({ fence: reply.fence, sentAt })))
 
-  const tryFirst = Effect.flatMap(Effect.suspend(attempt), (reply) =>
-    reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining, reply.first === true))
+  const tryFirst = Effect.flatMap(
+    Effect.suspend(attempt),
+    (reply) =>
+      reply.acquired ? Effect.succeed<Won>({ fence: reply.fence, sentAt }) : wait(reply.remaining, reply.first === true)
+  )
 
   // Where this client's subscription to the lock's channel is already live (others wait for it now),
   // listen before the first try: a wake-up for this waiter can then never slip past unheard, and a
@@ -188,10 +204,14 @@ const waitInLine = <E>(options: {
 
   /** The instant the schedule allows the next try, or `undefined` when it gives up. */
   const next = (miss: () => LockNotAcquired, now: number): Effect.Effect<number | undefined> =>
-    schedule === undefined ? Effect.succeed(Infinity) : Effect.map(schedule.step(now, miss(), state), ([s, _, decision]) => {
-      state = s
-      return ScheduleDecision.isDone(decision) ? undefined : Math.max(now, ScheduleIntervals.start(decision.intervals))
-    })
+    schedule === undefined ?
+      Effect.succeed(Infinity) :
+      Effect.map(schedule.step(now, miss(), state), ([s, _, decision]) => {
+        state = s
+        return ScheduleDecision.isDone(decision)
+          ? undefined
+          : Math.max(now, ScheduleIntervals.start(decision.intervals))
+      })
 
   const timedOut = (remaining: number) => new LockNotAcquired({ id: acq.id, remaining, reason: "timeout" })
 

@@ -26,13 +26,26 @@ export const lineTtl = (lease: number): number => Math.max(60_000, lease * 4)
 
 export interface Operations {
   /** The `@upstash/lock` SET NX, outside the line of waiters. */
-  readonly tryAcquire: (token: string, lease: number, deadline?: number) => Effect.Effect<scripts.AcquireReply, RedisError>
+  readonly tryAcquire: (
+    token: string,
+    lease: number,
+    deadline?: number
+  ) => Effect.Effect<scripts.AcquireReply, RedisError>
   /** In line: takes the lock if it is this waiter's turn, else joins (or keeps its place in) the line. */
-  readonly tryAcquireFair: (token: string, lease: number, deadline?: number) => Effect.Effect<scripts.AcquireReply, RedisError>
+  readonly tryAcquireFair: (
+    token: string,
+    lease: number,
+    deadline?: number
+  ) => Effect.Effect<scripts.AcquireReply, RedisError>
   readonly release: (token: string, deadline?: number) => Effect.Effect<boolean, RedisError>
   /** Leaves the line, and hands the lock on if it is held by or reserved for this token. */
   readonly leave: (token: string, deadline?: number) => Effect.Effect<boolean, RedisError>
-  readonly extend: (token: string, ms: number, mode: "add" | "set", deadline?: number) => Effect.Effect<number, RedisError>
+  readonly extend: (
+    token: string,
+    ms: number,
+    mode: "add" | "set",
+    deadline?: number
+  ) => Effect.Effect<number, RedisError>
   readonly status: (token: string) => Effect.Effect<scripts.StatusReply, RedisError>
 }
 

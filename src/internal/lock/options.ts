@@ -37,7 +37,11 @@ export const parseLease = (u: unknown, fallback: number) => validate.lift(checkL
 export const checkRetry = (u: unknown, fallback: Retry): Retry | InvalidOptions => {
   if (u === undefined) return fallback
   if (typeof u !== "object" || u === null) {
-    return new InvalidOptions({ option: "retry", expected: "{ attempts, delay } or a Schedule", received: validate.render(u) })
+    return new InvalidOptions({
+      option: "retry",
+      expected: "{ attempts, delay } or a Schedule",
+      received: validate.render(u)
+    })
   }
   const retry = u as { readonly attempts?: unknown; readonly delay?: unknown }
   const attempts = or(retry.attempts, fallback.attempts, (u) => check.integer("retry.attempts", u, 1))
@@ -66,8 +70,7 @@ const checkBase = (options: BaseInput): Base | InvalidOptions => {
   return { id, lease, prefix }
 }
 
-export const parseBase = (options: BaseInput): Effect.Effect<Base, InvalidOptions> =>
-  validate.lift(checkBase(options))
+export const parseBase = (options: BaseInput): Effect.Effect<Base, InvalidOptions> => validate.lift(checkBase(options))
 
 /** `attempts` tries `delay` apart, as a schedule fed each failed try. */
 export const retrySchedule = ({ attempts, delay }: Retry): Schedule.Schedule<unknown, unknown> =>
@@ -154,7 +157,11 @@ const checkAcquisition = (options: AcquireInput, fenceTtl: number): Acquisition 
   if (keepAlive instanceof InvalidOptions) return keepAlive
   const replicas = or(options?.replicas, 0, (u) => check.integer("replicas", u, 0))
   if (replicas instanceof InvalidOptions) return replicas
-  const replicaTimeout = or(options?.replicaTimeout, DEFAULT_REPLICA_TIMEOUT, (u) => check.millis("replicaTimeout", u, 1))
+  const replicaTimeout = or(
+    options?.replicaTimeout,
+    DEFAULT_REPLICA_TIMEOUT,
+    (u) => check.millis("replicaTimeout", u, 1)
+  )
   if (replicaTimeout instanceof InvalidOptions) return replicaTimeout
   if (replicas > 0 && replicaTimeout >= base.lease) {
     return new InvalidOptions({

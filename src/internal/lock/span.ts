@@ -15,7 +15,14 @@ export interface LockSpan {
 export const start = (fiber: Fiber.RuntimeFiber<unknown, unknown>, id: string): LockSpan => {
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
   const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-  const span = fiber.currentTracer.span("Lock.acquire", parent, fiber.currentContext, [], clock.unsafeCurrentTimeNanos(), "internal")
+  const span = fiber.currentTracer.span(
+    "Lock.acquire",
+    parent,
+    fiber.currentContext,
+    [],
+    clock.unsafeCurrentTimeNanos(),
+    "internal"
+  )
   span.attribute("lock.id", id)
   return {
     acquired: (fence) => {

@@ -7,9 +7,9 @@ import { InvalidOptions, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import type { SemaphoreKeys } from "../keys.js"
 import { semaphoreKeyList } from "../keys.js"
-import type { AcquireReply } from "../lockScripts.js"
 import type { LineOperations } from "../lock/line.js"
 import { ALIVE, lineTtl, type Operations } from "../lock/operations.js"
+import type { AcquireReply } from "../lockScripts.js"
 import * as scripts from "./scripts.js"
 
 export interface Holding extends LineOperations<InvalidOptions>, Pick<Operations, "extend" | "release"> {}

@@ -60,7 +60,10 @@ export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions
       )
     }
 
-    const parse = (n: unknown, take: TakeOptions | undefined): Effect.Effect<{ readonly acq: Take; readonly n: number }, InvalidOptions> =>
+    const parse = (
+      n: unknown,
+      take: TakeOptions | undefined
+    ): Effect.Effect<{ readonly acq: Take; readonly n: number }, InvalidOptions> =>
       Effect.suspend(() => {
         const count = checkN(n)
         if (count instanceof InvalidOptions) return Effect.fail(count)
@@ -71,36 +74,40 @@ export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions
       n: unknown,
       take: TakeOptions | undefined
     ): Effect.Effect<Held, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope> =>
-      Effect.flatMap(parse(n, take), ({ acq, n }) =>
-        Effect.contextWithEffect((context: Context.Context<Scope.Scope>) => {
-          const scope = Context.get(context, Scope.Scope)
-          const holding = ops.holding(n)
-          const token = randomToken()
-          return Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(restore(obtain(acq, redis, holding, token, noop)), (won) =>
-              Effect.withFiberRuntime<Held>((fiber) => {
-                const held = hold({
-                  acq,
-                  redis,
-                  ops: holding,
-                  token,
-                  fence: won.fence,
-                  sentAt: won.sentAt,
-                  origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
-                  hooks: {
-                    extended: noop,
-                    lost: (reason) =>
-                      Effect.logWarning(`permits lost (${reason})`).pipe(Effect.annotateLogs("semaphore.id", base.id))
-                  }
-                })
-                return Effect.as(Scope.addFinalizer(scope, held.release), held)
-              })
+      Effect.flatMap(
+        parse(n, take),
+        ({ acq, n }) =>
+          Effect.contextWithEffect((context: Context.Context<Scope.Scope>) => {
+            const scope = Context.get(context, Scope.Scope)
+            const holding = ops.holding(n)
+            const token = randomToken()
+            return Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(restore(obtain(acq, redis, holding, token, noop)), (won) =>
+                Effect.withFiberRuntime<Held>((fiber) => {
+                  const held = hold({
+                    acq,
+                    redis,
+                    ops: holding,
+                    token,
+                    fence: won.fence,
+                    sentAt: won.sentAt,
+                    origin: { context: fiber.currentContext, fiberRefs: fiber.getFiberRefs() },
+                    hooks: {
+                      extended: noop,
+                      lost: (reason) =>
+                        Effect.logWarning(`permits lost (${reason})`).pipe(Effect.annotateLogs("semaphore.id", base.id))
+                    }
+                  })
+                  return Effect.as(Scope.addFinalizer(scope, held.release), held)
+                }))
             )
-          )
-        })).pipe(Effect.withSpan("Semaphore.take", { attributes: { "semaphore.id": base.id }, captureStackTrace: false }))
+          })
+      ).pipe(Effect.withSpan("Semaphore.take", { attributes: { "semaphore.id": base.id }, captureStackTrace: false }))
 
     const withPermits = (n: number, take?: TakeOptions) =>
-    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R> =>
+    <A, E, R>(
+      self: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R> =>
       Effect.acquireUseRelease(
         Scope.make(),
         (scope) => Effect.flatMap(Scope.extend(takeHeld(n, take), scope), (held) => held.guard(self)),
@@ -108,7 +115,9 @@ export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions
       )
 
     const withPermitsIfAvailable = (n: number) =>
-    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R> =>
+    <A, E, R>(
+      self: Effect.Effect<A, E, R>
+    ): Effect.Effect<Option.Option<A>, E | LockLost | RedisError | InvalidOptions, R> =>
       Effect.acquireUseRelease(
         Scope.make(),
         (scope) =>

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, TestClock } from "effect"
-import * as Subscriber from "../../../src/Redis/internal/subscriber.js"
 import { RedisError } from "../../../src/LockError.js"
+import * as Subscriber from "../../../src/Redis/internal/subscriber.js"
 
 interface Fake {
   /** What the server has subscribed. */
@@ -114,7 +114,15 @@ describe("Subscriber", () => {
       const { subscriber } = yield* Subscriber.make(connection)
       const listening = yield* subscriber.listen("ch", () => {})
       state.fail = true
-      expect(yield* Effect.flip(subscriber.subscribe("ch").pipe(Effect.fork, Effect.tap(() => settle(10)), Effect.flatMap(Fiber.join))))
+      expect(
+        yield* Effect.flip(
+          subscriber.subscribe("ch").pipe(
+            Effect.fork,
+            Effect.tap(() => settle(10)),
+            Effect.flatMap(Fiber.join)
+          )
+        )
+      )
         .toBeInstanceOf(RedisError)
       yield* settle(100 + 10) // first retry after 100 ms: fails again
       yield* settle(200 + 10) // then after 200 ms: fails again
