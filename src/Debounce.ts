@@ -31,10 +31,11 @@
  *
  * @since 0.1.0
  */
-import { type Cause, type Context, Duration, Effect, Either, Layer, Schedule } from "effect"
-import * as scripts from "./internal/debounceScripts.js"
+import type { Duration } from "effect"
+import { type Cause, type Context, Effect, Either, Layer } from "effect"
+import { RUN_LOCK_PREFIX, withRunLock } from "./internal/debounce/runLock.js"
+import * as scripts from "./internal/debounce/scripts.js"
 import { DEFAULT_PREFIX } from "./internal/keys.js"
-import * as LockInternal from "./internal/lock/acquire.js"
 import * as validate from "./internal/validate.js"
 import { InvalidOptions, RedisError } from "./LockError.js"
 import { Redis } from "./Redis.js"
@@ -112,7 +113,6 @@ export type Failure<Out> = Out extends Effect.Effect<infer _A, infer E, infer _R
 export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
 
 const DEFAULT_WAIT = 1000
-const RUN_LOCK_PREFIX = "debounce:"
 const MAX_KEY_LENGTH = 511
 
 /** How deep call arguments may nest (arrays and objects), so that checking and encoding them stay bounded. */
@@ -214,16 +214,7 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         Effect.either,
         // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
         // Its fence counter expires with the rest of the key's state (nobody reads these fences).
-        (self) =>
-          LockInternal.withHeld(
-            {
-              id: `${id}\n${key}`,
-              prefix: `${prefix}${RUN_LOCK_PREFIX}`,
-              retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(wait / 10)))))
-            },
-            { fenceTtl: Number(ttl) },
-            () => self
-          ),
+        withRunLock({ id, key, prefix, wait, fenceTtl: Number(ttl) }),
         Effect.catchTags({
           // no limit on the wait, and options checked by make: neither can happen
           LockNotAcquired: (error) => Effect.die(error),

@@ -35,11 +35,12 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration, Effect, type Option, type Schedule, type Scope } from "effect"
+import type { Effect } from "effect"
+import { Data, Duration, type Option, type Schedule, type Scope } from "effect"
 import { dual } from "effect/Function"
-import * as internal from "./internal/lock/acquire.js"
+import { metrics as coreMetrics } from "./internal/core/metrics.js"
 import * as handle from "./internal/lock/handle.js"
-import { metrics as lockMetrics } from "./internal/lock/metrics.js"
+import * as internal from "./internal/lock/lock.js"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "./LockError.js"
 import type { Redis } from "./Redis.js"
 
@@ -212,7 +213,7 @@ export interface Lease {
  *
  * @since 0.1.0
  */
-export const metrics = lockMetrics
+export const metrics = coreMetrics.Lock
 
 /**
  * Makes an `@upstash/lock`-compatible handle. Nothing is sent to Redis until a method runs.
@@ -269,10 +270,7 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
  */
 export const acquire = (
   options: AcquireOptions
-): Effect.Effect<Lease, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
-  Effect.map(internal.acquire(options), toLease)
-
-const toLease = (held: internal.Acquired): Lease => held
+): Effect.Effect<Lease, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> => internal.acquire(options)
 
 /**
  * Runs `f(lease)` while holding the lock: acquire, run, release. The body gets the {@link Lease}, so it
@@ -296,7 +294,7 @@ export const withLease = <A, E, R>(
   options: AcquireOptions,
   f: (lease: Lease) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis> =>
-  internal.withHeld(options, {}, (held) => f(toLease(held)))
+  internal.withHeld(options, f)
 
 /**
  * Runs an effect while holding the lock: acquire, run, release. If the lease is lost mid-way, the
@@ -325,7 +323,7 @@ export const withLock: {
   ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
 } = dual(
   2,
-  <A, E, R>(self: Effect.Effect<A, E, R>, options: AcquireOptions) => internal.withHeld(options, {}, () => self)
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: AcquireOptions) => internal.withHeld(options, () => self)
 )
 
 /**

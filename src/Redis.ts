@@ -109,6 +109,12 @@ export interface Timer {
   readonly now: () => number
   /** Runs `task` once `now()` reaches `at` (soon after, never before); the result cancels it. */
   readonly schedule: (at: number, task: () => void) => () => void
+  /**
+   * Runs background work (a lease's keep-alive step, the report of its loss) in a fiber owned by the
+   * service's layer: closing the layer interrupts it. It runs with the services the layer was built
+   * with (Clock, logger, tracer). Called from timer tasks and other callbacks; returns at once.
+   */
+  readonly fork: (effect: Effect.Effect<void>) => void
 }
 
 /**

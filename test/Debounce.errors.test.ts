@@ -58,8 +58,8 @@ describe("Debounce error channels", () => {
       const call = yield* Effect.fork(d.call("acme"))
       yield* TestClock.adjust(100)
       expect(started).toEqual(["acme"])
-      // the run lock of key "acme": id "report\nacme", under "<prefix>debounce:"
-      yield* MemoryTest.expire("report\nacme", { prefix: "effect-lock:debounce:" })
+      // the run lock of key "acme": id "6:report:acme" (length-prefixed), under "<prefix>debounce:"
+      yield* MemoryTest.expire("6:report:acme", { prefix: "effect-lock:debounce:" })
       yield* TestClock.adjust("10 seconds")
       const error = yield* Effect.flip(Fiber.join(call))
       expect(error).toMatchObject({ _tag: "RedisError", operation: "debounce run lock" })

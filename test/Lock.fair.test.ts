@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
 import { lockKeys } from "../src/internal/keys.js"
-import * as scripts from "../src/internal/lockScripts.js"
+import * as scripts from "../src/internal/lock/scripts.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"

@@ -29,12 +29,12 @@
 import { Config, type ConfigError, Effect, Layer, Option, Redacted, Runtime, type Scope } from "effect"
 import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "ioredis"
 import { Cluster, Redis as IORedis } from "ioredis"
-import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 import { makeRun } from "./internal/evalsha.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
+import * as Timer from "./internal/timer.js"
 
 /**
  * @since 0.1.0

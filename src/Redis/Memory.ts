@@ -17,11 +17,11 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Layer, Schedule, type Scope } from "effect"
-import * as Timer from "../internal/timer.js"
 import { RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
 import * as MemoryInspect from "./internal/memoryInspect.js"
 import * as Subscriber from "./internal/subscriber.js"
+import * as Timer from "./internal/timer.js"
 
 /** A sorted set: member → score. Ordered by score, then member, like Redis. */
 type SortedSet = Map<string, number>

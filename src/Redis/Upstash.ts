@@ -32,12 +32,12 @@
  */
 import { Redis as UpstashRedis, type RedisConfigNodejs } from "@upstash/redis"
 import { Config, type ConfigError, Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import * as Timer from "../internal/timer.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions } from "../LockError.js"
 import * as Redis from "../Redis.js"
 import { makeRun } from "./internal/evalsha.js"
 import * as Sse from "./internal/sse.js"
+import * as Timer from "./internal/timer.js"
 import * as Streams from "./internal/upstashStreams.js"
 
 /**

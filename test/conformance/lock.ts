@@ -5,7 +5,7 @@
 import { describe, expect } from "@effect/vitest"
 import { Duration, Effect, FastCheck as fc, Fiber, Option, Ref, Runtime, type Scope } from "effect"
 import { lockKeys } from "../../src/internal/keys.js"
-import * as scripts from "../../src/internal/lockScripts.js"
+import * as scripts from "../../src/internal/lock/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as Lock from "../../src/Lock.js"
 import { Redis } from "../../src/Redis.js"

@@ -4,7 +4,7 @@
  */
 import { Effect, Either, Layer } from "effect"
 import type { LockKeys } from "../../src/internal/keys.js"
-import * as lockScripts from "../../src/internal/lockScripts.js"
+import * as lockScripts from "../../src/internal/lock/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import { RedisError } from "../../src/LockError.js"
 import * as Redis from "../../src/Redis.js"

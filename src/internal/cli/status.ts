@@ -5,7 +5,7 @@ import { Console, Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { lockKeys } from "../keys.js"
-import * as scripts from "../lockScripts.js"
+import * as scripts from "../lock/scripts.js"
 
 export interface StatusOptions {
   readonly id: string

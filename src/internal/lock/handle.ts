@@ -1,36 +1,28 @@
 /**
- * The `@upstash/lock`-compatible handle: exactly `attempts` plain SET NX tries `delay` apart, booleans
- * out, and a token that a failed call never forgets. It does not join the line of waiters.
+ * The `@upstash/lock`-compatible handle: exactly `attempts` plain SET NX tries `delay` apart (the core's
+ * line with `exactTries`, outside the line of waiters), booleans out, and a token that a failed call
+ * never forgets. Its span is `Lock.handle.acquire`, the core's shape.
  */
-import type { Duration } from "effect"
-import { Effect, Option, Schedule } from "effect"
+import { type Duration, Effect, Option } from "effect"
 import type { AcquireOverrides, Lock, Options, State } from "../../Lock.js"
 import { InvalidOptions, LockNotAcquired, type RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
+import { type LinePolicy, obtain } from "../core/line.js"
+import * as Span from "../core/span.js"
 import { lockKeys } from "../keys.js"
-import type { StatusReply } from "../lockScripts.js"
 import { randomToken } from "../token.js"
 import * as validate from "../validate.js"
 import * as Operations from "./operations.js"
-import { checkRetry, DEFAULT_ATTEMPTS, DEFAULT_DELAY, parseBase, parseRetry, retrySchedule } from "./options.js"
-import * as Span from "./span.js"
-
-/**
- * Tries `attempt` again on the schedule while it fails with `LockNotAcquired`; any other failure, such as
- * a Redis fault, stops at once.
- */
-const retryWhileHeld = <A, E>(
-  attempt: Effect.Effect<A, E | LockNotAcquired>,
-  schedule: Schedule.Schedule<unknown, unknown>
-): Effect.Effect<A, E | LockNotAcquired> =>
-  Effect.flatMap(Schedule.driver(schedule), (driver) => {
-    const loop: Effect.Effect<A, E | LockNotAcquired> = Effect.catchIf(
-      attempt,
-      (e): e is LockNotAcquired => e instanceof LockNotAcquired,
-      (e) => Effect.matchEffect(driver.next(e), { onFailure: () => Effect.fail(e), onSuccess: () => loop })
-    )
-    return loop
-  })
+import {
+  checkBase,
+  checkLease,
+  checkRetry,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_DELAY,
+  type Retry,
+  retrySchedule
+} from "./options.js"
+import type { StatusReply } from "./scripts.js"
 
 const checkUuid = (u: unknown): string | InvalidOptions => {
   const uuid = validate.check.text("uuid", u)
@@ -43,45 +35,53 @@ const checkUuid = (u: unknown): string | InvalidOptions => {
     : uuid
 }
 
+/** The line's policy for `tries` plain tries of a lease of `lease` ms (made once per distinct pair). */
+const policyOf = (id: string, lease: number, tries: Retry): LinePolicy => ({
+  id,
+  lease,
+  timeout: undefined,
+  fair: false,
+  retry: retrySchedule(tries) as LinePolicy["retry"],
+  exactTries: true
+})
+
+const noop = () => {}
+
 export const make = (
   options: Options,
   toState: (reply: StatusReply) => State
 ): Effect.Effect<Lock, InvalidOptions, Redis> =>
   Effect.gen(function*() {
-    const base = yield* parseBase(options)
-    const retry = yield* parseRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY })
+    const base = yield* validate.lift(checkBase(options))
+    const retry = yield* validate.lift(checkRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY }))
     const redis = yield* Redis
-    const ops = Operations.make(redis, lockKeys(base.prefix, base.id))
+    const keys = lockKeys(base.prefix, base.id)
+    const ops = Operations.make(redis, keys)
+    // A try whose answer never came is not undone: the handle keeps its token (it may hold the lock, and
+    // may have held it before this call), and its `release` frees the lock.
+    const tries = { ...ops, leave: () => Effect.succeed(false) }
+    const defaultPolicy = policyOf(base.id, base.lease, retry)
     let held: { readonly token: string; readonly fence: number } | undefined
 
     const acquire = (overrides?: AcquireOverrides) =>
       Effect.suspend((): Effect.Effect<boolean, RedisError | InvalidOptions> => {
-        const lease = overrides?.lease === undefined ? base.lease : validate.check.millis("lease", overrides.lease, 1)
+        const lease = checkLease(overrides?.lease, base.lease)
         if (lease instanceof InvalidOptions) return Effect.fail(lease)
-        const tries = overrides?.retry === undefined ? retry : checkRetry(overrides.retry, retry)
-        if (tries instanceof InvalidOptions) return Effect.fail(tries)
+        const count = overrides?.retry === undefined ? retry : checkRetry(overrides.retry, retry)
+        if (count instanceof InvalidOptions) return Effect.fail(count)
         const uuid = overrides?.uuid === undefined ? randomToken() : checkUuid(overrides.uuid)
         if (uuid instanceof InvalidOptions) return Effect.fail(uuid)
         const token = held?.token ?? uuid
-        const attempt = Effect.flatMap(ops.tryAcquire(token, lease), (reply) =>
-          reply.acquired
-            ? Effect.sync(() => void (held = { token, fence: reply.fence }))
-            : Effect.fail(new LockNotAcquired({ id: base.id, remaining: reply.remaining, reason: "held" })))
-        // One try first: the schedule (and its driver) is made only when the lock is held.
-        const tried = Effect.catchIf(
-          attempt,
-          (e): e is LockNotAcquired => e instanceof LockNotAcquired && tries.attempts > 1,
-          () =>
-            Effect.zipRight(
-              Effect.sleep(tries.delay),
-              retryWhileHeld(attempt, retrySchedule({ ...tries, attempts: tries.attempts - 1 }))
-            )
-        )
+        const policy = lease === base.lease && count === retry ? defaultPolicy : policyOf(base.id, lease, count)
         return Effect.withFiberRuntime((fiber) => {
-          const span = Span.start(fiber, base.id)
-          return tried.pipe(
-            Effect.as(true),
-            Effect.catchTag("LockNotAcquired", () => Effect.succeed(false)),
+          const span = Span.start(fiber, "Lock.handle.acquire", "Lock", base.id)
+          return obtain(policy, keys.channel, redis, tries, token, noop).pipe(
+            Effect.map((won) => {
+              held = { token, fence: won.fence }
+              span.acquired(won.fence)
+              return true
+            }),
+            Effect.catchIf((e): e is LockNotAcquired => e instanceof LockNotAcquired, () => Effect.succeed(false)),
             Effect.onExit((exit) => Effect.sync(() => span.end(exit)))
           )
         })

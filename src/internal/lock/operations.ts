@@ -6,7 +6,7 @@ import type { Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import type { LockKeys } from "../keys.js"
-import * as scripts from "../lockScripts.js"
+import * as scripts from "../lock/scripts.js"
 
 /** How long a released lock stays reserved for the waiter it was handed to (a dead waiter blocks no longer). */
 export const RESERVATION = 1000

@@ -1,18 +1,17 @@
 /**
- * One holding's operations over the Redis seam, in the shape the lock's line of waiters and lease
- * keeper use (`LineOperations`, `Operations`' `extend`/`release`): the semaphore reuses both as they are.
+ * One holding's operations over the Redis seam, in the shape the acquisition core sends them (its
+ * `Operations`): a take of `n` permits is a resource like a lock.
  */
 import { Effect } from "effect"
 import { InvalidOptions, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import type { Operations, TryReply } from "../core/resource.js"
+import { ALIVE, lineTtl } from "../core/wake.js"
 import type { SemaphoreKeys } from "../keys.js"
 import { semaphoreKeyList } from "../keys.js"
-import type { LineOperations } from "../lock/line.js"
-import { ALIVE, lineTtl, type Operations } from "../lock/operations.js"
-import type { AcquireReply } from "../lockScripts.js"
 import * as scripts from "./scripts.js"
 
-export interface Holding extends LineOperations<InvalidOptions>, Pick<Operations, "extend" | "release"> {}
+export interface Holding extends Operations<InvalidOptions> {}
 
 export interface SemaphoreOperations {
   /** The operations of one take of `n` permits. */
@@ -23,7 +22,7 @@ export interface SemaphoreOperations {
 export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number): SemaphoreOperations => {
   const list = semaphoreKeyList(keys)
   const capacity = String(permits)
-  const toAcquire = (reply: scripts.TakeReply): Effect.Effect<AcquireReply, InvalidOptions> =>
+  const toAcquire = (reply: scripts.TakeReply): Effect.Effect<TryReply, InvalidOptions> =>
     reply._tag === "Taken"
       ? Effect.succeed({ acquired: true, fence: reply.fence })
       : reply._tag === "Waiting"

@@ -14,17 +14,14 @@
  * one reservation. The parity `acquire` ignores the line (it is the `@upstash/lock` SET NX); `acquireFair` keeps it.
  */
 import { Either } from "effect"
-import * as Redis from "../Redis.js"
+import * as Redis from "../../Redis.js"
+import type { TryReply } from "../core/resource.js"
 
 /**
  * `[1, fence]` when the caller holds the lock now, `[0, holder's PTTL]` when another owner does (and, in
  * line, `[0, PTTL, 1]` when the caller is first in line: where nothing pushes, it looks again soon).
  */
-export type AcquireReply = { readonly acquired: true; readonly fence: number } | {
-  readonly acquired: false
-  readonly remaining: number
-  readonly first?: boolean | undefined
-}
+export type AcquireReply = TryReply
 
 const decodePair = Redis.decodeIntegers(2)
 const decodeTriple = Redis.decodeIntegers(3)

@@ -8,7 +8,7 @@
  * that JSON-decodes replies (`@upstash/redis`) cannot turn them into something else.
  */
 import { Either } from "effect"
-import * as Redis from "../Redis.js"
+import * as Redis from "../../Redis.js"
 
 const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
 

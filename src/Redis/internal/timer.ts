@@ -5,8 +5,8 @@
  * earlier than the one it sleeps for. Time is the clock's monotonic milliseconds
  * (`Clock.currentTimeNanos`), so a wall-clock step never moves a deadline, and `TestClock` drives it all.
  */
-import { type Clock, Duration, Effect, type Scope } from "effect"
-import type { Timer } from "../Redis.js"
+import { type Clock, Duration, Effect, FiberSet, type Scope } from "effect"
+import type { Timer } from "../../Redis.js"
 
 interface Entry {
   readonly at: number
@@ -76,7 +76,7 @@ const IDLE = 1000
 
 const millisOf = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
 
-/** Makes a timer whose fiber lives in the current scope. */
+/** Makes a timer whose fibers (its own, and the background work it runs) live in the current scope. */
 export const make: Effect.Effect<Timer, never, Scope.Scope> = Effect.gen(function*() {
   const clock = yield* Effect.clock
   const heap = new Heap()
@@ -133,9 +133,12 @@ export const make: Effect.Effect<Timer, never, Scope.Scope> = Effect.gen(functio
     return Effect.zipRight(wait(armedAt), loop)
   })
   yield* Effect.forkScoped(Effect.interruptible(loop))
+  // Background work belongs to the layer's scope too: closing the layer interrupts every fiber of it.
+  const run = yield* FiberSet.makeRuntime<never, void, never>()
 
   return {
     now,
+    fork: (effect) => void run(effect),
     schedule: (at, task) => {
       const entry: Entry = { at, task, index: -1 }
       heap.push(entry)
