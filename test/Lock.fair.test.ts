@@ -128,7 +128,7 @@ describe("Lock.acquire waits in line", () => {
       const late = yield* waiter("late", order)
       const next = yield* waiter("next", order)
       const redis = yield* Redis
-      yield* redis.run(scripts.release, [keys.lock, keys.queue], [
+      yield* redis.run(scripts.release.script, [keys.lock, keys.queue], [
         (yield* readKey(keys.lock)).value!,
         "1000",
         "nobody-listens-here"

@@ -27,7 +27,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       const raw = yield* rawClient(server.url)
       const id = yield* uniqueId("noscript")
       const lock = yield* Lock.make({ id })
-      const sha = yield* sha1(scripts.acquire.lua)
+      const sha = yield* sha1(scripts.acquire.script.lua)
       expect(yield* lock.acquire()).toBe(true)
       expect(yield* Effect.promise(() => raw.script("EXISTS", sha))).toEqual([1])
       yield* Effect.promise(() => raw.script("FLUSH"))

@@ -83,7 +83,11 @@ export const lockConformance = (backend: Backend) =>
         const redis = yield* Redis
         const keys = lockKeys("effect-lock:", id)
         expect(
-          yield* redis.run(scripts.release, [keys.lock, keys.queue, keys.alive], [randomToken(), "1000", keys.channel])
+          yield* redis.run(scripts.release.script, [keys.lock, keys.queue, keys.alive], [
+            randomToken(),
+            "1000",
+            keys.channel
+          ])
         ).toBe(false)
         const after = yield* readKey(lockKeys("effect-lock:", id).lock)
         expect(after.value).toBe(before.value)
@@ -101,8 +105,8 @@ export const lockConformance = (backend: Backend) =>
         expect(yield* b.extend(60_000)).toBe(false)
         const redis = yield* Redis
         const key = lockKeys("effect-lock:", id).lock
-        expect(yield* redis.run(scripts.extend, [key], [randomToken(), "60000", "add"])).toBe(0)
-        expect(yield* redis.run(scripts.extend, [key], [randomToken(), "60000", "set"])).toBe(0)
+        expect(yield* redis.run(scripts.extend.script, [key], [randomToken(), "60000", "add"])).toBe(0)
+        expect(yield* redis.run(scripts.extend.script, [key], [randomToken(), "60000", "set"])).toBe(0)
         const raw = yield* readKey(lockKeys("effect-lock:", id).lock)
         expect(raw.pttl).toBeLessThanOrEqual(5000)
         expect(yield* a.status).toBe("ACQUIRED")
@@ -404,7 +408,7 @@ export const lockConformance = (backend: Backend) =>
         const id = yield* uniqueId("inspect")
         const keys = lockKeys("effect-lock:", id)
         const redis = yield* Redis
-        const look = redis.run(scripts.inspect, [keys.lock, keys.fence], [])
+        const look = scripts.inspect.run(redis, [keys.lock, keys.fence], {})
         expect(yield* look).toEqual({ holder: "none", remaining: 0, fence: 0 })
         const [a] = yield* handles(id, { lease: 5000 })
         expect(yield* a.acquire()).toBe(true)

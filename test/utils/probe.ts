@@ -124,7 +124,7 @@ export const deadWaiter = (keys: LockKeys, token = "dead-waiter", alive = 1000) 
   Effect.flatMap(
     Redis.Redis,
     (redis) =>
-      redis.run(lockScripts.acquireFair, [keys.lock, keys.fence, keys.queue, keys.alive], [
+      redis.run(lockScripts.acquireFair.script, [keys.lock, keys.fence, keys.queue, keys.alive], [
         token,
         "10000",
         "1000",

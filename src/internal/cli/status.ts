@@ -28,7 +28,7 @@ export const report = (options: Omit<StatusOptions, "json">): Effect.Effect<Stat
   Effect.gen(function*() {
     const redis = yield* Redis
     const keys = lockKeys(options.prefix, options.id)
-    const reply = yield* redis.run(scripts.inspect, [keys.lock, keys.fence], [])
+    const reply = yield* scripts.inspect.run(redis, [keys.lock, keys.fence], {})
     const state = reply.holder === "none" ? "free" : reply.holder === "owner" ? "held" : "reserved"
     return { id: options.id, state, remainingMs: reply.remaining, fence: reply.fence } as const
   })

@@ -1,0 +1,69 @@
+/**
+ * Lua fragments shared by the scripts of every primitive, each beside its TypeScript twin. A fragment
+ * reads the locals that `core/script.ts` binds (`<key>Key` for keys, argument names as they are) and
+ * takes the names it works on as parameters.
+ */
+import type * as Redis from "../../Redis.js"
+
+/** Lua: `now`, Redis's own clock in milliseconds. */
+export const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+/** Lua: drop the waiters of a line (`queue` by arrival, `alive` by deadline) that stopped looking. */
+export const dropGone = (queue: string, alive: string, also: ReadonlyArray<string> = []) =>
+  `for _, gone in ipairs(redis.call('ZRANGEBYSCORE', ${alive}, '-inf', '(' .. now)) do
+  redis.call('ZREM', ${queue}, gone)
+  redis.call('ZREM', ${alive}, gone)${also.map((key) => `\n  redis.call('ZREM', ${key}, gone)`).join("")}
+end`
+
+export const dropGoneLocal = (ks: Redis.Keyspace, queue: string, alive: string, also: ReadonlyArray<string> = []) => {
+  for (const gone of ks.zbelow(alive, ks.now)) {
+    ks.zrem(queue, gone)
+    ks.zrem(alive, gone)
+    for (const key of also) ks.zrem(key, gone)
+  }
+}
+
+/** Lua: `token` leaves the line. */
+export const leaveLine = (queue: string, alive: string, token: string) =>
+  `redis.call('ZREM', ${queue}, ${token})
+redis.call('ZREM', ${alive}, ${token})`
+
+export const leaveLineLocal = (ks: Redis.Keyspace, queue: string, alive: string, token: string) => {
+  ks.zrem(queue, token)
+  ks.zrem(alive, token)
+}
+
+/**
+ * Lua: `token` joins the line at its end, or keeps its place (joining is idempotent per token: a try
+ * sent twice keeps one place), counts as waiting for `aliveMs` more, and the line lives `lineTtl` ms.
+ */
+export const joinLine = (queue: string, alive: string, token: string, aliveMs: string, lineTtl: string) =>
+  `if not redis.call('ZSCORE', ${queue}, ${token}) then
+  local last = redis.call('ZRANGE', ${queue}, -1, -1, 'WITHSCORES')[2]
+  redis.call('ZADD', ${queue}, (tonumber(last) or 0) + 1, ${token})
+end
+redis.call('ZADD', ${alive}, now + tonumber(${aliveMs}), ${token})
+redis.call('PEXPIRE', ${queue}, ${lineTtl})
+redis.call('PEXPIRE', ${alive}, ${lineTtl})`
+
+export const joinLineLocal = (
+  ks: Redis.Keyspace,
+  queue: string,
+  alive: string,
+  token: string,
+  aliveMs: number,
+  lineTtl: number
+) => {
+  if (ks.zscore(queue, token) === null) {
+    const last = ks.zrange(queue, -1, -1)[0]
+    ks.zadd(queue, (last === undefined ? 0 : ks.zscore(queue, last)!) + 1, token)
+  }
+  ks.zadd(alive, ks.now + aliveMs, token)
+  ks.pexpire(queue, lineTtl)
+  ks.pexpire(alive, lineTtl)
+}
+
+/** Lua: wake `message` on `channel`, with SPUBLISH where the argument `sharded` is `1` (a cluster). */
+export const publish = (channel: string, message: string) =>
+  `redis.call(sharded == '1' and 'SPUBLISH' or 'PUBLISH', ${channel}, ${message})`
