@@ -9,6 +9,7 @@ import * as scripts from "../src/internal/lockScripts.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
+import { eventually } from "./utils/live.js"
 import { deadWaiter, readKey, readList, type Recorder, recording } from "./utils/probe.js"
 
 const keys = lockKeys("effect-lock:", "line")
@@ -23,9 +24,7 @@ const waiter = (name: string, order: Ref.Ref<Array<string>>, options: Partial<Lo
       )
     )
     // wait (on the in-process store: no time passes) until it has joined the line
-    yield* Effect.repeat(Effect.zipLeft(readList(keys.queue), Effect.yieldNow()), {
-      until: (line) => line.length > before
-    })
+    yield* eventually(readList(keys.queue), (line) => line.length > before)
     return fiber
   })
 
@@ -58,7 +57,7 @@ describe("Lock.acquire waits in line", () => {
         yield* Lock.withLock({ id: "line", timeout: "1 minute" })(Ref.update(order, (o) => [...o, "x2"]))
         yield* Deferred.succeed(again, undefined)
       }))
-      yield* Effect.repeat(Effect.zipLeft(Ref.get(order), Effect.yieldNow()), { until: (o) => o.length === 1 })
+      yield* eventually(Ref.get(order), (o) => o.length === 1)
       const y = yield* waiter("y", order)
       yield* Deferred.succeed(first, undefined)
       yield* Fiber.join(y)

@@ -9,6 +9,7 @@ import { Clock, Deferred, Effect, Fiber, Option, Schedule, TestClock } from "eff
 import * as Lock from "../src/Lock.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as FaultyRedis from "./utils/FaultyRedis.js"
+import { eventually } from "./utils/live.js"
 
 /**
  * Moves the TestClock `step` ms at a time until `fiber` is done; the time that took, or Infinity when
@@ -27,12 +28,7 @@ const timeToDone = <A, E>(fiber: Fiber.Fiber<A, E>, limit: number, step = 10) =>
   })
 
 /** Lets the in-process store and the fibers on it run until `done` holds (no clock time passes). */
-const settle = (done: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000 && !done(); i++) yield* Effect.yieldNow()
-    for (let i = 0; i < 50; i++) yield* Effect.yieldNow()
-    if (!done()) return yield* Effect.dieMessage("condition never held")
-  })
+const settle = (done: () => boolean) => eventually(Effect.sync(done), (holds) => holds)
 
 /** One waiter for `id`, as a daemon fiber (a fiber stuck in an uninterruptible try must not hang the test). */
 const waitFor = (id: string, client: FaultyRedis.FaultyRedis, options: Partial<Lock.AcquireOptions> = {}) =>

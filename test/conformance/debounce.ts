@@ -6,6 +6,7 @@ import { describe, expect } from "@effect/vitest"
 import { Deferred, Effect, Layer, type Scope } from "effect"
 import * as Debounce from "../../src/Debounce.js"
 import type { Redis } from "../../src/Redis.js"
+import { eventually } from "../utils/live.js"
 import { readKey, recording, uniqueId } from "../utils/probe.js"
 
 export interface Backend {
@@ -113,9 +114,7 @@ export const debounceConformance = (backend: Backend) =>
         const fiber = yield* Effect.fork(d.call("x", 1))
         const base = `effect-lock:debounce:{${id}}:`
         // Wait for the call to be recorded, then look at the keys while the burst is open.
-        const seq = yield* Effect.zipLeft(readKey(`${base}:seq`), Effect.yieldNow()).pipe(
-          Effect.repeat({ until: (raw) => raw.value !== null })
-        )
+        const seq = yield* eventually(readKey(`${base}:seq`), (raw) => raw.value !== null)
         expect(seq.pttl).toBeGreaterThan(0)
         for (const suffix of ["args", "first"]) expect((yield* readKey(`${base}:${suffix}`)).pttl).toBeGreaterThan(0)
         expect((yield* readKey(`effect-lock:lock:{${id}}`)).value).toBeNull()

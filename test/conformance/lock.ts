@@ -9,6 +9,7 @@ import * as scripts from "../../src/internal/lockScripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as Lock from "../../src/Lock.js"
 import { Redis } from "../../src/Redis.js"
+import { eventually } from "../utils/live.js"
 import { deadWaiter, readKey, readList, uniqueId, writeKey } from "../utils/probe.js"
 
 export interface Backend {
@@ -282,9 +283,7 @@ export const lockConformance = (backend: Backend) =>
             const fiber = yield* Effect.fork(
               Lock.withLock({ id, timeout: "30 seconds", ...options })(Effect.sync(() => void order.push(name)))
             )
-            yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
-              Effect.repeat({ until: (line) => line.length > before })
-            )
+            yield* eventually(readList(keys.queue), (line) => line.length > before)
             return fiber
           })
         const a = yield* join("a")
@@ -309,9 +308,7 @@ export const lockConformance = (backend: Backend) =>
         // A waiter joins the line and dies: nobody will ever claim what is handed to it.
         yield* deadWaiter(keys)
         const live = yield* Effect.fork(Lock.withLock({ id, timeout: "30 seconds" })(Effect.succeed("live")))
-        yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
-          Effect.repeat({ until: (line) => line.length === 2 })
-        )
+        yield* eventually(readList(keys.queue), (line) => line.length === 2)
         yield* holder.release
         expect((yield* readKey(keys.lock)).value).toBe("~dead-waiter")
         expect(yield* backend.within(3000, Fiber.join(live))).toBe("live")

@@ -8,6 +8,7 @@ import * as scripts from "../../src/internal/semaphore/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import { Redis } from "../../src/Redis.js"
 import * as Semaphore from "../../src/Semaphore.js"
+import { eventually } from "../utils/live.js"
 import { readKey, readList, uniqueId } from "../utils/probe.js"
 import { raw } from "../utils/semaphoreProbe.js"
 import type { Backend } from "./lock.js"
@@ -18,15 +19,7 @@ export const semaphoreConformance = (backend: Backend) =>
     const test = (name: string, body: Effect.Effect<void, unknown, Redis | Scope.Scope>) =>
       backend.test(name, Effect.scoped(body))
     const once = { retry: { attempts: 1 } } as const
-    /** Waits until `cond` holds: yielding on TestClock, sleeping briefly on a real server. */
-    const until = (cond: Effect.Effect<boolean, unknown, Redis>): Effect.Effect<void, unknown, Redis> =>
-      Effect.gen(function*() {
-        for (let i = 0; i < 2000; i++) {
-          if (yield* cond) return
-          yield* backend.exactTime ? Effect.yieldNow() : Effect.sleep(5)
-        }
-        return yield* Effect.dieMessage("condition never held")
-      })
+    const until = (cond: Effect.Effect<boolean, unknown, Redis>) => eventually(cond, (holds) => holds)
     const inLine = (id: string, length: number) =>
       Effect.map(readList(semaphoreKeys("effect-lock:", id).queue), (line) => line.length === length)
 
