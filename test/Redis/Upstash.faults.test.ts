@@ -5,9 +5,9 @@
  * Live clock; waits are for conditions, with wide margins.
  */
 import { expect, layer } from "@effect/vitest"
-import { Clock, Effect, Either, Fiber, Layer, Schedule } from "effect"
+import { Clock, Effect, Either, Fiber, Layer } from "effect"
 import * as Lock from "../../src/Lock.js"
-import { raw } from "../utils/live.js"
+import { eventually, raw, scriptCalls } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashFaults from "../utils/UpstashFaults.js"
@@ -36,36 +36,40 @@ layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HT
         const { faults } = yield* UpstashServer.UpstashServer
         const server = yield* RedisServer.RedisServer
         const client = yield* raw(server.url)
+        const scripts = scriptCalls(client)
         const id = yield* uniqueId("late-answer")
         const backend = yield* Layer.build(UpstashServer.upstash)
+        yield* Effect.addFinalizer(() => faults.clear)
         const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(backend))
         const t0 = yield* monotonicMillis
-        yield* Effect.sleep(1000)
-        // The user's extend(10 s), applied at ~1 s, is answered at ~3 s: after the keeper's tick at ~2 s
-        // has set the lease back to 6 s and been answered.
-        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.DelayReply(2000))
-        expect(yield* lease.extend("10 seconds")).toBe(true)
+        // The user's extend(10 s) is applied at once, but its answer is held until the keeper's tick (at
+        // ~2 s) has set the lease back to 6 s and been answered.
+        const acquired = yield* lease.validUntil
+        faults.on(UpstashFaults.scriptOn(id), UpstashFaults.HoldReply)
+        const extended = yield* Effect.fork(lease.extend("10 seconds"))
+        yield* eventually(lease.validUntil, (validUntil) => validUntil > acquired, "10 seconds")
+        yield* faults.release
+        expect(yield* Fiber.join(extended)).toBe(true)
         // At any moment, the local deadline may not promise more than Redis will keep the key (whether
-        // extensions raced, as here, or were serialized).
+        // extensions raced, as here, or were serialized): now, and after the keeper's next tick.
         for (const _ of [0, 1]) {
           const remaining = (yield* lease.validUntil) - (yield* monotonicMillis)
           const pttl = yield* Effect.promise(() => client.pttl(keyOf(id)))
           expect(pttl).toBeGreaterThan(0)
           expect(remaining).toBeLessThanOrEqual(pttl + 50)
-          yield* Effect.sleep(500)
+          const before = yield* scripts
+          yield* eventually(scripts, (n) => n > before, "10 seconds")
         }
 
         // The holder's HTTP stalls; once Redis drops the key, another process takes the lock…
         faults.on(UpstashFaults.scriptOn(id), UpstashFaults.Hang, { times: Infinity })
-        yield* Effect.promise(() => client.pttl(keyOf(id))).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ttl) => ttl < 0 })
-        )
+        yield* eventually(Effect.promise(() => client.pttl(keyOf(id))), (ttl) => ttl < 0, "30 seconds")
         // (one layer for both: the handle keeps the Redis service it was made with)
         const tcp = yield* Layer.build(RedisServer.ioredis)
         const other = yield* Lock.make({ id, retry: { attempts: 1 } }).pipe(Effect.provide(tcp))
         expect(yield* other.acquire()).toBe(true)
         // …and the holder must know by then (on the old code it said isLost = false for 8.8 s more: two
-        // owners). Extensions never shorten a lease, so Redis kept the key until ~16 s (1 s + 5 s left + 10 s
+        // owners). Extensions never shorten a lease, so Redis kept the key until ~16 s (6 s left + 10 s
         // added): the keeper's later "set 6 s" could not cut what the user's extension had given.
         expect(yield* lease.isLost).toBe(true)
         expect((yield* monotonicMillis) - t0).toBeLessThan(17_000)
@@ -116,11 +120,8 @@ layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HT
           if (Either.isLeft(result)) expect(result.left._tag).toBe("RedisError")
           // …the lock is free again soon, not held by a token nobody has for the whole 30 s lease.
           const start = yield* monotonicMillis
-          const exists = yield* Effect.promise(() => client.exists(keyOf(id))).pipe(
-            Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n === 0 }),
-            Effect.timeout("5 seconds"),
-            Effect.orElseSucceed(() => 1)
-          )
+          const exists = yield* eventually(Effect.promise(() => client.exists(keyOf(id))), (n) => n === 0, "5 seconds")
+            .pipe(Effect.orElseSucceed(() => 1))
           expect([exists, (yield* monotonicMillis) - start < 5000]).toEqual([0, true])
         }),
       60_000
