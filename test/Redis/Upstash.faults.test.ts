@@ -129,19 +129,28 @@ layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HT
   }
 
   it.scoped(
-    "item 4: parity handles with uuids \"owner-\\uD800\" and \"owner-\\uDFFF\" cannot both own the lock",
+    "parity handles with uuids \"owner-\\uD800\" and \"owner-\\uDFFF\" are InvalidOptions, and nothing is sent",
     () =>
       Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const client = yield* raw(server.url)
         const id = yield* uniqueId("surrogate")
         const backend = yield* Layer.build(UpstashServer.upstash)
         const [a, b] = yield* Effect.all([Lock.make({ id }), Lock.make({ id, retry: { attempts: 1 } })]).pipe(
           Effect.provide(backend)
         )
+        const before = yield* scriptCalls(client)
         const first = yield* a.acquire({ uuid: "owner-\uD800" }).pipe(Effect.provide(backend), Effect.either)
         const second = yield* b.acquire({ uuid: "owner-\uDFFF" }).pipe(Effect.provide(backend), Effect.either)
+        // (The old code sent both as U+FFFD, and both got true: two owners.)
         const owners = [first, second].filter((r) => Either.isRight(r) && r.right === true).length
-        expect(owners).toBeLessThanOrEqual(1) // both got true: both were sent as U+FFFD
-        for (const r of [first, second]) if (Either.isLeft(r)) expect(r.left._tag).toBe("InvalidOptions")
+        expect(owners).toBe(0)
+        for (const r of [first, second]) expect(Either.isLeft(r) && r.left._tag).toBe("InvalidOptions")
+        expect(yield* scriptCalls(client)).toBe(before)
+        expect(yield* Effect.promise(() => client.exists(keyOf(id)))).toBe(0)
+        // Well-formed owners on the same handles still exclude each other.
+        expect(yield* a.acquire({ uuid: "owner-\uD83D\uDD12" }).pipe(Effect.provide(backend))).toBe(true)
+        expect(yield* b.acquire({ uuid: "owner-\uD83D\uDD13" }).pipe(Effect.provide(backend))).toBe(false)
       }),
     30_000
   )
