@@ -5,21 +5,15 @@
  * keeps a lease it can confirm or is told `LockLost`, never left believing in a lease nobody can confirm.
  */
 import { expect, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schedule } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
-import * as IoRedis from "../src/Redis/IoRedis.js"
 import { eventually, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
-const backend = Layer.unwrapEffect(
-  Effect.map(
-    RedisCluster.RedisCluster,
-    (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)
-  )
-)
+const backend = RedisCluster.ioredis
 
 const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
   Effect.acquireRelease(

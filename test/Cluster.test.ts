@@ -5,7 +5,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
@@ -13,20 +13,16 @@ import { Redis } from "../src/Redis.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Semaphore from "../src/Semaphore.js"
+import { onCluster } from "./conformance/backends.js"
 import { debounceConformance } from "./conformance/debounce.js"
-import { type Backend, lockConformance } from "./conformance/lock.js"
+import { lockConformance } from "./conformance/lock.js"
 import { semaphoreConformance } from "./conformance/semaphore.js"
 import * as Checker from "./safety/checker.js"
 import { commandCalls, eventually, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
-const backend = Layer.unwrapEffect(
-  Effect.map(
-    RedisCluster.RedisCluster,
-    (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)
-  )
-)
+const backend = RedisCluster.ioredis
 
 /** A plain ioredis Cluster client, outside the library. */
 const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
@@ -372,36 +368,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
   )
 
   describe("conformance", () => {
-    const onCluster: Backend = {
-      name: `IoRedis Cluster (3 masters, 3 replicas)`,
-      test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(backend))),
-      elapse: (ms) => Effect.sleep(ms),
-      within: (ms, self) =>
-        Effect.timeoutFailCause(self, {
-          duration: ms * 10,
-          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
-        }),
-      shortLease: 300,
-      margin: 200,
-      exactTime: false
-    }
-    lockConformance(onCluster)
-    semaphoreConformance(onCluster)
-    debounceConformance({
-      name: `IoRedis Cluster (3 masters, 3 replicas)`,
-      test: (name, body) =>
-        it.scoped(
-          name,
-          () =>
-            Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
-              body(IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)))
-        ),
-      within: (ms, self) =>
-        Effect.timeoutFailCause(self, {
-          duration: ms * 10,
-          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
-        }),
-      wait: 300
-    })
+    const backend = onCluster(it)
+    lockConformance(backend)
+    semaphoreConformance(backend)
+    debounceConformance(backend)
   })
 })

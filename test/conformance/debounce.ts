@@ -1,29 +1,19 @@
 /**
- * The Debounce conformance suite, for every backend. Each caller gets its own client (its own
- * connection on a real server), as separate processes would.
+ * The Debounce conformance suite, for every backend (./backends.ts). Each caller gets its own client (its
+ * own connection on a real server), as separate processes would.
  */
 import { describe, expect } from "@effect/vitest"
-import { Deferred, Effect, Layer, type Scope } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import * as Debounce from "../../src/Debounce.js"
-import type { Redis } from "../../src/Redis.js"
 import { eventually } from "../utils/live.js"
 import { readKey, recording, uniqueId } from "../utils/probe.js"
-
-export interface Backend {
-  readonly name: string
-  /** Registers a test; `client` gives a new client of the same store each time it is provided. */
-  readonly test: (name: string, body: (client: Layer.Layer<Redis>) => Effect.Effect<void, unknown, Scope.Scope>) => void
-  /** Runs an effect that waits on the clock, letting up to `ms` pass for it. */
-  readonly within: <A, E, R>(ms: number, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** `wait` for these cases: short on TestClock, with margins on a real server. */
-  readonly wait: number
-}
+import type { Backend } from "./backends.js"
 
 type Outcome = Debounce.Outcome<unknown>
 
 export const debounceConformance = (backend: Backend) =>
   describe(`Debounce conformance: ${backend.name}`, () => {
-    const { test, wait, within } = backend
+    const { short: wait, test, within } = backend
     const echo = (id: string, extra: Partial<Debounce.Options<[string, number], unknown>> = {}) =>
       Debounce.make({ id, wait, callback: (who: string, n: number) => Effect.succeed([who, n] as const), ...extra })
 

@@ -12,6 +12,7 @@ import { Redis as IORedis } from "ioredis"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as IoRedisBackend from "../../src/Redis/IoRedis.js"
 import { eventually } from "./live.js"
 import { freePort, untilReady } from "./RedisServer.js"
 
@@ -158,4 +159,9 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
 /** One cluster for a test file. */
 export const layer: Layer.Layer<RedisCluster, unknown> = Layer.scoped(RedisCluster, start).pipe(
   Layer.provide(NodeContext.layer)
+)
+
+/** The IoRedis Cluster backend on the file's cluster (one client per use). */
+export const ioredis = Layer.unwrapEffect(
+  Effect.map(RedisCluster, (cluster) => IoRedisBackend.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie))
 )
