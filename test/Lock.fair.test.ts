@@ -9,8 +9,9 @@ import * as scripts from "../src/internal/lockScripts.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
+import * as FaultyRedis from "./utils/FaultyRedis.js"
 import { eventually } from "./utils/live.js"
-import { deadWaiter, readKey, readList, type Recorder, recording } from "./utils/probe.js"
+import { deadWaiter, readKey, readList } from "./utils/probe.js"
 
 const keys = lockKeys("effect-lock:", "line")
 
@@ -69,26 +70,18 @@ describe("Lock.acquire waits in line", () => {
   it.effect("a release between a waiter's first try and its subscription is not missed", () => {
     // The holder releases right after the waiter's first (failed) try returns, before the waiter has
     // subscribed: the wake-up is published to nobody. The waiter must look again after subscribing.
-    const recorder: Recorder = { calls: [] }
-    let holder: Lock.Lock | undefined
-    let tries = 0
-    const layer = recording(
-      recorder,
-      (name, run) =>
-        name === "lock.acquireFair" && tries++ === 0 && holder !== undefined
-          ? Effect.tap(run, () => holder!.release)
-          : run
-    ).pipe(Layer.provide(Memory.layer))
+    const client = FaultyRedis.make()
     return Effect.gen(function*() {
-      holder = yield* Lock.make({ id: "line" })
+      const holder = yield* Lock.make({ id: "line" })
       yield* holder.acquire()
+      client.on("lock.acquireFair", FaultyRedis.Then(holder.release), { nth: 1 })
       const fence = yield* Effect.scoped(Effect.map(
         Lock.acquire({ id: "line", retry: { attempts: 5, delay: "10 seconds" } }),
         (lease) => lease.fence
       ))
       expect(fence).toBe(2) // won without any clock time passing
-      expect(tries).toBe(2)
-    }).pipe(Effect.provide(layer))
+      expect(client.runs("lock.acquireFair")).toBe(2)
+    }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
   })
 
   it.effect("a dead waiter at the head blocks the lock only until its reservation lapses (1 s)", () =>

@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Option, Schedule, TestClock } from "effect"
 import * as Lock from "../src/Lock.js"
 import * as Memory from "../src/Redis/Memory.js"
+import * as MemoryTest from "../src/Redis/MemoryTest.js"
 import * as FaultyRedis from "./utils/FaultyRedis.js"
 import { eventually } from "./utils/live.js"
 
@@ -192,13 +193,14 @@ describe("items 10 and 11: an acquisition returns by its timeout whatever Redis 
     "an outage is a RedisError even when a retry schedule and a timeout are given",
     () =>
       Effect.gen(function*() {
-        const client = FaultyRedis.make()
-        client.on("*", FaultyRedis.Hang)
-        const fiber = yield* waitFor("silent-retry", client, { timeout: 500, retry: { attempts: 10, delay: 50 } })
+        yield* MemoryTest.hangNext(1000) // Redis is paused
+        const fiber = yield* Effect.forkDaemon(
+          Effect.scoped(Lock.acquire({ id: "silent-retry", timeout: 500, retry: { attempts: 10, delay: 50 } }))
+        )
         const waited = yield* timeToDone(fiber, 5000, 20)
         expect(waited).toBeLessThanOrEqual(500 + 20)
         expect((yield* Effect.flip(Fiber.join(fiber)))._tag).toBe("RedisError")
-      }).pipe(Effect.provide(Memory.layer)),
+      }).pipe(Effect.provide(MemoryTest.layer)),
     30_000
   )
 })

@@ -11,7 +11,7 @@ import * as Lock from "../src/Lock.js"
 import type { LockLost } from "../src/LockError.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as FaultyRedis from "./utils/FaultyRedis.js"
-import { readKey, type Recorder, recording } from "./utils/probe.js"
+import { readKey } from "./utils/probe.js"
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 
@@ -151,7 +151,7 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
   ]
   for (const [name, keepAlive] of bad) {
     it.effect(`keepAlive ${name} is InvalidOptions and nothing is sent`, () => {
-      const recorder: Recorder = { calls: [] }
+      const client = FaultyRedis.make()
       return Effect.gen(function*() {
         const options = { id: "ka", lease: 1000, keepAlive } as unknown as Lock.AcquireOptions
         const acquired = yield* Effect.flip(Effect.scoped(Lock.acquire(options)))
@@ -160,8 +160,8 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
         expect(guarded._tag).toBe("InvalidOptions")
         const ifAvailable = yield* Effect.flip(Lock.withLockIfAvailable(Effect.void, options))
         expect(ifAvailable._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
-      }).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
+        expect(client.calls).toEqual([])
+      }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
     }, 20_000)
   }
 
@@ -230,12 +230,12 @@ describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", (
   ]
   for (const [name, run] of cases) {
     it.effect(`${name} is InvalidOptions and nothing is sent`, () => {
-      const recorder: Recorder = { calls: [] }
+      const client = FaultyRedis.make()
       return Effect.gen(function*() {
         const error = (yield* Effect.flip(run())) as { _tag: string }
         expect(error._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
-      }).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
+        expect(client.calls).toEqual([])
+      }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
     })
   }
 

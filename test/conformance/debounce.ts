@@ -5,8 +5,9 @@
 import { describe, expect } from "@effect/vitest"
 import { Deferred, Effect, Layer } from "effect"
 import * as Debounce from "../../src/Debounce.js"
+import * as FaultyRedis from "../utils/FaultyRedis.js"
 import { eventually } from "../utils/live.js"
-import { readKey, recording, uniqueId } from "../utils/probe.js"
+import { readKey, uniqueId } from "../utils/probe.js"
 import type { Backend } from "./backends.js"
 
 type Outcome = Debounce.Outcome<unknown>
@@ -24,12 +25,9 @@ export const debounceConformance = (backend: Backend) =>
         const callers = yield* Effect.forEach([1, 2, 3, 4, 5], (n) =>
           Effect.gen(function*() {
             const marked = yield* Deferred.make<void>()
-            const layer = recording(
-              { calls: [] },
-              (name, run) => name === "debounce.mark" ? Effect.tap(run, () => Deferred.succeed(marked, undefined)) : run
-            ).pipe(
-              Layer.provide(client)
-            )
+            const spy = FaultyRedis.make()
+            spy.on("debounce.mark", FaultyRedis.Then(Deferred.succeed(marked, undefined)))
+            const layer = spy.layer.pipe(Layer.provide(client))
             const fiber = yield* Effect.forkScoped(
               Effect.flatMap(echo(id), (d) => d.call(`caller-${n}`, n)).pipe(Effect.provide(layer))
             )
