@@ -1,6 +1,6 @@
 /**
- * Debounce under hostile input and hostile state (issue 10, items 4 and 14): what used to escape as a
- * defect (URIError, RangeError, SyntaxError) is a typed error, and every key Debounce leaves in Redis
+ * Debounce under hostile input and hostile state: what could escape as a defect (URIError, RangeError,
+ * SyntaxError) is a typed error, and every key Debounce leaves in Redis
  * carries a TTL. Memory under TestClock, and one real redis-server for the keys' TTLs.
  */
 import { NodeContext } from "@effect/platform-node"
@@ -27,8 +27,8 @@ const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
   return error.value
 }
 
-describe("Debounce: input that is not well-formed is InvalidOptions, never a defect (item 4 / 14)", () => {
-  it.effect("a key with a lone surrogate is InvalidOptions (was a URIError defect), and nothing is sent", () =>
+describe("Debounce: input that is not well-formed is InvalidOptions, never a defect", () => {
+  it.effect("a key with a lone surrogate is InvalidOptions, not a URIError defect, and nothing is sent", () =>
     withClient((client) =>
       Effect.gen(function*() {
         const d = yield* Debounce.make({ id: "lone", key: (k: string) => k, callback: (_: string) => Effect.void })
@@ -67,7 +67,7 @@ describe("Debounce: input that is not well-formed is InvalidOptions, never a def
       })
     ))
 
-  it.effect("arguments nested 20,000 deep are InvalidOptions (was a RangeError defect), and nothing is sent", () =>
+  it.effect("arguments nested 20,000 deep are InvalidOptions, not a RangeError defect, and nothing is sent", () =>
     withClient((client) =>
       Effect.gen(function*() {
         let deep: unknown = 0
@@ -94,7 +94,7 @@ describe("Debounce: input that is not well-formed is InvalidOptions, never a def
       expect(yield* Fiber.join(fiber)).toEqual({ _tag: "Ran", edge: "trailing", result: nested })
     }).pipe(Effect.provide(Memory.layer)))
 
-  it.effect("arguments in Redis that are not JSON (a foreign write) are a RedisError (was a SyntaxError defect)", () =>
+  it.effect("arguments in Redis that are not JSON (a foreign write) are a RedisError, not a SyntaxError defect", () =>
     Effect.gen(function*() {
       let ran = false
       const d = yield* Debounce.make({
@@ -115,7 +115,7 @@ describe("Debounce: input that is not well-formed is InvalidOptions, never a def
     }).pipe(Effect.provide(Memory.layer)))
 })
 
-describe("Debounce state in Redis (item 14)", () => {
+describe("Debounce state in Redis", () => {
   it.scopedLive(
     "every key a debounced run leaves behind carries a TTL (the run lock's fence included)",
     () =>

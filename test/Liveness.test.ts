@@ -1,8 +1,7 @@
 /**
- * Liveness across OS processes (issue 10, item 7 and the randomized checker). A SIGKILLed process's
- * waiters stay in the lock's line with nobody to claim a hand-off: however many there are, the lock may
- * sit free while someone waits for at most one reservation (1 s) plus a round trip; the margin is for
- * this loaded 2-core machine. `npm run check:safety` runs a long round of the randomized checker.
+ * Liveness across OS processes. A SIGKILLed process's waiters stay in the lock's line with nobody to
+ * claim a hand-off: however many there are, the lock may sit free while someone waits for at most one
+ * reservation (1 s) plus a round trip; the margin is for this loaded 2-core machine. `npm run check:safety` runs a long round of the randomized checker.
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
@@ -57,7 +56,7 @@ describe("the liveness checker's measure (synthetic traces)", () => {
 
 describe("liveness across OS processes", () => {
   it.scopedLive(
-    "a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s (item 7)",
+    "a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s",
     () =>
       Effect.gen(function*() {
         const { url } = yield* RedisServer.startFresh()

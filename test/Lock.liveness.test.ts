@@ -1,6 +1,5 @@
 /**
- * Regression tests for issue 10 ("Safety and liveness under attack"), the liveness and timeout items:
- * no waiter left in line by a stopped try, dead waiters that cost at most ~one reservation in all, a
+ * Liveness and timeouts under faults: no waiter left in line by a stopped try, dead waiters that cost at most ~one reservation in all, a
  * try applied twice that joins once, and timeouts that hold whatever Redis does. Memory store under
  * TestClock, each process a FaultyRedis client over the one store. Public API only.
  */
@@ -41,7 +40,7 @@ const waitFor = (id: string, client: FaultyRedis.FaultyRedis, options: Partial<L
 
 const RESERVATION = 1000
 
-describe("item 6: waiters stopped during their first try leave the line", () => {
+describe("waiters stopped during their first try leave the line", () => {
   it.effect(
     "20 waiters stopped while their first try is in flight (timeout 10 ms or interrupted) cost a free lock nothing",
     () =>
@@ -71,7 +70,7 @@ describe("item 6: waiters stopped during their first try leave the line", () => 
   )
 })
 
-describe("item 7: any number of dead waiters stalls a free lock for at most ~one reservation", () => {
+describe("any number of dead waiters stalls a free lock for at most ~one reservation", () => {
   for (const dead of [2, 15]) {
     it.effect(
       `${dead} waiters whose process died: the live waiter behind them gets the released lock within ~1 s`,
@@ -98,7 +97,7 @@ describe("item 7: any number of dead waiters stalls a free lock for at most ~one
   }
 })
 
-describe("item 9: joining the line is idempotent per token", () => {
+describe("joining the line is idempotent per token", () => {
   it.effect(
     "a first try the transport applied twice costs the next waiter nothing later",
     () =>
@@ -143,7 +142,7 @@ describe("item 9: joining the line is idempotent per token", () => {
   )
 })
 
-describe("items 10 and 11: an acquisition returns by its timeout whatever Redis does, and silence is a RedisError", () => {
+describe("an acquisition returns by its timeout whatever Redis does, and silence is a RedisError", () => {
   for (const fair of [true, false]) {
     for (
       const [what, fault] of [["never applied", FaultyRedis.Hang], ["applied", FaultyRedis.HangAfterApply]] as const

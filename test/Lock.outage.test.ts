@@ -1,8 +1,8 @@
 /**
- * Issue 10, items 10 and 11, on real redis-server processes through ioredis: an acquisition with a
- * `timeout` returns by it (plus a wide margin for this machine) whatever Redis does — paused behind the
- * test proxy, or refusing connections under the default `IoRedis.layer` — and an unanswered Redis is a
- * `RedisError`, never `LockNotAcquired` ("another copy is on it").
+ * Timeouts on real redis-server processes through ioredis: an acquisition with a `timeout` returns by it
+ * (plus a wide margin for this machine) whatever Redis does — paused behind the test proxy, or refusing
+ * connections under the default `IoRedis.layer` — and an unanswered Redis is a `RedisError`, never
+ * `LockNotAcquired` ("another copy is on it").
  */
 import { NodeContext } from "@effect/platform-node"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"

@@ -1,8 +1,8 @@
 /**
- * Issue 10 regressions over real HTTP (the REST fixture over a real redis-server), with the fixture's
- * fault hooks: an answer that comes late (item 1), a server that never answers (items 10/11), an answer
- * lost after the script ran (item 13), and owner tokens that are not well-formed Unicode (item 4).
- * Live clock; waits are for conditions, with wide margins.
+ * Safety and timeouts over real HTTP (the REST fixture over a real redis-server), with the fixture's
+ * fault hooks: an answer that comes late, a server that never answers, an answer lost after the script
+ * ran, and owner tokens that are not well-formed Unicode. Live clock; waits are for conditions, with
+ * wide margins.
  */
 import { expect, layer } from "@effect/vitest"
 import { Clock, Effect, Either, Fiber, Layer } from "effect"
@@ -28,9 +28,9 @@ const awaitWithin = <A, E>(fiber: Fiber.Fiber<A, E>, since: number, limit: numbe
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 
-layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HTTP faults (issue 10)", (it) => {
+layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HTTP faults", (it) => {
   it.scoped(
-    "item 1: a user's extension answered after the keeper's cannot stretch the lease past Redis's expiry",
+    "a user's extension answered after the keeper's cannot stretch the lease past Redis's expiry",
     () =>
       Effect.gen(function*() {
         const { faults } = yield* UpstashServer.UpstashServer
@@ -79,7 +79,7 @@ layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HT
   )
 
   it.scoped(
-    "items 10/11: Upstash never answering: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError",
+    "Upstash never answering: withLock({ timeout: 2 s }) returns by ~2 s with a RedisError",
     () =>
       Effect.gen(function*() {
         const { faults } = yield* UpstashServer.UpstashServer
@@ -101,7 +101,7 @@ layer(servers, { timeout: 60_000, excludeTestServices: true })("Upstash under HT
 
   for (const fair of [true, false]) {
     it.scoped(
-      `item 13: the winning try's answer lost (502 after the script ran) leaves no orphan owner (fair: ${fair})`,
+      `the winning try's answer lost (502 after the script ran) leaves no orphan owner (fair: ${fair})`,
       () =>
         Effect.gen(function*() {
           const { faults } = yield* UpstashServer.UpstashServer
