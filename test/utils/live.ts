@@ -54,3 +54,14 @@ export const commandCalls = (node: { readonly info: (section: "commandstats") =>
 /** How many scripts a node has run (EVALSHA and EVAL calls). */
 export const scriptCalls = (node: { readonly info: (section: "commandstats") => Promise<string> }) =>
   Effect.zipWith(commandCalls(node)("evalsha"), commandCalls(node)("eval"), (a, b) => a + b)
+
+/**
+ * Lets the event loop turn once. Effect hands control back to the event loop only every few thousand
+ * yields, so a long in-process loop (thousands of acquisitions on the Memory store) holds the worker's
+ * event loop for seconds, tens on a loaded machine, and with it the worker's RPC with vitest: loops that
+ * long call this now and then.
+ */
+export const turnEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
