@@ -5,20 +5,15 @@
  * keeps a lease it can confirm or is told `LockLost`, never left believing in a lease nobody can confirm.
  */
 import { expect, layer } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Deferred, Effect, Exit, Fiber, Schedule } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
-import * as IoRedis from "../src/Redis/IoRedis.js"
+import { eventually, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
-const backend = Layer.unwrapEffect(
-  Effect.map(
-    RedisCluster.RedisCluster,
-    (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)
-  )
-)
+const backend = RedisCluster.ioredis
 
 const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
   Effect.acquireRelease(
@@ -34,15 +29,6 @@ const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
 const slotOwner = (client: Cluster, slot: number) =>
   Effect.promise(() => client.cluster("SLOTS")).pipe(
     Effect.map((ranges) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1])
-  )
-
-const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, check: (a: A) => boolean, within: Duration.DurationInput) =>
-  Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
-    Effect.retry(Schedule.spaced("50 millis")),
-    Effect.timeoutFail({
-      duration: within,
-      onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`)
-    })
   )
 
 layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redis Cluster failover", (it) => {
@@ -178,13 +164,20 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         // and waiters are woken on the promoted master: hand-offs are prompt again
         const delays: Array<number> = []
         const holderAgain = yield* Lock.make({ id })
+        const scripts = scriptCalls(onPromoted)
         for (let round = 0; round < 3; round++) {
           expect(yield* holderAgain.acquire()).toBe(true)
+          const before = yield* scripts
           const waiter = yield* Effect.fork(
             Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now()))
           )
-          yield* eventually(Effect.promise(() => onPromoted.zcard(keys.queue)), (n) => n === 1, "10 seconds")
-          yield* Effect.sleep("100 millis") // past the waiter's look after joining the line, so a wake-up is what ends its wait
+          // in line, and past its look after subscribing (its first try and that look are two scripts on
+          // the promoted master), so a wake-up is what ends its wait
+          yield* eventually(
+            Effect.all([Effect.promise(() => onPromoted.zcard(keys.queue)), scripts]),
+            ([waiting, looks]) => waiting === 1 && looks >= before + 2,
+            "10 seconds"
+          )
           const releasedAt = Date.now()
           expect(yield* holderAgain.release).toBe(true)
           delays.push((yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))) - releasedAt)

@@ -5,7 +5,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
@@ -13,19 +13,16 @@ import { Redis } from "../src/Redis.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Semaphore from "../src/Semaphore.js"
+import { onCluster } from "./conformance/backends.js"
 import { debounceConformance } from "./conformance/debounce.js"
-import { type Backend, lockConformance } from "./conformance/lock.js"
+import { lockConformance } from "./conformance/lock.js"
 import { semaphoreConformance } from "./conformance/semaphore.js"
 import * as Checker from "./safety/checker.js"
+import { commandCalls, eventually, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisCluster from "./utils/RedisCluster.js"
 
-const backend = Layer.unwrapEffect(
-  Effect.map(
-    RedisCluster.RedisCluster,
-    (cluster) => IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)
-  )
-)
+const backend = RedisCluster.ioredis
 
 /** A plain ioredis Cluster client, outside the library. */
 const rawCluster = Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
@@ -50,12 +47,6 @@ const rawNode = (port: number) =>
   )
 
 /** Moves one slot from the master on `from` to the master on `to`, keys and all (as `redis-cli --cluster reshard` does). */
-/** How many times a node has run `command` (INFO commandstats), scripts' inner calls included. */
-const commandCalls = (node: { readonly info: (section: "commandstats") => Promise<string> }) => (command: string) =>
-  Effect.promise(() => node.info("commandstats")).pipe(
-    Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
-  )
-
 const migrateSlot = (slot: number, from: number, to: number, masters: ReadonlyArray<number>) =>
   Effect.gen(function*() {
     const source = yield* rawNode(from)
@@ -102,15 +93,15 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         if (!byMaster.has(master)) byMaster.set(master, id)
       }
       for (const id of byMaster.values()) {
+        const keys = lockKeys(DEFAULT_PREFIX, id)
         const holder = yield* Lock.make({ id, lease: 10_000 })
         expect(yield* holder.acquire()).toBe(true)
         const waiter = yield* Effect.fork(
           Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
         )
-        yield* Effect.sleep("50 millis")
+        yield* eventually(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, "10 seconds")
         expect(yield* holder.release).toBe(true)
         expect(yield* Fiber.join(waiter).pipe(Effect.timeout("5 seconds"))).toBe(2)
-        const keys = lockKeys(DEFAULT_PREFIX, id)
         expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
       }
     }).pipe(Effect.provide(backend), Effect.scoped))
@@ -173,10 +164,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       // a classic PUBLISH does not reach it; SPUBLISH does
       yield* Effect.promise(() => client.publish(channel, "classic"))
       yield* Effect.promise(() => client.spublish(channel, "sharded"))
-      yield* Effect.filterOrFail(Effect.sync(() => messages.length), (n) => n >= 1, () => new Error("not yet")).pipe(
-        Effect.retry(Schedule.spaced("10 millis")),
-        Effect.timeout("10 seconds")
-      )
+      yield* eventually(Effect.sync(() => messages.length), (n) => n >= 1, "10 seconds")
       expect(messages).toEqual(["sharded"])
     }).pipe(Effect.scoped))
 
@@ -195,10 +183,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         client.eval("return redis.call('SPUBLISH', ARGV[1], ARGV[2])", 1, keys.lock, keys.channel, "token-1")
       )
       expect(receivers).toBe(1)
-      yield* Effect.filterOrFail(Effect.sync(() => messages.length), (n) => n >= 1, () => new Error("not yet")).pipe(
-        Effect.retry(Schedule.spaced("10 millis")),
-        Effect.timeout("10 seconds")
-      )
+      yield* eventually(Effect.sync(() => messages.length), (n) => n >= 1, "10 seconds")
       expect(messages).toEqual(["token-1"])
     }).pipe(Effect.scoped))
 
@@ -225,7 +210,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
           Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now()))
         )
         // in line, and the shard's subscriber has the channel
-        yield* Effect.filterOrFail(
+        yield* eventually(
           Effect.promise(() =>
             Promise.all([
               client.zcard(keys.queue),
@@ -233,8 +218,8 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
             ])
           ),
           ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
-          () => new Error("not yet")
-        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+          "10 seconds"
+        )
         const releasedAt = Date.now()
         expect(yield* holder.release).toBe(true)
         const acquiredAt = yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))
@@ -266,7 +251,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         const waiter = yield* Effect.fork(
           Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => Date.now()))
         )
-        yield* Effect.filterOrFail(
+        yield* eventually(
           Effect.promise(() =>
             Promise.all([
               client.zcard(keys.queue),
@@ -274,8 +259,8 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
             ])
           ),
           ([waiting, [, subscribers]]) => waiting === 1 && Number(subscribers) === 1,
-          () => new Error("not yet")
-        ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+          "10 seconds"
+        )
         const releasedAt = Date.now()
         yield* Scope.close(holding, Exit.void)
         delays.push((yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))) - releasedAt)
@@ -331,14 +316,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const waiter = yield* Effect.fork(
         Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence))
       )
-      yield* Effect.filterOrFail(
-        Effect.promise(() => client.zcard(keys.queue)),
-        (n) => n === 1,
-        () => new Error("not yet")
-      ).pipe(
-        Effect.retry(Schedule.spaced("10 millis")),
-        Effect.timeout("10 seconds")
-      )
+      yield* eventually(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, "10 seconds")
       yield* migrateSlot(slot, from, to, masters)
       const moved = yield* masterOfSlot(client)
       expect(moved(slot)).toBe(to)
@@ -348,21 +326,21 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       expect(yield* holder.release).toBe(true)
       expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
       // later hand-offs still wake their waiter at once: the sharded subscription followed the slot
+      const scripts = scriptCalls(yield* rawNode(to))
       const delays: Array<number> = []
       for (let round = 0; round < 3; round++) {
         expect(yield* holder.acquire()).toBe(true)
+        const before = yield* scripts
         const next = yield* Effect.fork(
           Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), () => Date.now()))
         )
-        yield* Effect.filterOrFail(
-          Effect.promise(() => client.zcard(keys.queue)),
-          (n) => n === 1,
-          () => new Error("not yet")
-        ).pipe(
-          Effect.retry(Schedule.spaced("10 millis")),
-          Effect.timeout("10 seconds")
+        // in line, and past its look after subscribing (its first try and that look are two scripts on
+        // the slot's master): a wake-up is what ends its wait
+        yield* eventually(
+          Effect.all([Effect.promise(() => client.zcard(keys.queue)), scripts]),
+          ([waiting, looks]) => waiting === 1 && looks >= before + 2,
+          "10 seconds"
         )
-        yield* Effect.sleep("100 millis") // past the waiter's look after joining the line
         const releasedAt = Date.now()
         expect(yield* holder.release).toBe(true)
         delays.push((yield* Fiber.join(next).pipe(Effect.timeout("10 seconds"))) - releasedAt)
@@ -390,36 +368,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
   )
 
   describe("conformance", () => {
-    const onCluster: Backend = {
-      name: `IoRedis Cluster (3 masters, 3 replicas)`,
-      test: (name, body) => it.scoped(name, () => body.pipe(Effect.provide(backend))),
-      elapse: (ms) => Effect.sleep(ms),
-      within: (ms, self) =>
-        Effect.timeoutFailCause(self, {
-          duration: ms * 10,
-          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
-        }),
-      shortLease: 300,
-      margin: 200,
-      exactTime: false
-    }
-    lockConformance(onCluster)
-    semaphoreConformance(onCluster)
-    debounceConformance({
-      name: `IoRedis Cluster (3 masters, 3 replicas)`,
-      test: (name, body) =>
-        it.scoped(
-          name,
-          () =>
-            Effect.flatMap(RedisCluster.RedisCluster, (cluster) =>
-              body(IoRedis.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie)))
-        ),
-      within: (ms, self) =>
-        Effect.timeoutFailCause(self, {
-          duration: ms * 10,
-          onTimeout: () => Cause.die(`not done within ${ms * 10} ms`)
-        }),
-      wait: 300
-    })
+    const backend = onCluster(it)
+    lockConformance(backend)
+    semaphoreConformance(backend)
+    debounceConformance(backend)
   })
 })

@@ -8,7 +8,8 @@ import * as Debounce from "../src/Debounce.js"
 import * as Lock from "../src/Lock.js"
 import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
-import { readKey, type Recorder, recording } from "./utils/probe.js"
+import * as FaultyRedis from "./utils/FaultyRedis.js"
+import { readKey } from "./utils/probe.js"
 
 /** Runs `calls` (each forked at its offset in ms), lets `total` ms pass, and returns their outcomes. */
 const timeline = <A, E>(
@@ -249,9 +250,9 @@ describe("Debounce beyond the parity", () => {
 })
 
 describe("Debounce rejects bad input before anything reaches Redis", () => {
-  const withRecorder = <A, E>(f: (recorder: Recorder) => Effect.Effect<A, E, Redis>) => {
-    const recorder: Recorder = { calls: [] }
-    return f(recorder).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
+  const withClient = <A, E>(f: (client: FaultyRedis.FaultyRedis) => Effect.Effect<A, E, Redis>) => {
+    const client = FaultyRedis.make()
+    return f(client).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
   }
   const cb = () => Effect.void
   const badOptions: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
@@ -267,12 +268,12 @@ describe("Debounce rejects bad input before anything reaches Redis", () => {
   ]
   for (const [name, overrides, option] of badOptions) {
     it.effect(`make: ${name}`, () =>
-      withRecorder((recorder) =>
+      withClient((client) =>
         Effect.gen(function*() {
           const error = yield* Effect.flip(Debounce.make({ id: "bad", callback: cb, ...overrides } as any))
           expect(error._tag).toBe("InvalidOptions")
           expect((error as any).option).toBe(option)
-          expect(recorder.calls).toEqual([])
+          expect(client.calls).toEqual([])
         })
       ))
   }
@@ -292,18 +293,18 @@ describe("Debounce rejects bad input before anything reaches Redis", () => {
   ]
   for (const [name, args] of badArguments) {
     it.effect(`call with ${name}`, () =>
-      withRecorder((recorder) =>
+      withClient((client) =>
         Effect.gen(function*() {
           const d = yield* Debounce.make({ id: "args", callback: (..._: ReadonlyArray<unknown>) => Effect.void })
           const error = yield* Effect.flip(d.call(...args))
           expect(error._tag).toBe("InvalidOptions")
-          expect(recorder.calls).toEqual([])
+          expect(client.calls).toEqual([])
         })
       ))
   }
 
   it.effect("call with a key function that returns a non-string or an over-long key", () =>
-    withRecorder((recorder) =>
+    withClient((client) =>
       Effect.gen(function*() {
         const d = yield* Debounce.make({
           id: "k",
@@ -312,7 +313,7 @@ describe("Debounce rejects bad input before anything reaches Redis", () => {
         })
         expect((yield* Effect.flip(d.call(5)))._tag).toBe("InvalidOptions")
         expect((yield* Effect.flip(d.call("x".repeat(600))))._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
+        expect(client.calls).toEqual([])
       })
     ))
 })

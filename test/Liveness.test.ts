@@ -1,39 +1,21 @@
 /**
- * Liveness across OS processes (issue 10, item 7 and the randomized checker). A SIGKILLed process's
- * waiters stay in the lock's line with nobody to claim a hand-off: however many there are, the lock may
- * sit free while someone waits for at most one reservation (1 s) plus a round trip; the margin is for
- * this loaded 2-core machine. `npm run check:safety` runs a long round of the randomized checker.
+ * Liveness across OS processes. A SIGKILLed process's waiters stay in the lock's line with nobody to
+ * claim a hand-off: however many there are, the lock may sit free while someone waits for at most one
+ * reservation (1 s) plus a round trip; the margin is for this loaded 2-core machine. `npm run check:safety` runs a long round of the randomized checker.
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Console, Effect, Fiber, Layer, Schedule, Stream } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Clock, Console, Effect, Fiber, Layer, Stream } from "effect"
 import * as Lock from "../src/Lock.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Checker from "./safety/checker.js"
 import * as Liveness from "./safety/liveness.js"
+import { eventually, raw, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
 /** One reservation, plus a round trip and scheduling noise on a busy 2-core machine. */
 const STALL_BOUND = 1000 + 800
-
-/** Scripts Redis has run so far (EVALSHA and EVAL calls), from INFO commandstats. */
-const scriptCalls = (client: IORedis) =>
-  Effect.promise(() => client.info("commandstats")).pipe(
-    Effect.map((text) =>
-      [/cmdstat_evalsha:calls=(\d+)/, /cmdstat_eval:calls=(\d+)/].reduce(
-        (sum, re) => sum + Number(re.exec(text)?.[1] ?? 0),
-        0
-      )
-    )
-  )
-
-const until = <A>(self: Effect.Effect<A>, check: (a: A) => boolean) =>
-  self.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: check }),
-    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("condition not met within 30 s") })
-  )
 
 describe("the liveness checker's measure (synthetic traces)", () => {
   const at = (e: Liveness.Event["e"], f: number | "H", ms: number): Liveness.Event => ({ e, f, t: ms * 1000 })
@@ -74,14 +56,11 @@ describe("the liveness checker's measure (synthetic traces)", () => {
 
 describe("liveness across OS processes", () => {
   it.scopedLive(
-    "a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s (item 7)",
+    "a process with 10 waiting fibers SIGKILLed: a live waiter gets the released lock within ~1 s",
     () =>
       Effect.gen(function*() {
         const { url } = yield* RedisServer.startFresh()
-        const client = yield* Effect.acquireRelease(
-          Effect.sync(() => new IORedis(url)),
-          (c) => Effect.promise(() => c.quit())
-        )
+        const client = yield* raw(url)
         const backend = yield* Layer.build(IoRedis.layer({ url }))
         const id = yield* uniqueId("sigkill-waiters")
         const holder = yield* Lock.make({ id, lease: 60_000 }).pipe(Effect.provide(backend))
@@ -91,15 +70,16 @@ describe("liveness across OS processes", () => {
         const proc = yield* Checker.spawnWorker(["wait", url, id, "10", "10000", "calm"])
         yield* Checker.lines(proc.stdout).pipe(Stream.runDrain, Effect.forkScoped)
         // Every fiber's first try has reached Redis (each joined the line), then the process dies.
-        yield* until(scriptCalls(client), (n) => n >= before + 10)
+        yield* eventually(scriptCalls(client), (n) => n >= before + 10, "30 seconds")
         yield* proc.kill("SIGKILL")
 
+        const queued = yield* scriptCalls(client)
         const live = yield* Effect.fork(
           Effect.scoped(Lock.acquire({ id, timeout: "60 seconds" })).pipe(Effect.provide(backend))
         )
-        const queued = yield* scriptCalls(client)
-        yield* until(scriptCalls(client), (n) => n >= queued + 1)
-        yield* Effect.sleep(100) // its reply is back: it stands in line behind the dead
+        // Its first try and its look after subscribing have run: it stands in line behind the dead, and
+        // only a wake-up (or its heartbeat) ends its wait.
+        yield* eventually(scriptCalls(client), (n) => n >= queued + 2, "30 seconds")
         const releasedAt = yield* Clock.currentTimeMillis
         expect(yield* holder.release.pipe(Effect.provide(backend))).toBe(true)
         yield* Fiber.join(live)

@@ -9,7 +9,9 @@ import * as scripts from "../src/internal/lock/scripts.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
-import { deadWaiter, readKey, readList, type Recorder, recording } from "./utils/probe.js"
+import * as FaultyRedis from "./utils/FaultyRedis.js"
+import { eventually } from "./utils/live.js"
+import { deadWaiter, readKey, readList } from "./utils/probe.js"
 
 const keys = lockKeys("effect-lock:", "line")
 
@@ -23,9 +25,7 @@ const waiter = (name: string, order: Ref.Ref<Array<string>>, options: Partial<Lo
       )
     )
     // wait (on the in-process store: no time passes) until it has joined the line
-    yield* Effect.repeat(Effect.zipLeft(readList(keys.queue), Effect.yieldNow()), {
-      until: (line) => line.length > before
-    })
+    yield* eventually(readList(keys.queue), (line) => line.length > before)
     return fiber
   })
 
@@ -58,7 +58,7 @@ describe("Lock.acquire waits in line", () => {
         yield* Lock.withLock({ id: "line", timeout: "1 minute" })(Ref.update(order, (o) => [...o, "x2"]))
         yield* Deferred.succeed(again, undefined)
       }))
-      yield* Effect.repeat(Effect.zipLeft(Ref.get(order), Effect.yieldNow()), { until: (o) => o.length === 1 })
+      yield* eventually(Ref.get(order), (o) => o.length === 1)
       const y = yield* waiter("y", order)
       yield* Deferred.succeed(first, undefined)
       yield* Fiber.join(y)
@@ -70,26 +70,18 @@ describe("Lock.acquire waits in line", () => {
   it.effect("a release between a waiter's first try and its subscription is not missed", () => {
     // The holder releases right after the waiter's first (failed) try returns, before the waiter has
     // subscribed: the wake-up is published to nobody. The waiter must look again after subscribing.
-    const recorder: Recorder = { calls: [] }
-    let holder: Lock.Lock | undefined
-    let tries = 0
-    const layer = recording(
-      recorder,
-      (name, run) =>
-        name === "lock.acquireFair" && tries++ === 0 && holder !== undefined
-          ? Effect.tap(run, () => holder!.release)
-          : run
-    ).pipe(Layer.provide(Memory.layer))
+    const client = FaultyRedis.make()
     return Effect.gen(function*() {
-      holder = yield* Lock.make({ id: "line" })
+      const holder = yield* Lock.make({ id: "line" })
       yield* holder.acquire()
+      client.on("lock.acquireFair", FaultyRedis.Then(holder.release), { nth: 1 })
       const fence = yield* Effect.scoped(Effect.map(
         Lock.acquire({ id: "line", retry: { attempts: 5, delay: "10 seconds" } }),
         (lease) => lease.fence
       ))
       expect(fence).toBe(2) // won without any clock time passing
-      expect(tries).toBe(2)
-    }).pipe(Effect.provide(layer))
+      expect(client.runs("lock.acquireFair")).toBe(2)
+    }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
   })
 
   it.effect("a dead waiter at the head blocks the lock only until its reservation lapses (1 s)", () =>

@@ -1,8 +1,8 @@
 /**
- * Issue 10, items 10 and 11, on real redis-server processes through ioredis: an acquisition with a
- * `timeout` returns by it (plus a wide margin for this machine) whatever Redis does — paused behind the
- * test proxy, or refusing connections under the default `IoRedis.layer` — and an unanswered Redis is a
- * `RedisError`, never `LockNotAcquired` ("another copy is on it").
+ * Timeouts on real redis-server processes through ioredis: an acquisition with a `timeout` returns by it
+ * (plus a wide margin for this machine) whatever Redis does — paused behind the test proxy, or refusing
+ * connections under the default `IoRedis.layer` — and an unanswered Redis is a `RedisError`, never
+ * `LockNotAcquired` ("another copy is on it").
  */
 import { NodeContext } from "@effect/platform-node"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, Fiber, Layer, type Scope } from "effect"
 import * as Lock from "../src/Lock.js"
 import * as IoRedis from "../src/Redis/IoRedis.js"
+import { eventually, raw, scriptCalls } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as Proxy from "./utils/Proxy.js"
 import * as RedisServer from "./utils/RedisServer.js"
@@ -65,15 +66,18 @@ describe("timeouts hold against a real Redis that does not answer", () => {
       const direct = yield* Layer.build(IoRedis.layer({ url: target.url }))
       const viaProxy = yield* Layer.build(IoRedis.layer({ url: proxy.url }))
       const id = yield* uniqueId("paused-waiting")
+      const scripts = scriptCalls(yield* raw(target.url))
       const holder = yield* Lock.make({ id, lease: 60_000 }).pipe(Effect.provide(direct))
       expect(yield* holder.acquire().pipe(Effect.provide(direct))).toBe(true)
+      const before = yield* scripts
       const start = yield* Clock.currentTimeMillis
       const waiter = yield* Effect.forkDaemon(
         Lock.withLock({ id, timeout: "1 second", retry: { attempts: 1000, delay: 50 } })(Effect.void).pipe(
           Effect.provide(viaProxy)
         )
       )
-      yield* Effect.sleep(300)
+      // It is waiting: it has been told the lock is held, and tried again.
+      yield* eventually(scripts, (n) => n >= before + 2, "10 seconds")
       yield* proxy.freeze
       const done = yield* Fiber.await(waiter).pipe(Effect.timeout(10_000), Effect.option)
       const elapsed = done._tag === "None" ? Infinity : (yield* Clock.currentTimeMillis) - start

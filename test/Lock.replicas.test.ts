@@ -5,11 +5,12 @@
  * where a replica does confirm, is in test/Cluster.test.ts and test/Cluster.failover.test.ts.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
 import * as Memory from "../src/Redis/Memory.js"
+import { eventually } from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 import * as RedisServer from "./utils/RedisServer.js"
 import * as UpstashServer from "./utils/UpstashServer.js"
@@ -20,12 +21,6 @@ const rawClient = (url: string) =>
 const commandCalls = (raw: IORedis) =>
   Effect.promise(() => raw.info("commandstats")).pipe(
     Effect.map((info) => [...info.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0))
-  )
-
-const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, check: (a: A) => boolean) =>
-  Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
-    Effect.retry(Schedule.spaced("20 millis")),
-    Effect.timeout("10 seconds")
   )
 
 /** Every entry point that takes `replicas`, run once with `options`. */

@@ -1,6 +1,5 @@
 /**
- * Regression tests for issue 10 ("Safety and liveness under attack"), the safety items: never two
- * owners, and never a caller told one thing while Redis holds another. Memory store under TestClock,
+ * Safety under faults: never two owners, and never a caller told one thing while Redis holds another. Memory store under TestClock,
  * with interleavings forced by test/utils/FaultyRedis.ts. Public API only: `Lock.acquire`,
  * `Lock.withLock`, `Lock.make`, the lease's `extend` / `validUntil` / `isLost`, and the lock's key
  * (`<prefix>lock:{<id>}`, documented) read through the seam.
@@ -11,7 +10,7 @@ import * as Lock from "../src/Lock.js"
 import type { LockLost } from "../src/LockError.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as FaultyRedis from "./utils/FaultyRedis.js"
-import { readKey, type Recorder, recording } from "./utils/probe.js"
+import { readKey } from "./utils/probe.js"
 
 const keyOf = (id: string) => `effect-lock:lock:{${id}}`
 
@@ -25,7 +24,7 @@ const expiryOf = (id: string) =>
 /** Another process's one-shot look: who holds the lock right now. */
 const stateOf = (id: string) => Effect.flatMap(Lock.make({ id, retry: { attempts: 1 } }), (l) => l.state)
 
-describe("item 1: the lease's deadline only moves to what a reply proves", () => {
+describe("the lease's deadline only moves to what a reply proves", () => {
   it.scoped(
     "a user's extension answered late, after the keeper's, cannot push validUntil past Redis's expiry",
     () =>
@@ -82,7 +81,7 @@ describe("item 1: the lease's deadline only moves to what a reply proves", () =>
   )
 })
 
-describe("item 2: lease arithmetic is monotonic", () => {
+describe("lease arithmetic is monotonic", () => {
   it.scoped("the holder's wall clock stepping back 3 s does not stretch its lease", () =>
     Effect.gen(function*() {
       const id = "ntp-step"
@@ -141,7 +140,7 @@ describe("item 2: lease arithmetic is monotonic", () => {
   )
 })
 
-describe("item 3: keepAlive is validated, and a keeper that dies makes the lease lost", () => {
+describe("keepAlive is validated, and a keeper that dies makes the lease lost", () => {
   const bad: ReadonlyArray<readonly [string, unknown]> = [
     ["\"1 second\"", "1 second"],
     ["true", true],
@@ -151,7 +150,7 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
   ]
   for (const [name, keepAlive] of bad) {
     it.effect(`keepAlive ${name} is InvalidOptions and nothing is sent`, () => {
-      const recorder: Recorder = { calls: [] }
+      const client = FaultyRedis.make()
       return Effect.gen(function*() {
         const options = { id: "ka", lease: 1000, keepAlive } as unknown as Lock.AcquireOptions
         const acquired = yield* Effect.flip(Effect.scoped(Lock.acquire(options)))
@@ -160,8 +159,8 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
         expect(guarded._tag).toBe("InvalidOptions")
         const ifAvailable = yield* Effect.flip(Lock.withLockIfAvailable(Effect.void, options))
         expect(ifAvailable._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
-      }).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
+        expect(client.calls).toEqual([])
+      }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
     }, 20_000)
   }
 
@@ -212,7 +211,7 @@ describe("item 3: keepAlive is validated, and a keeper that dies makes the lease
   }
 })
 
-describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", () => {
+describe("owner tokens, ids and prefixes must be well-formed Unicode", () => {
   const cases: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, unknown, any>]> = [
     ["Lock.make: id with a lone high surrogate", () => Lock.make({ id: "job-\uD800" })],
     ["Lock.make: id with a lone low surrogate", () => Lock.make({ id: "\uDFFF-job" })],
@@ -230,12 +229,12 @@ describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", (
   ]
   for (const [name, run] of cases) {
     it.effect(`${name} is InvalidOptions and nothing is sent`, () => {
-      const recorder: Recorder = { calls: [] }
+      const client = FaultyRedis.make()
       return Effect.gen(function*() {
         const error = (yield* Effect.flip(run())) as { _tag: string }
         expect(error._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
-      }).pipe(Effect.provide(recording(recorder).pipe(Layer.provide(Memory.layer))))
+        expect(client.calls).toEqual([])
+      }).pipe(Effect.provide(client.layer.pipe(Layer.provide(Memory.layer))))
     })
   }
 
@@ -247,7 +246,7 @@ describe("item 4: owner tokens, ids and prefixes must be well-formed Unicode", (
     }).pipe(Effect.provide(Memory.layer)))
 })
 
-describe("item 12: a timeout that fires during a winning try never leaves the lock failed-but-held", () => {
+describe("a timeout that fires during a winning try never leaves the lock failed-but-held", () => {
   for (const fair of [true, false]) {
     it.scoped(
       `the try wins at once but its answer comes after the timeout (fair: ${fair})`,
@@ -291,7 +290,7 @@ describe("item 12: a timeout that fires during a winning try never leaves the lo
   }
 })
 
-describe("item 13: a try Redis applied but whose answer failed leaves no orphan owner", () => {
+describe("a try Redis applied but whose answer failed leaves no orphan owner", () => {
   for (const fair of [true, false]) {
     it.scoped(
       `the winning try's answer is lost (HTTP 502 after the script ran): the lock is free soon after (fair: ${fair})`,

@@ -9,16 +9,16 @@ import * as Lock from "../src/Lock.js"
 import type { LockLost, LockNotAcquired, RedisError } from "../src/LockError.js"
 import { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
-import { noAnswer, readKey, type Recorder, recording, redisDown, uniqueId, writeKey } from "./utils/probe.js"
+import * as MemoryTest from "../src/Redis/MemoryTest.js"
+import * as FaultyRedis from "./utils/FaultyRedis.js"
+import { readKey, uniqueId, writeKey } from "./utils/probe.js"
 
 const keyOf = (id: string) => lockKeys("effect-lock:", id).lock
 
-/** Memory store behind a recorder; `intercept` may replace what a script run does. */
-const setup = (intercept?: Parameters<typeof recording>[1]) => {
-  const recorder: Recorder = { calls: [] }
-  const layer = recording(recorder, intercept).pipe(Layer.provide(Memory.layer))
-  const count = (name: string) => recorder.calls.filter((c) => c === name).length
-  return { recorder, layer, count }
+/** A client of a Memory store that records its runs (and takes faults: see FaultyRedis). */
+const setup = () => {
+  const client = FaultyRedis.make()
+  return { client, layer: client.layer.pipe(Layer.provide(Memory.layer)), count: client.runs }
 }
 
 describe("Lock.make (the @upstash/lock contract)", () => {
@@ -80,28 +80,27 @@ describe("Lock.make (the @upstash/lock contract)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("release and extend on a handle that holds nothing answer false without a round trip", () => {
-    const { layer, recorder } = setup()
+    const { client, layer } = setup()
     return Effect.gen(function*() {
       const a = yield* Lock.make({ id: "n" })
       expect(yield* a.release).toBe(false)
       expect(yield* a.extend(100)).toBe(false)
-      expect(recorder.calls).toEqual([])
+      expect(client.calls).toEqual([])
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("a Redis fault is a typed RedisError from every method, and the lock is never reported held", () => {
-    const { layer } = setup((name, run) => (name.startsWith("lock.") ? redisDown(name) : run))
-    return Effect.gen(function*() {
+  it.effect("a Redis fault is a typed RedisError from every method, and the lock is never reported held", () =>
+    Effect.gen(function*() {
       const a = yield* Lock.make({ id: "f" })
+      yield* MemoryTest.failNext(100)
       const errors = yield* Effect.all([Effect.flip(a.acquire()), Effect.flip(a.status), Effect.flip(a.state)])
       for (const e of errors) {
         expect(e._tag).toBe("RedisError")
-        expect(e.message).toContain("connection refused")
+        expect(e.message).toContain("fault injected by MemoryTest")
       }
       expect(yield* a.fence).toEqual(Option.none())
       expect(yield* a.release).toBe(false)
-    }).pipe(Effect.provide(layer))
-  })
+    }).pipe(Effect.provide(MemoryTest.layer)))
 })
 
 describe("Lock.acquire (the scoped lease)", () => {
@@ -234,7 +233,8 @@ describe("Lock.acquire (the scoped lease)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("when extensions hang, the lease is declared lost at its local deadline, before it expires in Redis", () => {
-    const { layer } = setup((name, run) => (name === "lock.extend" ? Effect.never : run))
+    const { client, layer } = setup()
+    client.on("lock.extend", FaultyRedis.Hang)
     return Effect.gen(function*() {
       const lease = 3000
       const deadline = lease - (Math.floor(lease * 0.01) + 2) // 2968: lease minus drift
@@ -249,13 +249,13 @@ describe("Lock.acquire (the scoped lease)", () => {
   })
 
   it.effect("a failed extension is retried on the next tick and a later success keeps the lease", () => {
-    let failures = 0
-    const { layer } = setup((name, run) => (name === "lock.extend" && failures++ < 1 ? redisDown(name) : run))
+    const { client, count, layer } = setup()
+    client.on("lock.extend", FaultyRedis.Fail, { nth: 1 })
     return Effect.gen(function*() {
       const result = yield* Effect.fork(Lock.withLock({ id: "tr", lease: 3000 })(Effect.sleep("10 seconds")))
       yield* TestClock.adjust(10_000)
       expect(Exit.isSuccess(yield* Fiber.await(result))).toBe(true)
-      expect(failures).toBeGreaterThan(1)
+      expect(count("lock.extend")).toBeGreaterThan(1)
     }).pipe(Effect.provide(layer))
   })
 
@@ -281,7 +281,8 @@ describe("Lock.acquire (the scoped lease)", () => {
     }).pipe(Effect.provide(Memory.layer)))
 
   it.effect("a release that never answers cannot hang the scope: it gives up when the lease would have ended", () => {
-    const { layer } = setup((name, run, call) => (name === "lock.release" ? noAnswer(name, call) : run))
+    const { client, layer } = setup()
+    client.on("lock.release", FaultyRedis.Hang)
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(Lock.withLock({ id: "hang", lease: 5000 })(Effect.sleep(1000)))
       yield* TestClock.adjust(1000) // the work ends; the release hangs
@@ -308,7 +309,8 @@ describe("Lock.acquire (the scoped lease)", () => {
     })).pipe(Effect.provide(Memory.layer)))
 
   it.effect("a Redis fault while acquiring is a RedisError, not a retry and not a crash", () => {
-    const { count, layer } = setup((name, run) => (name.startsWith("lock.acquire") ? redisDown(name) : run))
+    const { client, count, layer } = setup()
+    client.on("lock.acquire*", FaultyRedis.Fail)
     return Effect.gen(function*() {
       const error = (yield* Effect.flip(Effect.scoped(Lock.acquire({ id: "rf", timeout: "5 seconds" })))) as RedisError
       expect(error._tag).toBe("RedisError")
@@ -375,7 +377,7 @@ describe("bad input is rejected with InvalidOptions before anything reaches Redi
 
   for (const [name, options, option] of invalidMake) {
     it.effect(`Lock.make: ${name}`, () => {
-      const { layer, recorder } = setup()
+      const { client, layer } = setup()
       return Effect.gen(function*() {
         const error = yield* Effect.flip(Lock.make(options as Lock.Options))
         expect(error._tag).toBe("InvalidOptions")
@@ -383,7 +385,7 @@ describe("bad input is rejected with InvalidOptions before anything reaches Redi
         expect(error.message).toContain(`"${option}"`)
         const scoped = yield* Effect.flip(Effect.scoped(Lock.acquire(options as Lock.AcquireOptions)))
         expect(scoped._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
+        expect(client.calls).toEqual([])
       }).pipe(Effect.provide(layer))
     })
   }
@@ -400,26 +402,26 @@ describe("bad input is rejected with InvalidOptions before anything reaches Redi
   ]
   for (const [name, call] of invalidCalls) {
     it.effect(`handle.${name}`, () => {
-      const { layer, recorder } = setup()
+      const { client, layer } = setup()
       return Effect.gen(function*() {
         const lock = yield* Lock.make({ id: "bad" })
         const error = (yield* Effect.flip(call(lock))) as { _tag: string }
         expect(error._tag).toBe("InvalidOptions")
-        expect(recorder.calls).toEqual([])
+        expect(client.calls).toEqual([])
       }).pipe(Effect.provide(layer))
     })
   }
 
   it.effect("Lock.acquire: negative timeout and Lease.extend(0)", () => {
-    const { layer, recorder } = setup()
+    const { client, layer } = setup()
     return Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.scoped(Lock.acquire({ id: "a", timeout: -1 })))
       expect(error._tag).toBe("InvalidOptions")
-      expect(recorder.calls).toEqual([])
+      expect(client.calls).toEqual([])
       const lease = yield* Lock.acquire({ id: "a" })
-      const calls = recorder.calls.length
+      const calls = client.calls.length
       expect((yield* Effect.flip(lease.extend(0)))._tag).toBe("InvalidOptions")
-      expect(recorder.calls.length).toBe(calls)
+      expect(client.calls.length).toBe(calls)
     }).pipe(Effect.scoped, Effect.provide(layer))
   })
 

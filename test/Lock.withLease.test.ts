@@ -1,6 +1,6 @@
 /**
  * `withLease` hands the body its lease; `withLock` scopes only the lease: the body's own resources
- * belong to the caller's scope (issue 11, items 3 and 4).
+ * belong to the caller's scope.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"

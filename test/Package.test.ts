@@ -5,14 +5,15 @@
  * for NodeNext, Node16 (`.mts` and `.cts`), Bundler and Node10 consumers.
  *
  * Installs come from the npm cache (`--prefer-offline`) with the versions this checkout uses, so the test
- * needs no network once `npm install` has run here.
+ * needs no network once `npm install` has run here. Every command and compile runs in a child process,
+ * awaited: the worker's event loop stays free for vitest's RPC (see ./utils/typecheck.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import ts from "typescript"
+import { type Job, typecheck } from "./utils/typecheck.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 const version = (name: string): string =>
@@ -23,21 +24,26 @@ const version = (name: string): string =>
  * Runs a command. Of the `npm_*` variables `npm test` sets, only the user's configuration (`npm_config_*`:
  * cache, registry) is passed on, not this package's own (`npm_package_*`, `npm_lifecycle_*`).
  */
-const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
+const run = (command: string, args: ReadonlyArray<string>, cwd: string): Promise<string> => {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || /^npm_config_/i.test(key))
   )
-  return execFileSync(command, args, {
-    cwd,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...env,
-      npm_config_loglevel: "error",
-      npm_config_update_notifier: "false",
-      npm_config_fund: "false",
-      npm_config_audit: "false"
-    }
+  return new Promise((resolve, reject) => {
+    execFile(command, args, {
+      cwd,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+      env: {
+        ...env,
+        npm_config_loglevel: "error",
+        npm_config_update_notifier: "false",
+        npm_config_fund: "false",
+        npm_config_audit: "false"
+      }
+    }, (error, stdout, stderr) =>
+      error === null
+        ? resolve(stdout)
+        : reject(new Error(`${command} ${args.join(" ")} failed: ${error.message}\n${stderr}`)))
   })
 }
 
@@ -48,15 +54,15 @@ let packed: ReadonlyArray<string>
 /** The subpaths of `exports` a user may import, e.g. `effect-lock/Redis/Memory`. */
 let entries: ReadonlyArray<string>
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "effect-lock-pack-"))
   clone = path.join(tmp, "clone")
   app = path.join(tmp, "app")
-  run("git", ["clone", "--quiet", "--depth", "1", `file://${root}`, clone], tmp)
+  await run("git", ["clone", "--quiet", "--depth", "1", `file://${root}`, clone], tmp)
   expect(fs.existsSync(path.join(clone, "dist"))).toBe(false)
   // the clone gets this checkout's devDependencies (the compiler) without another install
   fs.symlinkSync(path.join(root, "node_modules"), path.join(clone, "node_modules"), "dir")
-  const [pack] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tmp], clone)) as Array<
+  const [pack] = JSON.parse(await run("npm", ["pack", "--json", "--pack-destination", tmp], clone)) as Array<
     { filename: string; files: Array<{ path: string }> }
   >
   packed = pack!.files.map((file) => file.path)
@@ -70,7 +76,7 @@ beforeAll(() => {
 
   fs.mkdirSync(app)
   fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
-  run("npm", [
+  await run("npm", [
     "install",
     "--prefer-offline",
     "--ignore-scripts",
@@ -132,8 +138,8 @@ describe("the packed package", () => {
     expect([...entries].sort()).toEqual(modules.sort())
   })
 
-  it("every entry point loads with import and with require, with the same exports, and a lock runs on each", () => {
-    const check = (format: "esm" | "cjs") => {
+  it("every entry point loads with import and with require, with the same exports, and a lock runs on each", async () => {
+    const check = async (format: "esm" | "cjs") => {
       const load = format === "esm" ? "await import" : "require"
       const source = `
         const entries = ${JSON.stringify(entries)}
@@ -154,14 +160,14 @@ describe("the packed package", () => {
         file,
         format === "esm" ? source : `(async () => {${source}})().catch((e) => { console.error(e); process.exit(1) })`
       )
-      return JSON.parse(run(process.execPath, [file], app)) as {
+      return JSON.parse(await run(process.execPath, [file], app)) as {
         loaded: Record<string, Array<string>>
         ran: string
         hidden: boolean
       }
     }
-    const esm = check("esm")
-    const cjs = check("cjs")
+    const esm = await check("esm")
+    const cjs = await check("cjs")
     expect(Object.keys(esm.loaded).sort()).toEqual([...entries].sort())
     for (const entry of entries) expect(esm.loaded[entry]!.length, entry).toBeGreaterThan(0)
     expect(esm.loaded["effect-lock"]).toEqual(expect.arrayContaining(["Debounce", "Lock", "LockError", "Redis"]))
@@ -185,72 +191,45 @@ export const tag: "LockNotAcquired" = new LockError.LockNotAcquired({ id: "a", r
 export const wrong = new LockError.LockNotAcquired({ id: "a", remaining: 0, reason: "nope" })
 `
 
-  /** Parsed declaration files, shared by the programs below (parsing Effect's is most of their cost). */
-  const parsed = new Map<string, ts.SourceFile | undefined>()
-  const hostFor = (options: ts.CompilerOptions): ts.CompilerHost => {
-    const host = ts.createCompilerHost(options)
-    const getSourceFile = host.getSourceFile
-    host.getSourceFile = (fileName, languageVersionOrOptions, ...rest) => {
-      if (!fileName.endsWith(".d.ts")) return getSourceFile(fileName, languageVersionOrOptions, ...rest)
-      const format = typeof languageVersionOrOptions === "object"
-        ? languageVersionOrOptions.impliedNodeFormat
-        : undefined
-      const key = `${fileName}|${format}`
-      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, ...rest))
-      return parsed.get(key)
-    }
-    return host
+  /** The consumer above for each kind of project, type-checked together (one child process) on first use. */
+  const projects: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, unknown>]> = [
+    ["nodenext", ["consumer.mts", "consumer.cts"], { module: "NodeNext", moduleResolution: "NodeNext" }],
+    ["node16", ["consumer.mts", "consumer.cts"], { module: "Node16", moduleResolution: "Node16" }],
+    ["bundler", ["consumer.ts"], { module: "ESNext", moduleResolution: "Bundler" }],
+    ["node10", ["consumer.ts"], { module: "CommonJS", moduleResolution: "Node10" }]
+  ]
+  let typechecked: Promise<Readonly<Record<string, ReadonlyArray<string>>>> | undefined
+  const typecheckOf = async (name: string) => {
+    typechecked ??= typecheck(projects.map(([name, files, options]): Job => {
+      const dir = path.join(app, name)
+      fs.mkdirSync(dir, { recursive: true })
+      const paths = files.map((file) => {
+        const full = path.join(dir, file)
+        fs.writeFileSync(full, consumer())
+        return full
+      })
+      return {
+        name,
+        files: paths,
+        options: { target: "ES2022", lib: ["ES2022"], strict: true, noEmit: true, skipLibCheck: true, ...options }
+      }
+    }))
+    return (await typechecked)[name]
   }
 
-  const typecheck = (name: string, files: ReadonlyArray<string>, options: ts.CompilerOptions) => {
-    const dir = path.join(app, name)
-    fs.mkdirSync(dir, { recursive: true })
-    const paths = files.map((file) => {
-      const full = path.join(dir, file)
-      fs.writeFileSync(full, consumer())
-      return full
-    })
-    const compilerOptions: ts.CompilerOptions = {
-      target: ts.ScriptTarget.ES2022,
-      lib: ["lib.es2022.d.ts"],
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      ...options
-    }
-    const program = ts.createProgram(paths, compilerOptions, hostFor(compilerOptions))
-    return ts.getPreEmitDiagnostics(program).map((d) =>
-      `${d.file ? path.basename(d.file.fileName) : ""} TS${d.code}: ${
-        ts.flattenDiagnosticMessageText(d.messageText, "\n")
-      }`
-    )
-  }
-
-  it("types resolve for NodeNext consumers, ESM (.mts) and CommonJS (.cts)", () => {
-    expect(typecheck("nodenext", ["consumer.mts", "consumer.cts"], {
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext
-    })).toEqual([])
+  it("types resolve for NodeNext consumers, ESM (.mts) and CommonJS (.cts)", async () => {
+    expect(await typecheckOf("nodenext")).toEqual([])
   })
 
-  it("types resolve for Node16 consumers, ESM (.mts) and CommonJS (.cts)", () => {
-    expect(typecheck("node16", ["consumer.mts", "consumer.cts"], {
-      module: ts.ModuleKind.Node16,
-      moduleResolution: ts.ModuleResolutionKind.Node16
-    })).toEqual([])
+  it("types resolve for Node16 consumers, ESM (.mts) and CommonJS (.cts)", async () => {
+    expect(await typecheckOf("node16")).toEqual([])
   })
 
-  it("types resolve for Bundler consumers", () => {
-    expect(typecheck("bundler", ["consumer.ts"], {
-      module: ts.ModuleKind.ESNext,
-      moduleResolution: ts.ModuleResolutionKind.Bundler
-    })).toEqual([])
+  it("types resolve for Bundler consumers", async () => {
+    expect(await typecheckOf("bundler")).toEqual([])
   })
 
-  it("types resolve for Node10 consumers (classic node resolution, no exports map)", () => {
-    expect(typecheck("node10", ["consumer.ts"], {
-      module: ts.ModuleKind.CommonJS,
-      moduleResolution: ts.ModuleResolutionKind.Node10
-    })).toEqual([])
+  it("types resolve for Node10 consumers (classic node resolution, no exports map)", async () => {
+    expect(await typecheckOf("node10")).toEqual([])
   })
 })

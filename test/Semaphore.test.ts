@@ -4,9 +4,8 @@
  * property test of the scripts. Time only moves when a test says so.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, Fiber, Option, Runtime, TestClock } from "effect"
+import { Effect, FastCheck as fc, Fiber, Option, TestClock } from "effect"
 import { semaphoreKeys } from "../src/internal/keys.js"
-import type { Redis } from "../src/Redis.js"
 import * as Memory from "../src/Redis/Memory.js"
 import * as Semaphore from "../src/Semaphore.js"
 import { readList } from "./utils/probe.js"
@@ -148,57 +147,49 @@ describe("Semaphore (TestClock)", () => {
 })
 
 describe("Semaphore (TestClock, whole API)", () => {
-  it.effect("random owners (n, hold, timeout, interrupt, no keep-alive) never have more than `permits` inside", () =>
+  const permits = 3
+  const owner = fc.record({
+    n: fc.integer({ min: 1, max: permits }),
+    start: fc.integer({ min: 0, max: 500 }),
+    hold: fc.integer({ min: 0, max: 1500 }),
+    timeout: fc.integer({ min: 0, max: 3000 }),
+    interruptAfter: fc.option(fc.integer({ min: 0, max: 2000 }), { nil: undefined }),
+    keepAlive: fc.boolean()
+  })
+  type Owner = typeof owner extends fc.Arbitrary<infer A> ? A : never
+  const check = (owners: ReadonlyArray<Owner>) =>
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<Redis>()
-      const permits = 3
-      const owner = fc.record({
-        n: fc.integer({ min: 1, max: permits }),
-        start: fc.integer({ min: 0, max: 500 }),
-        hold: fc.integer({ min: 0, max: 1500 }),
-        timeout: fc.integer({ min: 0, max: 3000 }),
-        interruptAfter: fc.option(fc.integer({ min: 0, max: 2000 }), { nil: undefined }),
-        keepAlive: fc.boolean()
-      })
-      type Owner = typeof owner extends fc.Arbitrary<infer A> ? A : never
-      let run = 0
-      const check = (owners: ReadonlyArray<Owner>) =>
-        Effect.gen(function*() {
-          const sem = yield* Semaphore.make({ id: `api-${run++}`, permits, lease: 1000 })
-          let inside = 0
-          let most = 0
-          const fibers = yield* Effect.forEach(owners, (o) => {
-            const body = Effect.sync(() => {
-              inside += o.n
-              most = Math.max(most, inside)
-            }).pipe(
-              Effect.zipRight(Effect.sleep(o.hold)),
-              Effect.ensuring(Effect.sync(() => void (inside -= o.n)))
-            )
-            const take = Effect.sleep(o.start).pipe(
-              Effect.zipRight(
-                sem.withPermits(o.n, { timeout: o.timeout, ...(o.keepAlive ? {} : { keepAlive: false }) })(body)
-              ),
-              Effect.ignore
-            )
-            return Effect.fork(o.interruptAfter === undefined ? take : Effect.timeout(take, o.interruptAfter))
-          })
-          for (let t = 0; t < 25; t++) yield* TestClock.adjust(200)
-          for (const fiber of fibers) yield* Fiber.join(fiber).pipe(Effect.ignore)
-          expect(most).toBeLessThanOrEqual(permits)
-          expect(inside).toBe(0)
-          expect(yield* sem.available).toBe(permits)
-          expect(yield* readList(keysOf(sem.id).queue)).toEqual([])
-        })
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(fc.array(owner, { minLength: 1, maxLength: 6 }), (owners) =>
-            Runtime.runPromise(runtime)(check(owners))),
-          {
-            numRuns: 25,
-            endOnFailure: true
-          }
+      const sem = yield* Semaphore.make({ id: "api", permits, lease: 1000 })
+      let inside = 0
+      let most = 0
+      const fibers = yield* Effect.forEach(owners, (o) => {
+        const body = Effect.sync(() => {
+          inside += o.n
+          most = Math.max(most, inside)
+        }).pipe(
+          Effect.zipRight(Effect.sleep(o.hold)),
+          Effect.ensuring(Effect.sync(() => void (inside -= o.n)))
         )
-      )
-    }).pipe(Effect.provide(Memory.layer)))
+        const take = Effect.sleep(o.start).pipe(
+          Effect.zipRight(
+            sem.withPermits(o.n, { timeout: o.timeout, ...(o.keepAlive ? {} : { keepAlive: false }) })(body)
+          ),
+          Effect.ignore
+        )
+        return Effect.fork(o.interruptAfter === undefined ? take : Effect.timeout(take, o.interruptAfter))
+      })
+      for (let t = 0; t < 25; t++) yield* TestClock.adjust(200)
+      for (const fiber of fibers) yield* Fiber.join(fiber).pipe(Effect.ignore)
+      expect(most).toBeLessThanOrEqual(permits)
+      expect(inside).toBe(0)
+      expect(yield* sem.available).toBe(permits)
+      expect(yield* readList(keysOf(sem.id).queue)).toEqual([])
+    })
+
+  it.effect.prop(
+    "random owners (n, hold, timeout, interrupt, no keep-alive) never have more than `permits` inside",
+    { owners: fc.array(owner, { minLength: 1, maxLength: 6 }) },
+    ({ owners }) => check(owners).pipe(Effect.provide(Memory.layer)),
+    { fastCheck: { numRuns: 25, endOnFailure: true } }
+  )
 })

@@ -5,7 +5,7 @@
 import { expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import ts from "typescript"
+import { typecheck } from "./utils/typecheck.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 const out = path.join(root, "node_modules/.cache/effect-lock-examples")
@@ -28,7 +28,7 @@ const fromReadme = (): Array<readonly [string, string]> =>
     [`README_${i}`, match[1]!] as const
   )
 
-it("every @example and README snippet compiles", () => {
+it("every @example and README snippet compiles", async () => {
   const examples = [...fromSources(), ...fromReadme()]
   expect(examples.length).toBeGreaterThan(15)
   fs.rmSync(out, { recursive: true, force: true })
@@ -39,27 +39,25 @@ it("every @example and README snippet compiles", () => {
     fs.writeFileSync(file, `${code}\nexport {}\n`)
     return file
   })
-  const program = ts.createProgram(files, {
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    strict: true,
-    exactOptionalPropertyTypes: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: ["node"],
-    baseUrl: root,
-    paths: {
-      "effect-lock": ["src/index.ts"],
-      "effect-lock/*": ["src/*.ts"]
-    },
-    allowImportingTsExtensions: true
-  })
-  const problems = ts.getPreEmitDiagnostics(program).map((d) => {
-    const where = d.file
-      ? `${path.basename(d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}`
-      : ""
-    return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
-  })
+  const { examples: problems } = await typecheck([{
+    name: "examples",
+    files,
+    options: {
+      target: "ES2022",
+      module: "NodeNext",
+      moduleResolution: "NodeNext",
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ["node"],
+      baseUrl: root,
+      paths: {
+        "effect-lock": ["src/index.ts"],
+        "effect-lock/*": ["src/*.ts"]
+      },
+      allowImportingTsExtensions: true
+    }
+  }])
   expect(problems).toEqual([])
 }, 120_000)

@@ -4,13 +4,14 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Schedule, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Logger, LogLevel, Redacted, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as scripts from "../../src/internal/lock/scripts.js"
 import * as Lock from "../../src/Lock.js"
 import { Redis } from "../../src/Redis.js"
 import { sha1 } from "../../src/Redis/internal/sha1.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { commandCalls, eventually, scriptCalls } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 
@@ -59,19 +60,24 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
       const raw = yield* rawClient(server.url)
+      const scripts = scriptCalls(raw)
       const id = yield* uniqueId("keepalive")
       const key = `effect-lock:lock:{${id}}`
-      // A 600 ms lease, work of about four leases; a second client checks Redis still has the key.
+      // A 600 ms lease; the work lasts until the keeper has extended it 12 times (a tick every third of the
+      // lease: four leases), while a second client keeps checking that Redis still has the key.
       const seen = yield* Lock.withLock({ id, lease: 600 })(
         Effect.gen(function*() {
           const samples: Array<number> = []
-          for (let i = 0; i < 8; i++) {
-            yield* Effect.sleep(300)
-            samples.push(yield* Effect.promise(() => raw.pttl(key)))
-          }
+          const look = Effect.zipWith(scripts, Effect.promise(() => raw.pttl(key)), (extensions, pttl) => {
+            samples.push(pttl)
+            return extensions
+          })
+          let extensions = yield* look
+          for (let i = 0; i < 12; i++) extensions = yield* eventually(look, (n) => n > extensions, "10 seconds")
           return samples
         })
       )
+      expect(seen.length).toBeGreaterThan(12)
       for (const pttl of seen) expect(pttl).toBeGreaterThan(0)
       expect(yield* Effect.promise(() => raw.exists(key))).toBe(0)
     }).pipe(Effect.provide(RedisServer.ioredis)))
@@ -156,10 +162,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       const server = yield* RedisServer.RedisServer
       const raw = yield* rawClient(server.url)
       expect((yield* Redis).sharded).toBe(false)
-      const calls = (command: string) =>
-        Effect.promise(() => raw.info("commandstats")).pipe(
-          Effect.map((info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0))
-        )
+      const calls = commandCalls(raw)
       const [publishBefore, spublishBefore] = [yield* calls("publish"), yield* calls("spublish")]
       const id = yield* uniqueId("classic-publish")
       const holder = yield* Lock.make({ id })
@@ -167,11 +170,7 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
       const waiter = yield* Effect.fork(
         Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
       )
-      yield* Effect.filterOrFail(
-        Effect.promise(() => raw.zcard(`effect-lock:lock:{${id}}:queue`)),
-        (n) => n === 1,
-        () => new Error("not yet")
-      ).pipe(Effect.retry(Schedule.spaced("10 millis")), Effect.timeout("10 seconds"))
+      yield* eventually(Effect.promise(() => raw.zcard(`effect-lock:lock:{${id}}:queue`)), (n) => n === 1, "10 seconds")
       expect(yield* holder.release).toBe(true)
       expect(yield* Fiber.join(waiter)).toBe(2)
       expect(yield* calls("publish")).toBe(publishBefore + 1)

@@ -5,11 +5,12 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Redis as UpstashRedis } from "@upstash/redis"
-import { Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { decodeInteger, Redis, script } from "../../src/Redis.js"
 import * as Streams from "../../src/Redis/internal/upstashStreams.js"
 import * as Upstash from "../../src/Redis/Upstash.js"
+import { eventually } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
@@ -32,20 +33,6 @@ const raw = Effect.flatMap(
       (c) => Effect.promise(() => c.quit().catch(() => ""))
     )
 )
-
-/** Polls (every 10 ms, up to `within`) until `check` holds. */
-const eventually = <A, E, R>(
-  self: Effect.Effect<A, E, R>,
-  check: (a: A) => boolean,
-  within: Duration.DurationInput = "10 seconds"
-) =>
-  Effect.filterOrFail(self, check, () => new Error("not yet")).pipe(
-    Effect.retry(Schedule.spaced("10 millis")),
-    Effect.timeoutFail({
-      duration: within,
-      onTimeout: () => new Error(`condition not met within ${Duration.format(within)}`)
-    })
-  )
 
 const numsub = (client: IORedis, channel: string) =>
   Effect.promise(() => client.pubsub("NUMSUB", channel)).pipe(Effect.map((reply) => Number(reply[1])))

@@ -1,28 +1,20 @@
 /**
- * The Debounce conformance suite, for every backend. Each caller gets its own client (its own
- * connection on a real server), as separate processes would.
+ * The Debounce conformance suite, for every backend (./backends.ts). Each caller gets its own client (its
+ * own connection on a real server), as separate processes would.
  */
 import { describe, expect } from "@effect/vitest"
-import { Deferred, Effect, Layer, type Scope } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import * as Debounce from "../../src/Debounce.js"
-import type { Redis } from "../../src/Redis.js"
-import { readKey, recording, uniqueId } from "../utils/probe.js"
-
-export interface Backend {
-  readonly name: string
-  /** Registers a test; `client` gives a new client of the same store each time it is provided. */
-  readonly test: (name: string, body: (client: Layer.Layer<Redis>) => Effect.Effect<void, unknown, Scope.Scope>) => void
-  /** Runs an effect that waits on the clock, letting up to `ms` pass for it. */
-  readonly within: <A, E, R>(ms: number, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** `wait` for these cases: short on TestClock, with margins on a real server. */
-  readonly wait: number
-}
+import * as FaultyRedis from "../utils/FaultyRedis.js"
+import { eventually } from "../utils/live.js"
+import { readKey, uniqueId } from "../utils/probe.js"
+import type { Backend } from "./backends.js"
 
 type Outcome = Debounce.Outcome<unknown>
 
 export const debounceConformance = (backend: Backend) =>
   describe(`Debounce conformance: ${backend.name}`, () => {
-    const { test, wait, within } = backend
+    const { short: wait, test, within } = backend
     const echo = (id: string, extra: Partial<Debounce.Options<[string, number], unknown>> = {}) =>
       Debounce.make({ id, wait, callback: (who: string, n: number) => Effect.succeed([who, n] as const), ...extra })
 
@@ -33,12 +25,9 @@ export const debounceConformance = (backend: Backend) =>
         const callers = yield* Effect.forEach([1, 2, 3, 4, 5], (n) =>
           Effect.gen(function*() {
             const marked = yield* Deferred.make<void>()
-            const layer = recording(
-              { calls: [] },
-              (name, run) => name === "debounce.mark" ? Effect.tap(run, () => Deferred.succeed(marked, undefined)) : run
-            ).pipe(
-              Layer.provide(client)
-            )
+            const spy = FaultyRedis.make()
+            spy.on("debounce.mark", FaultyRedis.Then(Deferred.succeed(marked, undefined)))
+            const layer = spy.layer.pipe(Layer.provide(client))
             const fiber = yield* Effect.forkScoped(
               Effect.flatMap(echo(id), (d) => d.call(`caller-${n}`, n)).pipe(Effect.provide(layer))
             )
@@ -113,9 +102,7 @@ export const debounceConformance = (backend: Backend) =>
         const fiber = yield* Effect.fork(d.call("x", 1))
         const base = `effect-lock:debounce:{${id}}:`
         // Wait for the call to be recorded, then look at the keys while the burst is open.
-        const seq = yield* Effect.zipLeft(readKey(`${base}:seq`), Effect.yieldNow()).pipe(
-          Effect.repeat({ until: (raw) => raw.value !== null })
-        )
+        const seq = yield* eventually(readKey(`${base}:seq`), (raw) => raw.value !== null)
         expect(seq.pttl).toBeGreaterThan(0)
         for (const suffix of ["args", "first"]) expect((yield* readKey(`${base}:${suffix}`)).pttl).toBeGreaterThan(0)
         expect((yield* readKey(`effect-lock:lock:{${id}}`)).value).toBeNull()

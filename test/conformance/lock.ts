@@ -1,37 +1,24 @@
 /**
- * The Lock conformance suite: the same cases for every backend. A backend says how to run a test with
- * a Redis provided, and how to let time pass (TestClock on Memory, the wall clock on a real server).
+ * The Lock conformance suite: the same cases for every backend (./backends.ts), each with a Redis provided.
  */
 import { describe, expect } from "@effect/vitest"
-import { Duration, Effect, FastCheck as fc, Fiber, Option, Ref, Runtime, type Scope } from "effect"
+import { Duration, Effect, FastCheck as fc, Fiber, Option, Ref, type Scope } from "effect"
 import { lockKeys } from "../../src/internal/keys.js"
 import * as scripts from "../../src/internal/lock/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import * as Lock from "../../src/Lock.js"
 import { Redis } from "../../src/Redis.js"
+import { eventually } from "../utils/live.js"
 import { deadWaiter, readKey, readList, uniqueId, writeKey } from "../utils/probe.js"
-
-export interface Backend {
-  readonly name: string
-  /** Registers one test that runs `body` with a Redis provided. */
-  readonly test: (name: string, body: Effect.Effect<void, unknown, Redis | Scope.Scope>) => void
-  /** Lets `ms` of the store's time pass. */
-  readonly elapse: (ms: number) => Effect.Effect<void>
-  /** Runs an effect that waits on the clock, letting up to `ms` of time pass for it (TestClock) or as is. */
-  readonly within: <A, E, R>(ms: number, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** The lease for cases that wait for expiry: short on TestClock, with margins on a real server. */
-  readonly shortLease: number
-  /** Extra time past a lease after which the key must be gone (0 on TestClock). */
-  readonly margin: number
-  /** Whether the property test may let time pass (exact only on TestClock). */
-  readonly exactTime: boolean
-}
+import type { Backend } from "./backends.js"
 
 const HEX_TOKEN = /^[0-9a-f]{32}$/
 
 export const lockConformance = (backend: Backend) =>
   describe(`Lock conformance: ${backend.name}`, () => {
-    const { test } = backend
+    /** One test, with one client of the backend provided. */
+    const test = (name: string, body: Effect.Effect<void, unknown, Redis | Scope.Scope>) =>
+      backend.test(name, (client) => Effect.provide(body, client))
     const handles = (id: string, options: Partial<Lock.Options> = {}) =>
       Effect.all([
         Lock.make({ id, retry: { attempts: 1 }, ...options }),
@@ -131,10 +118,10 @@ export const lockConformance = (backend: Backend) =>
       "an unextended lease expires and another owner can then acquire",
       Effect.gen(function*() {
         const id = yield* uniqueId("expiry")
-        const [a, b] = yield* handles(id, { lease: backend.shortLease })
+        const [a, b] = yield* handles(id, { lease: backend.short })
         yield* a.acquire()
         expect(yield* b.acquire()).toBe(false)
-        yield* backend.elapse(backend.shortLease + backend.margin + 1)
+        yield* backend.elapse(backend.short + backend.margin + 1)
         expect(yield* a.status).toBe("FREE")
         expect((yield* b.state)._tag).toBe("Free")
         expect(yield* b.acquire()).toBe(true)
@@ -163,13 +150,13 @@ export const lockConformance = (backend: Backend) =>
       "fencing tokens strictly increase across acquisitions, through release and expiry",
       Effect.gen(function*() {
         const id = yield* uniqueId("fence")
-        const [a, b] = yield* handles(id, { lease: backend.shortLease })
+        const [a, b] = yield* handles(id, { lease: backend.short })
         yield* a.acquire()
         const f1 = Option.getOrThrow(yield* a.fence)
         yield* a.release
         yield* b.acquire()
         const f2 = Option.getOrThrow(yield* b.fence)
-        yield* backend.elapse(backend.shortLease + backend.margin + 1)
+        yield* backend.elapse(backend.short + backend.margin + 1)
         yield* a.acquire()
         const f3 = Option.getOrThrow(yield* a.fence)
         expect(f2).toBeGreaterThan(f1)
@@ -286,9 +273,7 @@ export const lockConformance = (backend: Backend) =>
             const fiber = yield* Effect.fork(
               Lock.withLock({ id, timeout: "30 seconds", ...options })(Effect.sync(() => void order.push(name)))
             )
-            yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
-              Effect.repeat({ until: (line) => line.length > before })
-            )
+            yield* eventually(readList(keys.queue), (line) => line.length > before)
             return fiber
           })
         const a = yield* join("a")
@@ -313,93 +298,18 @@ export const lockConformance = (backend: Backend) =>
         // A waiter joins the line and dies: nobody will ever claim what is handed to it.
         yield* deadWaiter(keys)
         const live = yield* Effect.fork(Lock.withLock({ id, timeout: "30 seconds" })(Effect.succeed("live")))
-        yield* Effect.zipLeft(readList(keys.queue), Effect.yieldNow()).pipe(
-          Effect.repeat({ until: (line) => line.length === 2 })
-        )
+        yield* eventually(readList(keys.queue), (line) => line.length === 2)
         yield* holder.release
         expect((yield* readKey(keys.lock)).value).toBe("~dead-waiter")
         expect(yield* backend.within(3000, Fiber.join(live))).toBe("live")
       })
     )
 
-    test(
+    backend.prop(
       "random acquire/extend/release sequences by several owners agree with a simple model",
-      Effect.gen(function*() {
-        const runtime = yield* Effect.runtime<Redis>()
-        const lease = 1000
-        const op: fc.Arbitrary<Op> = fc.oneof(
-          fc.record({ kind: fc.constant("acquire" as const), owner: fc.nat(2) }),
-          fc.record({ kind: fc.constant("release" as const), owner: fc.nat(2) }),
-          fc.record({ kind: fc.constant("extend" as const), owner: fc.nat(2), ms: fc.integer({ min: 1, max: 1500 }) }),
-          fc.record({ kind: fc.constant("status" as const), owner: fc.nat(2) }),
-          ...(backend.exactTime
-            ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 250, 999, 1000, 1001, 1600) })]
-            : [])
-        )
-        type Op =
-          | { readonly kind: "acquire" | "release" | "status"; readonly owner: number }
-          | { readonly kind: "extend"; readonly owner: number; readonly ms: number }
-          | { readonly kind: "elapse"; readonly ms: number }
-        const check = (ops: ReadonlyArray<Op>) =>
-          Effect.gen(function*() {
-            const id = yield* uniqueId("model")
-            const owners = yield* Effect.all([0, 1, 2].map(() => Lock.make({ id, lease, retry: { attempts: 1 } })))
-            let now = 0
-            let holder: number | null = null
-            let expiresAt = 0
-            let lastFence = 0
-            let heldFence = 0
-            const expire = () => {
-              if (holder !== null && now > expiresAt) holder = null
-            }
-            for (const o of ops) {
-              expire()
-              switch (o.kind) {
-                case "acquire": {
-                  const expected = holder === null || holder === o.owner
-                  expect(yield* owners[o.owner]!.acquire()).toBe(expected)
-                  if (expected) {
-                    const fence = Option.getOrThrow(yield* owners[o.owner]!.fence)
-                    if (holder === null) {
-                      expect(fence).toBeGreaterThan(lastFence)
-                      lastFence = heldFence = fence
-                    } else expect(fence).toBe(heldFence)
-                    holder = o.owner
-                    expiresAt = now + lease
-                  }
-                  break
-                }
-                case "release": {
-                  expect(yield* owners[o.owner]!.release).toBe(holder === o.owner)
-                  if (holder === o.owner) holder = null
-                  break
-                }
-                case "extend": {
-                  expect(yield* owners[o.owner]!.extend(o.ms)).toBe(holder === o.owner)
-                  if (holder === o.owner) expiresAt += o.ms
-                  break
-                }
-                case "status": {
-                  expect(yield* owners[o.owner]!.status).toBe(holder === o.owner ? "ACQUIRED" : "FREE")
-                  break
-                }
-                case "elapse": {
-                  yield* backend.elapse(o.ms)
-                  now += o.ms
-                  break
-                }
-              }
-            }
-          })
-        yield* Effect.promise(() =>
-          fc.assert(
-            fc.asyncProperty(fc.array(op, { maxLength: 25 }), (ops) => Runtime.runPromise(runtime)(check(ops))),
-            {
-              numRuns: backend.exactTime ? 150 : 40
-            }
-          )
-        )
-      })
+      fc.array(modelOp(backend.exactTime), { maxLength: 25 }),
+      (ops) => agreesWithModel(ops, backend.elapse),
+      backend.exactTime ? 150 : 40
     )
 
     test(
@@ -426,4 +336,79 @@ export const lockConformance = (backend: Backend) =>
         expect(reserved.remaining).toBeGreaterThan(0)
       })
     )
+  })
+
+type ModelOp =
+  | { readonly kind: "acquire" | "release" | "status"; readonly owner: number }
+  | { readonly kind: "extend"; readonly owner: number; readonly ms: number }
+  | { readonly kind: "elapse"; readonly ms: number }
+
+const MODEL_LEASE = 1000
+
+/** An operation of one of three owners; time passes only where it is exact (TestClock). */
+const modelOp = (exactTime: boolean): fc.Arbitrary<ModelOp> =>
+  fc.oneof(
+    fc.record({ kind: fc.constant("acquire" as const), owner: fc.nat(2) }),
+    fc.record({ kind: fc.constant("release" as const), owner: fc.nat(2) }),
+    fc.record({ kind: fc.constant("extend" as const), owner: fc.nat(2), ms: fc.integer({ min: 1, max: 1500 }) }),
+    fc.record({ kind: fc.constant("status" as const), owner: fc.nat(2) }),
+    ...(exactTime
+      ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 250, 999, 1000, 1001, 1600) })]
+      : [])
+  )
+
+/**
+ * Runs `ops` by three owners of one lock (lease 1 s) and checks every answer against a model of who holds
+ * it and until when.
+ */
+const agreesWithModel = (ops: ReadonlyArray<ModelOp>, elapse: Backend["elapse"]) =>
+  Effect.gen(function*() {
+    const id = yield* uniqueId("model")
+    const owners = yield* Effect.all([0, 1, 2].map(() => Lock.make({ id, lease: MODEL_LEASE, retry: { attempts: 1 } })))
+    let now = 0
+    let holder: number | null = null
+    let expiresAt = 0
+    let lastFence = 0
+    let heldFence = 0
+    const expire = () => {
+      if (holder !== null && now > expiresAt) holder = null
+    }
+    for (const o of ops) {
+      expire()
+      switch (o.kind) {
+        case "acquire": {
+          const expected = holder === null || holder === o.owner
+          expect(yield* owners[o.owner]!.acquire()).toBe(expected)
+          if (expected) {
+            const fence = Option.getOrThrow(yield* owners[o.owner]!.fence)
+            if (holder === null) {
+              expect(fence).toBeGreaterThan(lastFence)
+              lastFence = heldFence = fence
+            } else expect(fence).toBe(heldFence)
+            holder = o.owner
+            expiresAt = now + MODEL_LEASE
+          }
+          break
+        }
+        case "release": {
+          expect(yield* owners[o.owner]!.release).toBe(holder === o.owner)
+          if (holder === o.owner) holder = null
+          break
+        }
+        case "extend": {
+          expect(yield* owners[o.owner]!.extend(o.ms)).toBe(holder === o.owner)
+          if (holder === o.owner) expiresAt += o.ms
+          break
+        }
+        case "status": {
+          expect(yield* owners[o.owner]!.status).toBe(holder === o.owner ? "ACQUIRED" : "FREE")
+          break
+        }
+        case "elapse": {
+          yield* elapse(o.ms)
+          now += o.ms
+          break
+        }
+      }
+    }
   })

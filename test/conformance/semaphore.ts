@@ -1,32 +1,26 @@
 /**
- * The Semaphore conformance suite: the same cases for every backend (see ./lock.ts for `Backend`).
+ * The Semaphore conformance suite: the same cases for every backend (./backends.ts), each with a Redis
+ * provided.
  */
 import { describe, expect } from "@effect/vitest"
-import { Clock, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Runtime, Scope } from "effect"
+import { Clock, Effect, Exit, FastCheck as fc, Fiber, Option, Ref, Scope } from "effect"
 import { semaphoreKeyList, semaphoreKeys } from "../../src/internal/keys.js"
 import * as scripts from "../../src/internal/semaphore/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
 import { Redis } from "../../src/Redis.js"
 import * as Semaphore from "../../src/Semaphore.js"
+import { eventually } from "../utils/live.js"
 import { readKey, readList, uniqueId } from "../utils/probe.js"
 import { raw } from "../utils/semaphoreProbe.js"
-import type { Backend } from "./lock.js"
+import type { Backend } from "./backends.js"
 
 export const semaphoreConformance = (backend: Backend) =>
   describe(`Semaphore conformance: ${backend.name}`, () => {
-    /** Each body in a scope of its own, so holdings are given back while the connection is open. */
+    /** One test, with one client provided; the body in a scope of its own, so holdings are given back while the connection is open. */
     const test = (name: string, body: Effect.Effect<void, unknown, Redis | Scope.Scope>) =>
-      backend.test(name, Effect.scoped(body))
+      backend.test(name, (client) => Effect.provide(Effect.scoped(body), client))
     const once = { retry: { attempts: 1 } } as const
-    /** Waits until `cond` holds: yielding on TestClock, sleeping briefly on a real server. */
-    const until = (cond: Effect.Effect<boolean, unknown, Redis>): Effect.Effect<void, unknown, Redis> =>
-      Effect.gen(function*() {
-        for (let i = 0; i < 2000; i++) {
-          if (yield* cond) return
-          yield* backend.exactTime ? Effect.yieldNow() : Effect.sleep(5)
-        }
-        return yield* Effect.dieMessage("condition never held")
-      })
+    const until = (cond: Effect.Effect<boolean, unknown, Redis>) => eventually(cond, (holds) => holds)
     const inLine = (id: string, length: number) =>
       Effect.map(readList(semaphoreKeys("effect-lock:", id).queue), (line) => line.length === length)
 
@@ -105,10 +99,10 @@ export const semaphoreConformance = (backend: Backend) =>
       "a holder that stops extending loses its permits when its lease ends",
       Effect.gen(function*() {
         const id = yield* uniqueId("sem-expire")
-        const sem = yield* Semaphore.make({ id, permits: 2, lease: backend.shortLease })
+        const sem = yield* Semaphore.make({ id, permits: 2, lease: backend.short })
         yield* sem.take(2, { ...once, keepAlive: false })
         expect(yield* sem.available).toBe(0)
-        yield* backend.elapse(backend.shortLease + backend.margin + 1)
+        yield* backend.elapse(backend.short + backend.margin + 1)
         expect(yield* sem.available).toBe(2)
         const other = yield* Semaphore.make({ id, permits: 2 })
         expect(yield* other.withPermitsIfAvailable(2)(Effect.succeed("ran"))).toEqual(Option.some("ran"))
@@ -176,100 +170,11 @@ export const semaphoreConformance = (backend: Backend) =>
       })
     )
 
-    test(
+    backend.prop(
       "random take/release/leave/expire by several owners agree with a model and never exceed permits",
-      Effect.gen(function*() {
-        const runtime = yield* Effect.runtime<Redis>()
-        const permits = 3
-        // On a real server time is not exact: nothing may expire by itself while a run lasts.
-        const lease = backend.exactTime ? 1000 : 600_000
-        const alive = backend.exactTime ? 1000 : 600_000
-        type Op =
-          | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
-          | { readonly kind: "release" | "leave"; readonly owner: number }
-          | { readonly kind: "elapse"; readonly ms: number }
-        const owner = fc.nat(3)
-        const op: fc.Arbitrary<Op> = fc.oneof(
-          fc.record({
-            kind: fc.constant("take" as const),
-            owner,
-            n: fc.integer({ min: 1, max: permits }),
-            fair: fc.boolean()
-          }),
-          fc.record({ kind: fc.constant("release" as const), owner }),
-          fc.record({ kind: fc.constant("leave" as const), owner }),
-          ...(backend.exactTime
-            ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })]
-            : [])
-        )
-        let run = 0
-        const check = (ops: ReadonlyArray<Op>) =>
-          Effect.gen(function*() {
-            const s = yield* raw(yield* uniqueId(`model-${run++}`), { alive })
-            const now = () => (backend.exactTime ? Clock.currentTimeMillis : Effect.succeed(0))
-            const holders = new Map<string, { n: number; until: number; fence: number }>()
-            const line: Array<{ token: string; n: number; until: number }> = []
-            let lastFence = 0
-            for (const o of ops) {
-              const t = yield* now()
-              for (const [token, h] of holders) if (h.until < t) holders.delete(token)
-              for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
-              const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
-              expect(used).toBeLessThanOrEqual(permits)
-              expect(yield* s.available).toBe(permits - used)
-              if (o.kind === "elapse") {
-                yield* backend.elapse(o.ms)
-                continue
-              }
-              const token = `owner-${o.owner}`
-              if (o.kind === "take") {
-                const reply = yield* s.take(token, o.n, lease, o.fair)
-                const mine = holders.get(token)
-                if (mine !== undefined) {
-                  expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
-                  mine.until = Math.max(mine.until, t + lease)
-                  continue
-                }
-                const head = line[0]?.token
-                if (o.n <= permits - used && (head === undefined || head === token)) {
-                  expect(reply._tag).toBe("Taken")
-                  if (reply._tag === "Taken") {
-                    expect(reply.fence).toBeGreaterThan(lastFence)
-                    lastFence = reply.fence
-                    holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
-                  }
-                  const i = line.findIndex((w) => w.token === token)
-                  if (i >= 0) line.splice(i, 1)
-                } else {
-                  expect(reply._tag).toBe("Waiting")
-                  if (o.fair) {
-                    const waiting = line.find((w) => w.token === token)
-                    if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
-                    else {
-                      waiting.until = t + alive
-                      waiting.n = o.n
-                    }
-                  }
-                }
-              } else if (o.kind === "release") {
-                expect(yield* s.release(token)).toBe(holders.delete(token))
-              } else {
-                const i = line.findIndex((w) => w.token === token)
-                if (i >= 0) line.splice(i, 1)
-                expect(yield* s.leave(token)).toBe(holders.delete(token))
-              }
-              expect(yield* s.line).toEqual(line.map((w) => w.token))
-            }
-          })
-        yield* Effect.promise(() =>
-          fc.assert(
-            fc.asyncProperty(fc.array(op, { maxLength: 30 }), (ops) => Runtime.runPromise(runtime)(check(ops))),
-            {
-              numRuns: backend.exactTime ? 300 : 30
-            }
-          )
-        )
-      })
+      fc.array(modelOp(backend.exactTime), { maxLength: 30 }),
+      (ops) => agreesWithModel(ops, backend),
+      backend.exactTime ? 300 : 30
     )
 
     test(
@@ -281,4 +186,97 @@ export const semaphoreConformance = (backend: Backend) =>
         }
       })
     )
+  })
+
+const PERMITS = 3
+
+type ModelOp =
+  | { readonly kind: "take"; readonly owner: number; readonly n: number; readonly fair: boolean }
+  | { readonly kind: "release" | "leave"; readonly owner: number }
+  | { readonly kind: "elapse"; readonly ms: number }
+
+/** An operation of one of four owners; time passes only where it is exact (TestClock). */
+const modelOp = (exactTime: boolean): fc.Arbitrary<ModelOp> => {
+  const owner = fc.nat(3)
+  return fc.oneof(
+    fc.record({
+      kind: fc.constant("take" as const),
+      owner,
+      n: fc.integer({ min: 1, max: PERMITS }),
+      fair: fc.boolean()
+    }),
+    fc.record({ kind: fc.constant("release" as const), owner }),
+    fc.record({ kind: fc.constant("leave" as const), owner }),
+    ...(exactTime
+      ? [fc.record({ kind: fc.constant("elapse" as const), ms: fc.constantFrom(1, 300, 999, 1000, 1001) })]
+      : [])
+  )
+}
+
+let run = 0
+
+/**
+ * Runs `ops` by four owners of one semaphore (3 permits) through its scripts and checks every answer, the
+ * permits available and the line against a model. On a real server time is not exact: nothing may expire
+ * by itself while a run lasts, so leases and waiters last 10 minutes there.
+ */
+const agreesWithModel = (ops: ReadonlyArray<ModelOp>, backend: Backend) =>
+  Effect.gen(function*() {
+    const lease = backend.exactTime ? 1000 : 600_000
+    const alive = backend.exactTime ? 1000 : 600_000
+    const s = yield* raw(yield* uniqueId(`model-${run++}`), { alive })
+    const now = () => (backend.exactTime ? Clock.currentTimeMillis : Effect.succeed(0))
+    const holders = new Map<string, { n: number; until: number; fence: number }>()
+    const line: Array<{ token: string; n: number; until: number }> = []
+    let lastFence = 0
+    for (const o of ops) {
+      const t = yield* now()
+      for (const [token, h] of holders) if (h.until < t) holders.delete(token)
+      for (let i = line.length - 1; i >= 0; i--) if (line[i]!.until < t) line.splice(i, 1)
+      const used = [...holders.values()].reduce((sum, h) => sum + h.n, 0)
+      expect(used).toBeLessThanOrEqual(PERMITS)
+      expect(yield* s.available).toBe(PERMITS - used)
+      if (o.kind === "elapse") {
+        yield* backend.elapse(o.ms)
+        continue
+      }
+      const token = `owner-${o.owner}`
+      if (o.kind === "take") {
+        const reply = yield* s.take(token, o.n, lease, o.fair)
+        const mine = holders.get(token)
+        if (mine !== undefined) {
+          expect(reply).toEqual({ _tag: "Taken", fence: mine.fence })
+          mine.until = Math.max(mine.until, t + lease)
+          continue
+        }
+        const head = line[0]?.token
+        if (o.n <= PERMITS - used && (head === undefined || head === token)) {
+          expect(reply._tag).toBe("Taken")
+          if (reply._tag === "Taken") {
+            expect(reply.fence).toBeGreaterThan(lastFence)
+            lastFence = reply.fence
+            holders.set(token, { n: o.n, until: t + lease, fence: reply.fence })
+          }
+          const i = line.findIndex((w) => w.token === token)
+          if (i >= 0) line.splice(i, 1)
+        } else {
+          expect(reply._tag).toBe("Waiting")
+          if (o.fair) {
+            const waiting = line.find((w) => w.token === token)
+            if (waiting === undefined) line.push({ token, n: o.n, until: t + alive })
+            else {
+              waiting.until = t + alive
+              waiting.n = o.n
+            }
+          }
+        }
+      } else if (o.kind === "release") {
+        expect(yield* s.release(token)).toBe(holders.delete(token))
+      } else {
+        const i = line.findIndex((w) => w.token === token)
+        if (i >= 0) line.splice(i, 1)
+        expect(yield* s.leave(token)).toBe(holders.delete(token))
+      }
+      expect(yield* s.line).toEqual(line.map((w) => w.token))
+    }
   })

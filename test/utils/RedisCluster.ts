@@ -7,11 +7,13 @@
  */
 import { Command, type CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Layer, type Scope, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as IoRedisBackend from "../../src/Redis/IoRedis.js"
+import { eventually } from "./live.js"
 import { freePort, untilReady } from "./RedisServer.js"
 
 export class RedisClusterError extends Data.TaggedError("RedisClusterError")<{ readonly message: string }> {}
@@ -97,23 +99,23 @@ const info = (node: Node, section: "cluster info" | "cluster nodes" | "info serv
     (client) => Effect.sync(() => client.disconnect())
   )
 
+/** Whether `node` says the cluster is ok and knows all `nodes` (false while it does not answer). */
+const healthy = (node: Node, nodes: ReadonlyArray<Node>) =>
+  Effect.all([info(node, "cluster info"), info(node, "cluster nodes")]).pipe(
+    Effect.map(([clusterInfo, clusterNodes]) =>
+      clusterInfo.includes("cluster_state:ok") &&
+      clusterNodes.trim().split("\n").filter((line) => !line.includes("fail")).length === nodes.length
+    ),
+    Effect.orElseSucceed(() => false)
+  )
+
 /** Polls until every node says the cluster is ok and knows all nodes. */
 export const waitHealthy = (nodes: ReadonlyArray<Node>, within: Duration.DurationInput = "30 seconds") =>
-  Effect.forEach(nodes, (node) =>
-    Effect.all([info(node, "cluster info"), info(node, "cluster nodes")]).pipe(
-      Effect.filterOrFail(
-        ([clusterInfo, clusterNodes]) =>
-          clusterInfo.includes("cluster_state:ok") &&
-          clusterNodes.trim().split("\n").filter((line) => !line.includes("fail")).length === nodes.length,
-        () => new Error("not yet")
-      )
-    ), { discard: true }).pipe(
-      Effect.retry(Schedule.spaced("50 millis")),
-      Effect.timeoutFail({
-        duration: within,
-        onTimeout: () => new RedisClusterError({ message: `the cluster was not ok within ${Duration.format(within)}` })
-      })
+  eventually(Effect.forEach(nodes, (node) => healthy(node, nodes)), (oks) => oks.every(Boolean), within).pipe(
+    Effect.mapError(() =>
+      new RedisClusterError({ message: `the cluster was not ok within ${Duration.format(within)}` })
     )
+  )
 
 /** Starts the six nodes, creates the cluster and waits until it is ok. */
 export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecutor.CommandExecutor> = Effect.gen(
@@ -140,19 +142,14 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
     }
     yield* waitHealthy(nodes)
     // and every replica has finished its first sync (so WAIT and failover see a live replica)
-    yield* Effect.forEach(nodes, (node) =>
+    const synced = (node: Node) =>
       info(node, "info replication").pipe(
-        Effect.filterOrFail(
-          (replication) => !replication.includes("role:master") || /slave0:.*state=online/.test(replication),
-          () => new Error("not yet")
-        )
-      ), { discard: true }).pipe(
-        Effect.retry(Schedule.spaced("50 millis")),
-        Effect.timeoutFail({
-          duration: "30 seconds",
-          onTimeout: () => new RedisClusterError({ message: "replicas did not sync" })
-        })
+        Effect.map((replication) => !replication.includes("role:master") || /slave0:.*state=online/.test(replication)),
+        Effect.orElseSucceed(() => false)
       )
+    yield* eventually(Effect.forEach(nodes, synced), (oks) => oks.every(Boolean), "30 seconds").pipe(
+      Effect.mapError(() => new RedisClusterError({ message: "replicas did not sync" }))
+    )
     const server = yield* info(nodes[0]!, "info server").pipe(Effect.orElseSucceed(() => ""))
     const version = /redis_version:([\d.]+)/.exec(server)?.[1] ?? "unknown"
     return { nodes, addresses, version }
@@ -162,4 +159,9 @@ export const start: Effect.Effect<Cluster, unknown, Scope.Scope | CommandExecuto
 /** One cluster for a test file. */
 export const layer: Layer.Layer<RedisCluster, unknown> = Layer.scoped(RedisCluster, start).pipe(
   Layer.provide(NodeContext.layer)
+)
+
+/** The IoRedis Cluster backend on the file's cluster (one client per use). */
+export const ioredis = Layer.unwrapEffect(
+  Effect.map(RedisCluster, (cluster) => IoRedisBackend.layerCluster({ nodes: cluster.addresses }).pipe(Layer.orDie))
 )

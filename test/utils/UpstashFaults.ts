@@ -5,6 +5,8 @@
  *
  * - `Hang`: the request is never answered (until `clear`, which then answers 503), nor run.
  * - `DelayReply(ms)`: run at once, answered `ms` later (a command Redis refused passes through at once).
+ * - `HoldReply`: run at once, answered when the test calls `release` (a command Redis refused passes
+ *   through at once): a late answer whose moment the test chooses.
  * - `BadGatewayAfterApply`: run; if Redis accepted it all, the answer is lost: HTTP 502 with an HTML body
  *   (what a proxy in front of Upstash sends). A command Redis refused (e.g. NOSCRIPT) passes through
  *   without using the fault up.
@@ -17,10 +19,12 @@ export type Command = ReadonlyArray<string | number>
 export type Fault =
   | { readonly _tag: "Hang" }
   | { readonly _tag: "DelayReply"; readonly millis: number }
+  | { readonly _tag: "HoldReply" }
   | { readonly _tag: "BadGatewayAfterApply" }
 
 export const Hang: Fault = { _tag: "Hang" }
 export const DelayReply = (millis: number): Fault => ({ _tag: "DelayReply", millis })
+export const HoldReply: Fault = { _tag: "HoldReply" }
 export const BadGatewayAfterApply: Fault = { _tag: "BadGatewayAfterApply" }
 
 interface Armed {
@@ -35,6 +39,8 @@ export interface Faults {
   readonly on: (match: (command: Command) => boolean, fault: Fault, options?: { readonly times?: number }) => void
   /** Disarms everything and answers the hung requests (503). */
   readonly clear: Effect.Effect<void>
+  /** Sends the answers held by `HoldReply` so far. */
+  readonly release: Effect.Effect<void>
   /**
    * For the fixture: `respond` runs the request's commands and builds the response, saying whether Redis
    * accepted them all. A request is affected when any of its commands matches.
@@ -55,6 +61,7 @@ export const scriptOn = (text: string) => (command: Command): boolean =>
 export const make = (): Faults => {
   let armed: Array<Armed> = []
   let released = Deferred.unsafeMake<void>(FiberId.none)
+  let held = Deferred.unsafeMake<void>(FiberId.none)
   const find = (commands: ReadonlyArray<Command>): Armed | undefined =>
     armed.find((a) => a.times > 0 && commands.some(a.match))
   return {
@@ -64,6 +71,11 @@ export const make = (): Faults => {
       const hung = released
       released = Deferred.unsafeMake<void>(FiberId.none)
       return Deferred.succeed(hung, undefined)
+    }),
+    release: Effect.suspend(() => {
+      const answers = held
+      held = Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.succeed(answers, undefined)
     }),
     around: (commands, respond) =>
       Effect.suspend(() => {
@@ -83,6 +95,14 @@ export const make = (): Faults => {
               if (!applied) return Effect.succeed(response)
               found.times--
               return Effect.as(Effect.sleep(millis), response)
+            })
+          }
+          case "HoldReply": {
+            const answers = held
+            return Effect.flatMap(respond, ({ applied, response }) => {
+              if (!applied) return Effect.succeed(response)
+              found.times--
+              return Effect.as(Deferred.await(answers), response)
             })
           }
           case "BadGatewayAfterApply":

@@ -1,12 +1,11 @@
 /**
- * Test-only scripts and Redis wrappers: read raw keys through the seam (so the same check runs on
- * every backend), count what reaches the backend, and inject faults.
+ * Test-only scripts: read and write raw keys through the seam (so the same check runs on every backend),
+ * and a dead waiter. Recording runs and injecting faults: ./FaultyRedis.ts and `MemoryTest`.
  */
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either } from "effect"
 import type { LockKeys } from "../../src/internal/keys.js"
 import * as lockScripts from "../../src/internal/lock/scripts.js"
 import { randomToken } from "../../src/internal/token.js"
-import { RedisError } from "../../src/LockError.js"
 import * as Redis from "../../src/Redis.js"
 
 /** `[value or nil, PTTL]` of one key. */
@@ -49,57 +48,6 @@ export const writeKey = (key: string, value: string, px: number) =>
 
 /** A fresh id per test, so tests sharing one server never meet. */
 export const uniqueId = (label: string) => Effect.sync(() => `${label}-${randomToken().slice(0, 10)}`)
-
-export interface Recorder {
-  /** Names of the scripts run, in order. */
-  readonly calls: Array<string>
-}
-
-/**
- * Wraps the Redis service: records every script run and lets a test replace what a run does
- * (e.g. fail, or never answer) per script name.
- */
-export const recording = (
-  recorder: Recorder,
-  intercept: <A>(name: string, run: Effect.Effect<A, RedisError>, call: Call) => Effect.Effect<A, RedisError> = (
-    _,
-    run
-  ) => run
-): Layer.Layer<Redis.Redis, never, Redis.Redis> =>
-  Layer.effect(
-    Redis.Redis,
-    Effect.map(Redis.Redis, (inner) =>
-      Redis.Redis.of({
-        ...inner,
-        run: (script, keys, args, deadline) =>
-          Effect.suspend(() => {
-            recorder.calls.push(script.name)
-            return intercept(script.name, inner.run(script, keys, args, deadline), { deadline, timer: inner.timer })
-          })
-      }))
-  )
-
-/** What a backend knows of one run: its deadline, and the service's timer. */
-export interface Call {
-  readonly deadline: number | undefined
-  readonly timer: Redis.Timer
-}
-
-/**
- * A request that never gets an answer, as a real backend reports it: a `RedisError` at the run's
- * deadline (never, without one).
- */
-export const noAnswer = <A>(name: string, { deadline, timer }: Call): Effect.Effect<A, RedisError> =>
-  deadline === undefined ? Effect.never : Effect.async<A, RedisError>((resume) => {
-    const cancel = timer.schedule(
-      deadline,
-      () => resume(Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "no answer before the deadline" })))
-    )
-    return Effect.sync(cancel)
-  })
-
-export const redisDown = (name: string) =>
-  Effect.fail(new RedisError({ operation: `eval ${name}`, detail: "connection refused" }))
 
 /** The members of a sorted set in order (ZRANGE 0 -1), e.g. a lock's line of waiters. */
 export const listItems = Redis.script<ReadonlyArray<string>>({
