@@ -37,7 +37,10 @@ layer(RedisServer.layer, { timeout: 30_000, excludeTestServices: true })("IoRedi
     onServer(
       "IoRedis (redis-server)",
       (name, body) =>
-        it.scoped(name, () => Effect.flatMap(RedisServer.RedisServer, (s) => body(IoRedis.layer({ url: s.url }))))
+        it.scoped(
+          name,
+          () => Effect.flatMap(RedisServer.RedisServer, (s) => body(IoRedis.layer({ url: s.url }).pipe(Layer.orDie)))
+        )
     )
   )
 })
