@@ -108,6 +108,7 @@ export const make = (
     const run = makeRun({
       evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
       eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
+      source: "Redis",
       ...faults
     }, timer)
     return Redis.Redis.of({

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { type Duration, Effect, type Layer, Redacted } from "effect"
-import * as net from "node:net"
 import * as Lock from "../../src/Lock.js"
 import type { InvalidOptions, RedisError } from "../../src/LockError.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { plainText } from "../utils/HttpAnswer.js"
 import * as RedisServer from "../utils/RedisServer.js"
 
 /** A lock acquisition over `layer`, its failure (the test expects one). */
@@ -26,18 +26,6 @@ const failure = (
         : Effect.fail(new Error(`unexpected ${error._tag}`))
     )
   )
-
-/** A TCP server on loopback that answers whatever arrives with a plain-text line (no TLS). */
-const plainServer = Effect.acquireRelease(
-  Effect.async<net.Server>((resume) => {
-    const server = net.createServer((socket) => {
-      socket.on("error", () => {})
-      socket.on("data", () => socket.end("-ERR this is not TLS\r\n"))
-    })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-  }),
-  (server) => Effect.sync(() => server.close())
-).pipe(Effect.map((server) => (server.address() as net.AddressInfo).port))
 
 describe("IoRedis errors name their cause (issue 21 §2)", () => {
   it.scopedLive("a refused connection: the deadline's error says connect ECONNREFUSED 127.0.0.1:<port>", () =>
@@ -62,7 +50,7 @@ describe("IoRedis errors name their cause (issue 21 §2)", () => {
 
   it.scopedLive("a TLS handshake with a server that does not speak TLS names the TLS error", () =>
     Effect.gen(function*() {
-      const port = yield* plainServer
+      const port = yield* plainText
       const error = yield* failure(IoRedis.layer({ url: `rediss://127.0.0.1:${port}` }), { timeout: "1 second" })
       expect(error.message).toContain("no answer before the deadline: TLS: wrong version number")
     }))

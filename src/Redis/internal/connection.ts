@@ -63,3 +63,12 @@ export const secret = (option: string, value: unknown): Effect.Effect<Redacted.R
       })
     )
 }
+
+/**
+ * Cuts each secret out of a text, as `mask`. Secrets shorter than 4 characters are left (cutting them
+ * would blank out ordinary letters of the text, and such a fragment tells nothing).
+ */
+export const redactor = (secrets: ReadonlyArray<string>, mask: string) => {
+  const cut = secrets.filter((secret) => secret.length >= 4).sort((a, b) => b.length - a.length)
+  return (text: string): string => cut.reduce((out, secret) => out.split(secret).join(mask), text)
+}

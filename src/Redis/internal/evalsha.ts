@@ -7,12 +7,15 @@
  * then on for every script when it answers that this user may not run EVALSHA (an ACL with `-evalsha`
  * and `+eval`): one refused round trip per service, not one per call.
  */
-import { Effect } from "effect"
-import * as Redis from "../../Redis.js"
-import { type Bounds, request } from "./request.js"
+import { Effect, Either } from "effect"
+import { RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+import { type Bounds, redacted, request } from "./request.js"
 import { sha1 } from "./sha1.js"
 
 export interface Transport extends Omit<Bounds, "timer"> {
+  /** Who answered, for a reply a script cannot decode: `malformed reply from <source>: …`. */
+  readonly source: string
   readonly evalsha: (
     sha: string,
     numberOfKeys: number,
@@ -34,7 +37,13 @@ const isEvalshaDenied = (detail: string): boolean => detail.includes("NOPERM") &
 
 /** Makes a `run` for the Redis service out of a transport. Digests are computed once per script. */
 export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service["run"] => {
-  const bounds: Bounds = { timer, describe: transport.describe, timeout: transport.timeout, fault: transport.fault }
+  const bounds: Bounds = {
+    timer,
+    describe: transport.describe,
+    timeout: transport.timeout,
+    fault: transport.fault,
+    redact: transport.redact
+  }
   const digests = new WeakMap<Redis.Script<unknown>, string>()
   let evalshaDenied = false
   const digest = (script: Redis.Script<unknown>): Promise<string> => {
@@ -70,6 +79,16 @@ export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service
   return <A>(script: Redis.Script<A>, keys: ReadonlyArray<string>, args: ReadonlyArray<string>, deadline?: number) =>
     Effect.flatMap(
       request(bounds, `eval ${script.name}`, (signal) => send(script, [...keys, ...args], signal), deadline),
-      (reply) => Redis.decodeReply(script, reply)
+      (reply) =>
+        Either.match(script.decode(reply), {
+          onLeft: (why) =>
+            Effect.fail(
+              new RedisError({
+                operation: `eval ${script.name}`,
+                detail: redacted(bounds, `malformed reply from ${transport.source}: ${why}`)
+              })
+            ),
+          onRight: Effect.succeed
+        })
     )
 }

@@ -9,6 +9,7 @@
 import { Effect, type Scope } from "effect"
 import type { Cluster, Redis as IORedis } from "ioredis"
 import { describeCause } from "./cause.js"
+import { redactor } from "./connection.js"
 import { isCluster } from "./ioredisSubscriber.js"
 
 export interface Faults {
@@ -16,6 +17,8 @@ export interface Faults {
   readonly fault: () => string | undefined
   /** A failure's text for `RedisError.detail`: ioredis's message, with the connection's fault if it has one. */
   readonly describe: (error: unknown) => string
+  /** Cuts the client's password out of a text. */
+  readonly redact: (text: string) => string
 }
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -26,16 +29,10 @@ const secrets = (client: IORedis | Cluster): ReadonlyArray<string> => {
   return typeof password === "string" && password !== "" ? [password, encodeURIComponent(password)] : []
 }
 
-/** Text of one failure, without the client's secrets. */
-export const scrubber = (client: IORedis | Cluster) => {
-  const hidden = secrets(client)
-  return (text: string): string => hidden.reduce((out, secret) => out.split(secret).join("***"), text)
-}
-
 /** Follows the client's connection errors for the scope's life (listeners removed when it closes). */
 export const track = (client: IORedis | Cluster): Effect.Effect<Faults, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scrub = scrubber(client)
+    const scrub = redactor(secrets(client), "***")
     let last: string | undefined
     const onError = (error: unknown) => {
       last = scrub(describeCause(error))
@@ -71,5 +68,5 @@ export const track = (client: IORedis | Cluster): Effect.Effect<Faults, never, S
       }
       return `${text.replace(/\.$/, "")}: ${last}`
     }
-    return { fault, describe }
+    return { fault, describe, redact: scrub }
   })

@@ -17,10 +17,16 @@ export interface Bounds {
   readonly timeout?: number | undefined
   /** What is wrong with the connection right now (the last connection error), if anything. */
   readonly fault?: (() => string | undefined) | undefined
+  /** Cuts the backend's secrets (password, token) out of a text; applied to every detail. */
+  readonly redact?: ((text: string) => string) | undefined
 }
 
+/** A detail as it goes in a `RedisError`: without the backend's secrets. */
+export const redacted = (bounds: Bounds, detail: string): string =>
+  bounds.redact === undefined ? detail : bounds.redact(detail)
+
 /** `detail`, followed by the connection's fault when there is one. */
-export const withFault = (bounds: Bounds, detail: string): string => {
+const withFault = (bounds: Bounds, detail: string): string => {
   const fault = bounds.fault?.()
   return fault === undefined || detail.includes(fault) ? detail : `${detail}: ${fault}`
 }
@@ -52,13 +58,14 @@ export const request = <A>(
         ? `no answer within ${Duration.format(Duration.millis(bounds.timeout!))}`
         : "no answer before the deadline"
       cancel = bounds.timer.schedule(limit, () => {
-        settle(Effect.fail(new RedisError({ operation, detail: withFault(bounds, reason) })))
+        settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, withFault(bounds, reason)) })))
         controller.abort()
       })
     }
     start(controller.signal).then(
       (reply) => settle(Effect.succeed(reply)),
-      (error: unknown) => settle(Effect.fail(new RedisError({ operation, detail: bounds.describe(error) })))
+      (error: unknown) =>
+        settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, bounds.describe(error)) })))
     )
     return Effect.sync(() => {
       settled = true
