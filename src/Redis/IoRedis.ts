@@ -125,8 +125,8 @@ export const make = (
     })
   })
 
-const where = (connection: IORedis): string =>
-  connection.options.path ? connection.options.path : `${connection.options.host}:${connection.options.port}`
+const where = ({ options }: IORedis): string =>
+  options.path ? options.path : `${options.host ?? "localhost"}:${options.port ?? 6379}`
 
 /**
  * `CONFIG GET maxmemory*` on the server, or on each master of a cluster (once the cluster is ready, so

@@ -20,8 +20,9 @@
  * deserialization and base64 response encoding cannot change a result.
  *
  * On first use, a layer reads `maxmemory-policy` (`CONFIG GET`, where the server allows it) and warns
- * once if Redis may evict keys: see {@link Eviction}. Upstash's own REST API does not serve CONFIG: there
- * the check cannot be made (it says so at debug level); keep eviction off in the database's settings.
+ * once if Redis may evict keys: see {@link Eviction}. Where the server refuses CONFIG (as far as we know
+ * Upstash's own REST API does), the check cannot be made and the layer says so at debug level: keep
+ * eviction off in the database's settings.
  *
  * Waiters are woken by push over Server-Sent Events (`POST /subscribe/<channel>`): one stream per lock
  * being waited for, shared by the service's waiters, counted as subscribed once Redis confirmed it,
@@ -79,8 +80,8 @@ export type Subscription = Streams.Subscription
  * What a layer does, on its first use, about a server whose `maxmemory-policy` is not `noeviction` (Redis
  * may then evict a held lock's key, giving two owners, or a fence counter, whose fences then go back):
  * `"warn"` (the default) logs one warning per layer naming the policy; `"fail"` makes every operation a
- * `RedisError` naming it; `"ignore"` does not look. A server that refuses `CONFIG` (Upstash's REST API
- * does) is not an error: the layer says once that it could not look.
+ * `RedisError` naming it; `"ignore"` does not look. A server that refuses `CONFIG` is not an error: the
+ * layer says once that it could not look.
  *
  * @since 0.1.0
  * @category models
