@@ -22,7 +22,7 @@ const failure = (backend: Layer.Layer<any, any>, timeout: Duration.DurationInput
   Effect.scoped(Lock.acquire({ id: "errors", timeout })).pipe(Effect.provide(backend), Effect.flip)
 
 const over = (url: string, options: Partial<Upstash.Options> = {}) =>
-  Upstash.layer({ url, token: SECRET, client: { retry: false }, ...options })
+  Upstash.layer({ url, token: Redacted.make(SECRET), client: { retry: false }, ...options })
 
 const servers = UpstashServer.layer.pipe(Layer.provideMerge(RedisServer.layer))
 
@@ -95,7 +95,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })(
     it.scoped("url: \"\" is InvalidOptions at once, and nothing is printed", () =>
       Effect.gen(function*() {
         const printed = [vi.spyOn(console, "warn"), vi.spyOn(console, "log"), vi.spyOn(console, "error")]
-        const error = yield* failure(Upstash.layer({ url: "", token: SECRET, timeout: "3 seconds" }))
+        const error = yield* failure(Upstash.layer({ url: "", token: Redacted.make(SECRET), timeout: "3 seconds" }))
         // was: "[Upstash Redis] The 'url' property is missing … run: curl -X POST https://upstash.com/start-redis"
         // on the console, then RedisError "no answer within 3s"
         expect(error._tag).toBe("InvalidOptions")
@@ -108,7 +108,7 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })(
     for (const url of ["not a url", "redis://127.0.0.1:6379", "https://", "ftp://example.invalid"]) {
       it.scoped(`url: ${JSON.stringify(url)} is InvalidOptions`, () =>
         Effect.gen(function*() {
-          const error = yield* failure(Upstash.layer({ url, token: SECRET }))
+          const error = yield* failure(Upstash.layer({ url, token: Redacted.make(SECRET) }))
           expect(error._tag).toBe("InvalidOptions")
           expect(error.message).toContain("invalid option \"url\"")
         }))

@@ -19,7 +19,7 @@ const TOKEN = "replies-token-9c7d1e"
 /** One acquisition over the server at `url`: its RedisError's message. */
 const failureOver = (url: string) =>
   Effect.scoped(Lock.acquire({ id: "replies", timeout: "5 seconds" })).pipe(
-    Effect.provide(Upstash.layer({ url, token: TOKEN, client: { retry: false } })),
+    Effect.provide(Upstash.layer({ url, token: Redacted.make(TOKEN), client: { retry: false } })),
     Effect.flip,
     Effect.map((error) => {
       expect(error._tag).toBe("RedisError")
