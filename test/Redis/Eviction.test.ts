@@ -14,6 +14,7 @@ import * as IoRedis from "../../src/Redis/IoRedis.js"
 import * as Upstash from "../../src/Redis/Upstash.js"
 import { raw } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
+import * as RedisCluster from "../utils/RedisCluster.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
 
@@ -172,6 +173,37 @@ describe("maxmemory-policy on a layer's first use, over ioredis (issue 22 §5)",
         expect(strict.warnings[0]!.message).toContain("eviction: \"fail\" cannot be enforced on this server")
       }).pipe(Effect.provide(NodeContext.layer)),
     30_000
+  )
+})
+
+describe("maxmemory-policy on a layer's first use, over a Redis Cluster (issue 22 §5)", () => {
+  it.scopedLive(
+    "every master is read: one set to allkeys-lru is named, the others are not",
+    () =>
+      Effect.gen(function*() {
+        const cluster = yield* RedisCluster.start
+        const roles = yield* Effect.forEach(cluster.nodes, (node) =>
+          Effect.flatMap(
+            raw(`redis://${node.host}:${node.port}`),
+            (client) =>
+              Effect.promise(async () => ({ node, role: String(((await client.call("ROLE")) as Array<unknown>)[0]) }))
+          ))
+        const masters = roles.filter((r) => r.role === "master").map((r) => r.node)
+        expect(masters).toHaveLength(3)
+        const lossy = masters[1]!
+        const client = yield* raw(`redis://${lossy.host}:${lossy.port}`)
+        yield* Effect.promise(() => client.config("SET", "maxmemory-policy", "allkeys-lru"))
+        const { result, warnings } = yield* usedBy(IoRedis.layerCluster({ nodes: cluster.addresses }))
+        expectWorked(result)
+        expect(warnings).toHaveLength(1)
+        expect(warnings[0]!.message).toMatch(
+          new RegExp(`^${lossy.host}:${lossy.port} has maxmemory-policy allkeys-lru \\(maxmemory 0: no limit yet\\)`)
+        )
+        for (const other of masters.filter((m) => m !== lossy)) {
+          expect(warnings[0]!.message).not.toContain(`:${other.port} `)
+        }
+      }).pipe(Effect.provide(NodeContext.layer)),
+    90_000
   )
 })
 
