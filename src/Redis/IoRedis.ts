@@ -250,7 +250,8 @@ export interface ConfigOptions {
 
 /**
  * Reads the options from `Config`; by default the URL from `REDIS_URL` (as a redacted value). Give it
- * your own `Config` values to read the password, the database index or TLS as well.
+ * your own `Config` values to read the password, the database index or TLS as well. `options.eviction`:
+ * see {@link Eviction}.
  *
  * @example
  * import { Config } from "effect"
@@ -266,12 +267,14 @@ export interface ConfigOptions {
  * @since 0.1.0
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") }
+  config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") },
+  options: { readonly eviction?: Eviction | undefined } = {}
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
   Layer.unwrapEffect(
     Effect.map(Config.unwrap(config), ({ db, tls, ...connection }) =>
       layer({
         ...connection,
+        ...options,
         client: { ...(db === undefined ? {} : { db }), ...(tls === true ? { tls: {} } : {}) }
       }))
   )
@@ -357,6 +360,7 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, 
 /**
  * Reads the cluster's seed nodes from `Config`: by default `REDIS_CLUSTER_NODES`, a comma-separated
  * list of `host:port`, and the password, if any, from `REDIS_CLUSTER_PASSWORD` (redacted).
+ * `options.eviction`: see {@link Eviction}.
  *
  * @example
  * import * as IoRedis from "effect-lock/Redis/IoRedis"
@@ -370,6 +374,7 @@ export const layerClusterConfig = (
   config: Config.Config.Wrap<Pick<ClusterOptions, "nodes" | "password">> = {
     nodes: Config.array(Config.string(), "REDIS_CLUSTER_NODES"),
     password: Config.redacted("REDIS_CLUSTER_PASSWORD").pipe(Config.option, Config.map(Option.getOrUndefined))
-  }
+  },
+  options: { readonly eviction?: Eviction | undefined } = {}
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layerCluster))
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), (read) => layerCluster({ ...read, ...options })))

@@ -271,7 +271,8 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
 /**
  * Reads the URL and token from `Config`, as `Redis.fromEnv()` reads the environment: by default
  * `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, falling back to `KV_REST_API_URL` and
- * `KV_REST_API_TOKEN` (the names Vercel KV sets); the token as a redacted value.
+ * `KV_REST_API_TOKEN` (the names Vercel KV sets); the token as a redacted value. `options`: the rest of
+ * {@link Options} (`timeout`, `eviction`, `client`).
  *
  * @since 0.1.0
  * @category layers
@@ -280,6 +281,7 @@ export const layerConfig = (
   config: Config.Config.Wrap<Pick<Options, "url" | "token">> = {
     url: Config.string("UPSTASH_REDIS_REST_URL").pipe(Config.orElse(() => Config.string("KV_REST_API_URL"))),
     token: Config.redacted("UPSTASH_REDIS_REST_TOKEN").pipe(Config.orElse(() => Config.redacted("KV_REST_API_TOKEN")))
-  }
+  },
+  options: Omit<Options, "url" | "token"> = {}
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), (read) => layer({ ...options, ...read })))
