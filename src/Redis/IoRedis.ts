@@ -13,7 +13,14 @@
  * - {@link layerConfig} reads the connection from `Config` (by default `REDIS_URL`).
  *
  * Scripts are sent with EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart
- * or `SCRIPT FLUSH`). Every failure, whatever ioredis rejects with, becomes a `RedisError`.
+ * or `SCRIPT FLUSH`), or for good when the user may not run EVALSHA (an ACL with `-evalsha +eval`).
+ * Every failure, whatever ioredis rejects with, becomes a `RedisError` whose detail names the cause: the
+ * connection's last error (`connect ECONNREFUSED 127.0.0.1:6379`, `getaddrinfo ENOTFOUND …`, a TLS
+ * error), never the password. To follow those errors the layer listens to the client's `error` events
+ * (so ioredis no longer prints "Unhandled error event" for a client given to {@link layerClient}).
+ *
+ * On first use, a layer reads the server's `maxmemory-policy` and warns (once) if Redis may evict keys:
+ * see {@link Eviction}.
  *
  * @example
  * import { Effect, Redacted } from "effect"
@@ -32,19 +39,40 @@ import { Cluster, Redis as IORedis } from "ioredis"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
+import * as Connection from "./internal/connection.js"
 import { makeRun } from "./internal/evalsha.js"
+import * as EvictionCheck from "./internal/eviction.js"
+import * as IoRedisFaults from "./internal/ioredisFaults.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
+import { request } from "./internal/request.js"
 import * as Timer from "./internal/timer.js"
 
 /**
+ * What a layer does, on its first use, about a server whose `maxmemory-policy` is not `noeviction` (Redis
+ * may then evict a held lock's key, giving two owners, or a fence counter, whose fences then go back):
+ * `"warn"` (the default) logs one warning per layer naming the policy; `"fail"` makes every operation a
+ * `RedisError` naming it; `"ignore"` does not look. A server that refuses `CONFIG` is not an error.
+ *
  * @since 0.1.0
+ * @category models
+ */
+export type Eviction = "warn" | "fail" | "ignore"
+
+/**
+ * @since 0.1.0
+ * @category models
  */
 export interface Options {
-  /** `redis://[:password@]host:port/db`; kept `Redacted` because it may hold a password. */
+  /**
+   * `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS; kept `Redacted` because it may
+   * hold a password. Any other scheme is `InvalidOptions` when the layer is built.
+   */
   readonly url?: Redacted.Redacted | string | undefined
   readonly password?: Redacted.Redacted | undefined
   /** Any other ioredis option (`host`, `port`, `db`, `commandTimeout`, `tls`, …). */
   readonly client?: Omit<RedisOptions, "password"> | undefined
+  /** What to do about a server that may evict keys; see {@link Eviction}. Default `"warn"`. */
+  readonly eviction?: Eviction | undefined
 }
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -62,29 +90,66 @@ const close = (client: IORedis | Cluster) =>
  * on first need and closed with the scope; the client itself is left open.
  *
  * @since 0.1.0
+ * @category constructors
  */
-export const make = (client: IORedis | Cluster): Effect.Effect<Redis.Service, never, Scope.Scope> =>
+export const make = (
+  client: IORedis | Cluster,
+  options: { readonly eviction?: Eviction | undefined } = {}
+): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
+    const faults = yield* IoRedisFaults.track(client)
     const sharded = IoRedisSubscriber.isCluster(client) && (yield* detectSharded(client))
     const subscriber = yield* IoRedisSubscriber.make(client, {
       close,
       onError: (error) => logConnectionError(runtime, error)
     }, { sharded })
     const timer = yield* Timer.make
+    const run = makeRun({
+      evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
+      eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
+      source: "Redis",
+      ...faults
+    }, timer)
     return Redis.Redis.of({
       backend: "ioredis",
       subscriber,
       sharded,
       timer,
       waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
-      run: makeRun({
-        evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
-        eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
-        describe
-      }, timer)
+      run: EvictionCheck.guard({
+        mode: options.eviction ?? "warn",
+        read: () => readEviction(client),
+        request: (operation, start, deadline) => request({ ...faults, timer }, operation, start, deadline)
+      }, run)
     })
   })
+
+const where = ({ options }: IORedis): string =>
+  options.path ? options.path : `${options.host ?? "localhost"}:${options.port ?? 6379}`
+
+/**
+ * `CONFIG GET maxmemory*` on the server, or on each master of a cluster (once the cluster is ready, so
+ * its masters are known). A Redis error reply (unknown command, NOPERM) is a refusal.
+ */
+const readEviction = async (client: IORedis | Cluster): Promise<EvictionCheck.Reading> => {
+  try {
+    let nodes: ReadonlyArray<IORedis> = [client as IORedis]
+    if (IoRedisSubscriber.isCluster(client)) {
+      if (client.status !== "ready") await client.call("PING")
+      nodes = client.nodes("master")
+    }
+    const settings = await Promise.all(
+      nodes.map(async (node) => EvictionCheck.parse(where(node), await node.call("CONFIG", "GET", "maxmemory*")))
+    )
+    return settings.every((setting) => setting !== undefined)
+      ? { _tag: "Settings", settings }
+      : { _tag: "Refused", detail: "CONFIG GET gave no maxmemory-policy" }
+  } catch (error) {
+    if (error instanceof Error && error.name === "ReplyError") return { _tag: "Refused", detail: error.message }
+    throw error
+  }
+}
 
 /**
  * Whether a cluster's servers have `SPUBLISH`, asked once when the layer is built; a cluster that does
@@ -125,21 +190,31 @@ const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
   )
 
 /**
+ * Over a client you created (a `Redis` or a `Cluster`); it is never closed.
+ *
  * @since 0.1.0
+ * @category layers
  */
-export const layerClient = (client: IORedis | Cluster): Layer.Layer<Redis.Redis> =>
-  Layer.scoped(Redis.Redis, make(client))
+export const layerClient = (
+  client: IORedis | Cluster,
+  options: { readonly eviction?: Eviction | undefined } = {}
+): Layer.Layer<Redis.Redis> => Layer.scoped(Redis.Redis, make(client, options))
 
 /**
  * Creates an ioredis client and owns it: it is quit when the layer is released. Connection errors are
- * logged (without credentials) at debug level; operations report them as `RedisError`.
+ * logged (without credentials) at debug level; operations report them as `RedisError`. A `url` that is
+ * not `redis://…` or `rediss://…` is `InvalidOptions` (ioredis would take it for a socket path).
  *
  * @since 0.1.0
+ * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
+export const layer = (options: Options = {}): Layer.Layer<Redis.Redis, InvalidOptions> =>
   Layer.scoped(
     Redis.Redis,
     Effect.gen(function*() {
+      const url = options.url === undefined
+        ? undefined
+        : yield* Connection.url("url", options.url, ["redis:", "rediss:"])
       const runtime = yield* Effect.runtime<never>()
       const client = yield* Effect.acquireRelease(
         Effect.sync(() => {
@@ -147,18 +222,13 @@ export const layer = (options: Options = {}): Layer.Layer<Redis.Redis> =>
             ...options.client,
             ...(options.password === undefined ? {} : { password: Redacted.value(options.password) })
           }
-          const url = options.url === undefined
-            ? undefined
-            : Redacted.isRedacted(options.url)
-            ? Redacted.value(options.url)
-            : options.url
           const created = url === undefined ? new IORedis(clientOptions) : new IORedis(url, clientOptions)
           created.on("error", (error: unknown) => logConnectionError(runtime, error))
           return created
         }),
         close
       )
-      return yield* make(client)
+      return yield* make(client, options)
     })
   )
 
@@ -180,7 +250,8 @@ export interface ConfigOptions {
 
 /**
  * Reads the options from `Config`; by default the URL from `REDIS_URL` (as a redacted value). Give it
- * your own `Config` values to read the password, the database index or TLS as well.
+ * your own `Config` values to read the password, the database index or TLS as well. `options.eviction`:
+ * see {@link Eviction}.
  *
  * @example
  * import { Config } from "effect"
@@ -196,12 +267,14 @@ export interface ConfigOptions {
  * @since 0.1.0
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") }
-): Layer.Layer<Redis.Redis, ConfigError.ConfigError> =>
+  config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") },
+  options: { readonly eviction?: Eviction | undefined } = {}
+): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
   Layer.unwrapEffect(
     Effect.map(Config.unwrap(config), ({ db, tls, ...connection }) =>
       layer({
         ...connection,
+        ...options,
         client: { ...(db === undefined ? {} : { db }), ...(tls === true ? { tls: {} } : {}) }
       }))
   )
@@ -216,6 +289,8 @@ export interface ClusterOptions {
   readonly password?: Redacted.Redacted | undefined
   /** Any other ioredis `Cluster` option (`scaleReads`, `slotsRefreshTimeout`, `redisOptions`, …). */
   readonly client?: IORedisClusterOptions | undefined
+  /** What to do about masters that may evict keys; see {@link Eviction}. Default `"warn"`. */
+  readonly eviction?: Eviction | undefined
 }
 
 const parseNode = (node: unknown): Effect.Effect<{ readonly host: string; readonly port: number }, InvalidOptions> => {
@@ -278,13 +353,14 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, 
         }),
         close
       )
-      return yield* make(client)
+      return yield* make(client, options)
     })
   )
 
 /**
  * Reads the cluster's seed nodes from `Config`: by default `REDIS_CLUSTER_NODES`, a comma-separated
  * list of `host:port`, and the password, if any, from `REDIS_CLUSTER_PASSWORD` (redacted).
+ * `options.eviction`: see {@link Eviction}.
  *
  * @example
  * import * as IoRedis from "effect-lock/Redis/IoRedis"
@@ -298,6 +374,7 @@ export const layerClusterConfig = (
   config: Config.Config.Wrap<Pick<ClusterOptions, "nodes" | "password">> = {
     nodes: Config.array(Config.string(), "REDIS_CLUSTER_NODES"),
     password: Config.redacted("REDIS_CLUSTER_PASSWORD").pipe(Config.option, Config.map(Option.getOrUndefined))
-  }
+  },
+  options: { readonly eviction?: Eviction | undefined } = {}
 ): Layer.Layer<Redis.Redis, ConfigError.ConfigError | InvalidOptions> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layerCluster))
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), (read) => layerCluster({ ...read, ...options })))

@@ -80,7 +80,7 @@ export const layer = (connection: Connection): Layer.Layer<Redis, CliFailure> =>
           IoRedis.layer({
             url: connection.url,
             client: { maxRetriesPerRequest: 1, connectTimeout: 5000, commandTimeout: 5000 }
-          })
+          }).pipe(Layer.mapError((e) => usage(e.message)))
       )
       : Effect.map(
         load("Upstash", "@upstash/redis", () => import("../../Redis/Upstash.js")),

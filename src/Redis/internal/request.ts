@@ -1,0 +1,75 @@
+/**
+ * One request to a backend as an Effect: a promise from the client, answered by its reply, or failed by
+ * the deadline on the service's timer (no fiber, no race), or abandoned on interruption. When the
+ * deadline passes, the request's `AbortSignal` is aborted (a backend over `fetch` drops the request) and
+ * the error names the connection's current fault, if the backend knows one: a refused connection reads
+ * `no answer before the deadline: connect ECONNREFUSED 127.0.0.1:6379`, not a bare timeout.
+ */
+import { Duration, Effect } from "effect"
+import { RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+
+export interface Bounds {
+  readonly timer: Redis.Timer
+  /** A failure's text for `RedisError.detail` (never a secret). */
+  readonly describe: (error: unknown) => string
+  /** The longest any request may wait for an answer, in milliseconds (a backend's own timeout). */
+  readonly timeout?: number | undefined
+  /** What is wrong with the connection right now (the last connection error), if anything. */
+  readonly fault?: (() => string | undefined) | undefined
+  /** Cuts the backend's secrets (password, token) out of a text; applied to every detail. */
+  readonly redact?: ((text: string) => string) | undefined
+}
+
+/** A detail as it goes in a `RedisError`: without the backend's secrets. */
+export const redacted = (bounds: Bounds, detail: string): string =>
+  bounds.redact === undefined ? detail : bounds.redact(detail)
+
+/** `detail`, followed by the connection's fault when there is one. */
+const withFault = (bounds: Bounds, detail: string): string => {
+  const fault = bounds.fault?.()
+  return fault === undefined || detail.includes(fault) ? detail : `${detail}: ${fault}`
+}
+
+/**
+ * Runs `start` and waits for its promise, at most until `deadline` (in timer milliseconds) or the
+ * backend's own timeout, whichever comes first.
+ */
+export const request = <A>(
+  bounds: Bounds,
+  operation: string,
+  start: (signal: AbortSignal) => Promise<A>,
+  deadline?: number
+): Effect.Effect<A, RedisError> =>
+  Effect.async<A, RedisError>((resume) => {
+    let settled = false
+    let cancel: (() => void) | undefined
+    const controller = new AbortController()
+    const settle = (effect: Effect.Effect<A, RedisError>) => {
+      if (settled) return
+      settled = true
+      cancel?.()
+      resume(effect)
+    }
+    const own = bounds.timeout === undefined ? Infinity : bounds.timer.now() + bounds.timeout
+    const limit = Math.min(deadline ?? Infinity, own)
+    if (limit !== Infinity) {
+      const reason = limit === own
+        ? `no answer within ${Duration.format(Duration.millis(bounds.timeout!))}`
+        : "no answer before the deadline"
+      cancel = bounds.timer.schedule(limit, () => {
+        settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, withFault(bounds, reason)) })))
+        controller.abort()
+      })
+    }
+    start(controller.signal).then(
+      (reply) => settle(Effect.succeed(reply)),
+      (error: unknown) =>
+        settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, bounds.describe(error)) })))
+    )
+    return Effect.sync(() => {
+      settled = true
+      cancel?.()
+      controller.abort()
+    })
+  })

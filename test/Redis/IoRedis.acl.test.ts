@@ -1,0 +1,71 @@
+/**
+ * Issue 23 §8 (second half): a Redis user whose ACL denies EVALSHA but allows EVAL. Scripts fall back to
+ * EVAL, and after the first refusal go straight to EVAL (one refused EVALSHA per service, not one per
+ * call). A real ACL user on a private redis-server, over TCP and over the REST fixture.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import type { Layer } from "effect"
+import { Effect, Redacted } from "effect"
+import * as Lock from "../../src/Lock.js"
+import type { Redis } from "../../src/Redis.js"
+import * as IoRedis from "../../src/Redis/IoRedis.js"
+import * as Upstash from "../../src/Redis/Upstash.js"
+import { raw } from "../utils/live.js"
+import { uniqueId } from "../utils/probe.js"
+import * as RedisServer from "../utils/RedisServer.js"
+import * as UpstashServer from "../utils/UpstashServer.js"
+
+const USER = "no-evalsha"
+const PASSWORD = "acl-pw-4b1d"
+
+/** `calls` and `rejected_calls` of one command, from INFO commandstats. */
+const stats = (info: string, command: string) => {
+  const line = new RegExp(`cmdstat_${command}:([^\\r\\n]*)`).exec(info)?.[1] ?? ""
+  const field = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0)
+  return { calls: field("calls"), rejected: field("rejected_calls") }
+}
+
+/** Takes, checks and gives back a lock several times, as the user would. */
+const exercise = (layer: Layer.Layer<Redis, unknown>) =>
+  Effect.gen(function*() {
+    const id = yield* uniqueId("acl")
+    const lock = yield* Lock.make({ id })
+    for (let i = 0; i < 3; i++) {
+      expect(yield* lock.acquire()).toBe(true)
+      expect(yield* lock.status).toBe("ACQUIRED")
+      expect(yield* lock.release).toBe(true)
+    }
+    return yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))
+  }).pipe(Effect.provide(layer))
+
+describe("a user with EVALSHA denied and EVAL allowed (issue 23 §8)", () => {
+  it.scopedLive(
+    "gets an EVAL fallback over ioredis and over Upstash, with one refused EVALSHA per service",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const admin = yield* raw(server.url)
+        yield* Effect.promise(() =>
+          admin.call("ACL", "SETUSER", USER, "on", `>${PASSWORD}`, "~*", "&*", "+@all", "-evalsha")
+        )
+        const url = `redis://${USER}:${PASSWORD}@127.0.0.1:${server.port}`
+        const denied = yield* Effect.promise(() => admin.call("ACL", "DRYRUN", USER, "EVALSHA", "x", "0"))
+        expect(String(denied)).toMatch(/no permissions to run the 'evalsha' command/)
+
+        const before = stats(yield* Effect.promise(() => admin.info("commandstats")), "evalsha")
+        // was: RedisError "NOPERM User no-evalsha has no permissions to run the 'evalsha' command"
+        expect(yield* exercise(IoRedis.layer({ url }))).toBe(4)
+        const afterTcp = stats(yield* Effect.promise(() => admin.info("commandstats")), "evalsha")
+        expect(afterTcp.rejected - before.rejected).toBe(1)
+        expect(afterTcp.calls).toBe(before.calls)
+
+        const rest = yield* UpstashServer.start({ redisUrl: url, token: "acl-token" })
+        expect(yield* exercise(Upstash.layer({ url: rest.url, token: Redacted.make(rest.token) }))).toBe(4)
+        const afterRest = stats(yield* Effect.promise(() => admin.info("commandstats")), "evalsha")
+        expect(afterRest.rejected - afterTcp.rejected).toBe(1)
+        expect(stats(yield* Effect.promise(() => admin.info("commandstats")), "eval").calls).toBeGreaterThanOrEqual(20)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    60_000
+  )
+})
