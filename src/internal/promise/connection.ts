@@ -1,0 +1,138 @@
+/**
+ * One runtime per client: the first object given a client (an ioredis or `@upstash/redis` client, or a
+ * layer) makes a `ManagedRuntime` over its layer; every other object given the same client shares it.
+ * A connection also remembers what was made through it (each object's Effect handle) and the leases
+ * held through it, released when it is disposed.
+ *
+ * The backend modules are imported when a client of theirs first shows up, so an Upstash user never
+ * loads ioredis and the other way round.
+ */
+import { Deferred, Effect, Exit, FiberId, Layer, ManagedRuntime } from "effect"
+import { InvalidOptions } from "../../LockError.js"
+import type * as Public from "../../promise.js"
+import type { Redis } from "../../Redis.js"
+import { render } from "../validate.js"
+import * as Clock from "./clock.js"
+import * as Errors from "./errors.js"
+
+/** A held lease, as the connection sees it: dropped (its signal aborted with `reason`) on dispose. */
+export interface Held {
+  readonly abandon: (reason: unknown) => Promise<void>
+}
+
+interface Ending {
+  readonly once: (event: "end", listener: () => void) => unknown
+  readonly off: (event: "end", listener: () => void) => unknown
+}
+
+export class Connection {
+  private readonly runtime: ManagedRuntime.ManagedRuntime<Redis, unknown>
+  private readonly made = new WeakMap<object, Deferred.Deferred<unknown, unknown>>()
+  readonly leases = new Set<Held>()
+
+  constructor(layer: Layer.Layer<Redis, unknown>) {
+    this.runtime = ManagedRuntime.make(Layer.provide(layer, Layer.setClock(Clock.clock)))
+  }
+
+  /** Runs `effect` on this client; a failure rejects as `Errors.fromCause` says. */
+  run<A, E>(operation: string, effect: Effect.Effect<A, E, Redis>): Promise<A> {
+    return Clock.busy(() =>
+      this.runtime.runPromiseExit(effect).then((exit) =>
+        Exit.isSuccess(exit) ? exit.value : Promise.reject(Errors.fromCause(exit.cause, operation))
+      )
+    )
+  }
+
+  /** What `make` gives, made once per `owner` on this connection (concurrent first calls share it). */
+  once<A, E>(owner: object, make: Effect.Effect<A, E, Redis>): Effect.Effect<A, E, Redis> {
+    return Effect.suspend(() => {
+      const made = this.made.get(owner) as Deferred.Deferred<A, E> | undefined
+      if (made !== undefined) return Deferred.await(made)
+      const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
+      this.made.set(owner, deferred as Deferred.Deferred<unknown, unknown>)
+      return Effect.zipRight(Effect.uninterruptible(Effect.intoDeferred(make, deferred)), Deferred.await(deferred))
+    })
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(Array.from(this.leases, (held) => held.abandon(Errors.disposed("lease"))))
+    await this.runtime.dispose()
+  }
+}
+
+const connections = new WeakMap<object, { readonly connection: Connection; readonly forget: () => void }>()
+
+const isObject = (u: unknown): u is object => (typeof u === "object" && u !== null) || typeof u === "function"
+
+const isIoRedis = (u: object): u is Public.IoRedisClient & Ending => {
+  const client = u as Partial<Record<keyof Public.IoRedisClient | keyof Ending, unknown>>
+  return typeof client.isCluster === "boolean" && typeof client.duplicate === "function" &&
+    typeof client.once === "function" && typeof client.off === "function"
+}
+
+const isUpstash = (u: object): u is Public.UpstashClient => {
+  const client = u as Partial<Record<keyof Public.UpstashClient, unknown>>
+  return typeof client.eval === "function" && typeof client.evalsha === "function"
+}
+
+const unknownClient = (redis: unknown) =>
+  Layer.fail(
+    new InvalidOptions({
+      option: "redis",
+      expected: "an ioredis client, an @upstash/redis client or a Layer of effect-lock's Redis service",
+      received: render(redis)
+    })
+  )
+
+const layerOf = (redis: object): Layer.Layer<Redis, unknown> => {
+  if (Layer.isLayer(redis)) return redis as Layer.Layer<Redis, unknown>
+  if (isIoRedis(redis)) {
+    return Layer.unwrapEffect(
+      Effect.map(
+        Effect.promise(() => import("../../Redis/IoRedis.js")),
+        // told apart by shape: an ioredis `Redis` or `Cluster`
+        (IoRedis) => IoRedis.layerClient(redis as unknown as Parameters<typeof IoRedis.layerClient>[0])
+      )
+    )
+  }
+  if (isUpstash(redis)) {
+    return Layer.unwrapEffect(
+      Effect.map(
+        Effect.promise(() => import("../../Redis/Upstash.js")),
+        // without `subscribe`: waiters poll, and no event stream outlives the last call
+        (Upstash) =>
+          Upstash.layerClient({
+            eval: (script, keys, args) => redis.eval(script, keys, args),
+            evalsha: (sha1, keys, args) => redis.evalsha(sha1, keys, args)
+          })
+      )
+    )
+  }
+  return unknownClient(redis)
+}
+
+/** The connection of `redis`, made on first use. */
+export const connect = (redis: unknown): Connection => {
+  if (!isObject(redis)) return new Connection(unknownClient(redis))
+  const known = connections.get(redis)
+  if (known !== undefined) return known.connection
+  const connection = new Connection(layerOf(redis))
+  let forget = () => {}
+  if (isIoRedis(redis)) {
+    // the client quit (or gave up reconnecting): close what was opened beside it, e.g. the subscriber
+    const onEnd = () => void dispose(redis)
+    redis.once("end", onEnd)
+    forget = () => void redis.off("end", onEnd)
+  }
+  connections.set(redis, { connection, forget })
+  return connection
+}
+
+/** Disposes of the connection of `redis`, if it has one; the next use makes a new one. */
+export const dispose = (redis: unknown): Promise<void> => {
+  const known = isObject(redis) ? connections.get(redis) : undefined
+  if (known === undefined) return Promise.resolve()
+  connections.delete(redis as object)
+  known.forget()
+  return known.connection.dispose()
+}
