@@ -159,11 +159,6 @@ export const promiseContract = (backend: Backend) =>
       expect(held.remaining).toBeGreaterThan(0)
       expect(held.cause).toBeInstanceOf(LockError.LockNotAcquired)
       expect(held.message).toBe(held.cause.message)
-      const started = performance.now()
-      const late = await rejection(lock(id).acquireOrThrow({ timeout: 300 }))
-      expect(late).toBeInstanceOf(P.LockNotAcquired)
-      expect(late.reason).toBe("timeout")
-      expect(performance.now() - started).toBeGreaterThanOrEqual(290)
       expect(await a.release()).toBe(true)
     })
 

@@ -7,18 +7,19 @@
  * The backend modules are imported when a client of theirs first shows up, so an Upstash user never
  * loads ioredis and the other way round.
  */
-import { Deferred, Effect, Exit, FiberId, Layer, ManagedRuntime } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, FiberId, Layer, ManagedRuntime, type Scope } from "effect"
 import { InvalidOptions } from "../../LockError.js"
 import type * as Public from "../../promise.js"
-import type { Redis } from "../../Redis.js"
+import { Redis } from "../../Redis.js"
 import { render } from "../validate.js"
 import * as Clock from "./clock.js"
 import * as Errors from "./errors.js"
 
-/** A held lease, as the connection sees it: dropped (its signal aborted with `reason`) on dispose. */
-export interface Held {
-  readonly abandon: (reason: unknown) => Promise<void>
-}
+/**
+ * The scope that the leases held through a connection are forked from: closed when the connection is
+ * disposed, before its Redis service (so the leases are released while it still works).
+ */
+export class Leases extends Context.Tag("effect-lock/promise/Leases")<Leases, Scope.Scope>() {}
 
 interface Ending {
   readonly once: (event: "end", listener: () => void) => unknown
@@ -26,20 +27,30 @@ interface Ending {
 }
 
 export class Connection {
-  private readonly runtime: ManagedRuntime.ManagedRuntime<Redis, unknown>
+  private readonly runtime: ManagedRuntime.ManagedRuntime<Redis | Leases, unknown>
   private readonly made = new WeakMap<object, Deferred.Deferred<unknown, unknown>>()
-  readonly leases = new Set<Held>()
+  /** The calls in flight, interrupted by a dispose. */
+  private readonly running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
 
   constructor(layer: Layer.Layer<Redis, unknown>) {
-    this.runtime = ManagedRuntime.make(Layer.provide(layer, Layer.setClock(Clock.clock)))
+    const leases = Layer.scoped(Leases, Effect.zipRight(Redis, Effect.scope))
+    this.runtime = ManagedRuntime.make(
+      Layer.provideMerge(leases, layer).pipe(Layer.provide(Layer.setClock(Clock.clock)))
+    )
   }
 
   /** Runs `effect` on this client; a failure rejects as `Errors.fromCause` says. */
-  run<A, E>(operation: string, effect: Effect.Effect<A, E, Redis>): Promise<A> {
+  run<A, E>(operation: string, effect: Effect.Effect<A, E, Redis | Leases>): Promise<A> {
     return Clock.busy(() =>
-      this.runtime.runPromiseExit(effect).then((exit) =>
-        Exit.isSuccess(exit) ? exit.value : Promise.reject(Errors.fromCause(exit.cause, operation))
-      )
+      new Promise<A>((resolve, reject) => {
+        const fiber = this.runtime.runFork(effect)
+        this.running.add(fiber)
+        fiber.addObserver((exit) => {
+          this.running.delete(fiber)
+          if (Exit.isSuccess(exit)) resolve(exit.value)
+          else reject(Errors.fromCause(exit.cause, operation))
+        })
+      })
     )
   }
 
@@ -54,8 +65,9 @@ export class Connection {
     })
   }
 
+  /** Ends the calls in flight (they reject with `RedisError`), then releases the leases and the layer. */
   async dispose(): Promise<void> {
-    await Promise.all(Array.from(this.leases, (held) => held.abandon(Errors.disposed("lease"))))
+    await Promise.all(Array.from(this.running, (fiber) => Effect.runPromise(Fiber.interrupt(fiber))))
     await this.runtime.dispose()
   }
 }

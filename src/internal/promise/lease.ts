@@ -2,18 +2,19 @@
  * A lease of the Effect API held from Promise code: its scope is closed by `release` (or
  * `Symbol.asyncDispose`), and its loss aborts an `AbortSignal`. `using` is acquire, run, release on it.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, ExecutionStrategy, Exit, Scope } from "effect"
 import type * as EffectLock from "../../Lock.js"
 import type * as Public from "../../promise.js"
 import type { Redis } from "../../Redis.js"
 import * as Clock from "./clock.js"
-import type { Connection, Held } from "./connection.js"
+import { type Connection, Leases } from "./connection.js"
 import * as Errors from "./errors.js"
 
-class Lease implements Public.Lease, Held {
+class Lease implements Public.Lease {
   readonly id: string
   readonly fence: number
-  private released: Promise<void> | undefined
+  /** Set by `release`: closing the scope then does not abort the signal. */
+  released: Promise<void> | undefined
 
   constructor(
     private readonly connection: Connection,
@@ -38,28 +39,21 @@ class Lease implements Public.Lease, Held {
   }
 
   release(): Promise<void> {
-    if (this.released === undefined) {
-      this.connection.leases.delete(this)
-      // the lease's own release never fails (it gives up once the lease would have ended); a call cut
-      // short by a dispose leaves the lease to expire
-      this.released = this.connection.run("lease.release", Scope.close(this.scope, Exit.void)).catch(() => {})
-    }
+    // the lease's own release never fails (it gives up once the lease would have ended); after a
+    // dispose, its scope is closed already
+    this.released ??= this.connection.run("lease.release", Scope.close(this.scope, Exit.void)).catch(() => {})
     return this.released
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.release()
   }
-
-  abandon(reason: unknown): Promise<void> {
-    if (this.released === undefined) this.controller.abort(reason)
-    return this.release()
-  }
 }
 
 /**
- * Acquires `take` in a scope of its own and returns it as a Promise `Lease`: a fiber in that scope
- * waits for the loss and aborts the signal with it.
+ * Acquires `take` in a scope of its own (forked from the connection's `Leases`, so a dispose releases
+ * it) and returns it as a Promise `Lease`: a fiber in that scope waits for the loss and aborts the
+ * signal with it; a dispose aborts it with a `RedisError`.
  */
 export const hold = <E>(
   connection: Connection,
@@ -70,18 +64,24 @@ export const hold = <E>(
     operation,
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const scope = yield* Scope.make()
+        const scope = yield* Effect.flatMap(Leases, (leases) => Scope.fork(leases, ExecutionStrategy.sequential))
         const lease = yield* restore(Scope.extend(take, scope)).pipe(
           Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
         )
         const controller = new AbortController()
+        const held = new Lease(connection, lease, scope, controller)
+        // finalizers run last first: this one before the lease's release
+        yield* Scope.addFinalizer(
+          scope,
+          Effect.sync(() => {
+            if (held.released === undefined) controller.abort(Errors.disposed("lease"))
+          })
+        )
         yield* lease.lost.pipe(
           Effect.catchAll((lost) => Effect.sync(() => controller.abort(Errors.fromFailure(lost)))),
           Effect.interruptible,
           Effect.forkIn(scope)
         )
-        const held = new Lease(connection, lease, scope, controller)
-        connection.leases.add(held)
         return held
       })
     )
