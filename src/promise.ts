@@ -147,6 +147,18 @@ export interface HoldOptions {
  * A held lease, from `acquireOrThrow`: kept alive until released. `await using lease = …` releases it
  * at the end of the block.
  *
+ * @example
+ * import { Lock } from "effect-lock/promise"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * declare const writeLedger: (entry: { readonly fence: number }, signal: AbortSignal) => Promise<void>
+ *
+ * const lock = new Lock({ id: "ledger", redis: Memory.layer })
+ * {
+ *   await using lease = await lock.acquireOrThrow({ timeout: "5 seconds" })
+ *   await writeLedger({ fence: lease.fence }, lease.signal)
+ * } // released here
+ *
  * @since 0.1.0
  * @category models
  */
@@ -240,18 +252,6 @@ export interface Lock {
  *   await lock.extend(2000) // + 2 s
  *   await lock.release()
  * }
- *
- * @example
- * import { Lock } from "effect-lock/promise"
- * import * as Memory from "effect-lock/Redis/Memory"
- *
- * declare const writeLedger: (entry: { readonly fence: number }, signal: AbortSignal) => Promise<void>
- *
- * const lock = new Lock({ id: "ledger", redis: Memory.layer })
- * {
- *   await using lease = await lock.acquireOrThrow({ timeout: "5 seconds" })
- *   await writeLedger({ fence: lease.fence }, lease.signal)
- * } // released here
  *
  * @since 0.1.0
  * @category constructors
