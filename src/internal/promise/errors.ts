@@ -7,62 +7,40 @@ import { Cause, Option, Predicate } from "effect"
 import * as LockError from "../../LockError.js"
 import type * as Public from "../../promise.js"
 
-export class LockNotAcquired extends Error implements Public.LockNotAcquired {
+/** An Error made from an Effect error of `LockError`: its message and `_tag` as `name`; it is the `cause`. */
+abstract class FromEffect<E extends LockError.LockError> extends Error {
+  declare readonly cause: E
+  constructor(cause: E) {
+    super(cause.message, { cause })
+    this.name = cause._tag
+  }
+}
+
+export class LockNotAcquired extends FromEffect<LockError.LockNotAcquired> implements Public.LockNotAcquired {
   readonly _tag = "LockNotAcquired"
-  readonly id: string
-  readonly remaining: number
-  readonly reason: "held" | "timeout"
-  declare readonly cause: LockError.LockNotAcquired
-  constructor(cause: LockError.LockNotAcquired) {
-    super(cause.message, { cause })
-    this.name = this._tag
-    this.id = cause.id
-    this.remaining = cause.remaining
-    this.reason = cause.reason
-  }
+  readonly id = this.cause.id
+  readonly remaining = this.cause.remaining
+  readonly reason = this.cause.reason
 }
 
-export class LockLost extends Error implements Public.LockLost {
+export class LockLost extends FromEffect<LockError.LockLost> implements Public.LockLost {
   readonly _tag = "LockLost"
-  readonly id: string
-  readonly fence: number
-  readonly reason: "expired" | "unconfirmed"
-  declare readonly cause: LockError.LockLost
-  constructor(cause: LockError.LockLost) {
-    super(cause.message, { cause })
-    this.name = this._tag
-    this.id = cause.id
-    this.fence = cause.fence
-    this.reason = cause.reason
-  }
+  readonly id = this.cause.id
+  readonly fence = this.cause.fence
+  readonly reason = this.cause.reason
 }
 
-export class RedisError extends Error implements Public.RedisError {
+export class RedisError extends FromEffect<LockError.RedisError> implements Public.RedisError {
   readonly _tag = "RedisError"
-  readonly operation: string
-  readonly detail: string
-  declare readonly cause: LockError.RedisError
-  constructor(cause: LockError.RedisError) {
-    super(cause.message, { cause })
-    this.name = this._tag
-    this.operation = cause.operation
-    this.detail = cause.detail
-  }
+  readonly operation = this.cause.operation
+  readonly detail = this.cause.detail
 }
 
-export class InvalidOptions extends Error implements Public.InvalidOptions {
+export class InvalidOptions extends FromEffect<LockError.InvalidOptions> implements Public.InvalidOptions {
   readonly _tag = "InvalidOptions"
-  readonly option: string
-  readonly expected: string
-  readonly received: string
-  declare readonly cause: LockError.InvalidOptions
-  constructor(cause: LockError.InvalidOptions) {
-    super(cause.message, { cause })
-    this.name = this._tag
-    this.option = cause.option
-    this.expected = cause.expected
-    this.received = cause.received
-  }
+  readonly option = this.cause.option
+  readonly expected = this.cause.expected
+  readonly received = this.cause.received
 }
 
 /** A failure of the user's own code (a callback, the body of `using`): rejected with as it is. */

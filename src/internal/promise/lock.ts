@@ -1,35 +1,26 @@
 /**
- * The Promise `Lock`: the parity methods run the handle of `Lock.make` (made once per client), the
- * holding methods `Lock.acquire` in a scope of their own.
+ * The Promise `Lock`: the parity methods run the handle of `Lock.make`, the holding methods
+ * `Lock.acquire` in a scope of their own.
  */
 import { Duration, Effect, Option } from "effect"
 import * as EffectLock from "../../Lock.js"
-import type { InvalidOptions } from "../../LockError.js"
 import type * as Public from "../../promise.js"
-import type { Redis } from "../../Redis.js"
-import * as connection from "./connection.js"
+import { Handle } from "./handle.js"
 import * as lease from "./lease.js"
 
 const toState = (state: EffectLock.State): Public.State =>
   state._tag === "Free" ? { _tag: "Free" } : { _tag: state._tag, remaining: Duration.toMillis(state.remaining) }
 
-export class Lock implements Public.Lock {
+export class Lock extends Handle<EffectLock.Lock> implements Public.Lock {
   readonly id: string
-
   private readonly options: Public.LockOptions
-  private readonly handle: Effect.Effect<EffectLock.Lock, InvalidOptions, Redis>
 
   constructor(options: Public.LockOptions) {
     // a JavaScript caller may pass nothing: the first call then rejects with InvalidOptions
-    this.options = options ?? ({} as Public.LockOptions)
-    this.id = this.options.id
-    this.handle = EffectLock.make(this.options)
-  }
-
-  /** Runs `f` on this lock's handle, on its client's connection. */
-  private run<A, E>(operation: string, f: (handle: EffectLock.Lock) => Effect.Effect<A, E>): Promise<A> {
-    const connected = connection.connect(this.options.redis)
-    return connected.run(operation, Effect.flatMap(connected.once(this, this.handle), f))
+    const checked = options ?? ({} as Public.LockOptions)
+    super(checked.redis, EffectLock.make(checked))
+    this.options = checked
+    this.id = checked.id
   }
 
   acquire(config?: Public.AcquireConfig): Promise<boolean> {
@@ -58,9 +49,7 @@ export class Lock implements Public.Lock {
 
   acquireOrThrow(options: Public.HoldOptions = {}): Promise<Public.Lease> {
     const { id, lease: ownLease, prefix, retry: ownRetry } = this.options
-    return lease.hold(
-      connection.connect(this.options.redis),
-      "lock.acquireOrThrow",
+    return this.hold("lock.acquireOrThrow", () =>
       EffectLock.acquire({
         id,
         prefix,
@@ -69,8 +58,7 @@ export class Lock implements Public.Lock {
         retry: options.retry ?? (options.timeout === undefined ? ownRetry : undefined),
         timeout: options.timeout,
         fair: options.fair
-      })
-    )
+      }))
   }
 
   using<A>(f: (signal: AbortSignal) => A | PromiseLike<A>, options?: Public.HoldOptions): Promise<A> {
