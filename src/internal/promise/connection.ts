@@ -111,7 +111,8 @@ const layerOf = (redis: object): Layer.Layer<Redis, unknown> => {
     return Layer.unwrapEffect(
       Effect.map(
         Effect.promise(() => import("../../Redis/Upstash.js")),
-        // without `subscribe`: waiters poll, and no event stream outlives the last call
+        // without `subscribe`: waiters poll. With it, the event stream one wait opens keeps the process
+        // alive after the last call (with @upstash/redis 1.39, a program that waited once never ended)
         (Upstash) =>
           Upstash.layerClient({
             eval: (script, keys, args) => redis.eval(script, keys, args),
@@ -132,7 +133,7 @@ export const connect = (redis: unknown): Connection => {
   let forget = () => {}
   if (isIoRedis(redis)) {
     // the client quit (or gave up reconnecting): close what was opened beside it, e.g. the subscriber
-    const onEnd = () => void dispose(redis)
+    const onEnd = () => void dispose(redis).catch(() => {})
     redis.once("end", onEnd)
     forget = () => void redis.off("end", onEnd)
   }
