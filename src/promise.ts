@@ -67,8 +67,8 @@ export interface IoRedisClient {
 
 /**
  * What an `@upstash/redis` client (any entry: `@upstash/redis`, `/cloudflare`, `/fastly`) looks like to
- * this module. Waiters on it poll rather than hold Server-Sent-Events streams open (which would keep a
- * script alive for a minute after its last wait); for push wake-ups pass `Upstash.layerClient(redis)`
+ * this module. Waiters on it poll rather than hold Server-Sent-Events streams open (an open stream keeps
+ * the process from ending after its last call); for push wake-ups pass `Upstash.layerClient(redis)`
  * instead, and {@link dispose} it at the end.
  *
  * @since 0.1.0
