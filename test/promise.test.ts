@@ -40,10 +40,12 @@ promiseContract({
 
 /** A server for the file's suites, and a probe (an owned IoRedis layer) on it. */
 const serve = async <R>(layer: Layer.Layer<R | RedisServer.RedisServer, unknown>) => {
+  // a port nobody listens on, for the broken client; asked first, so that nothing below can fail
+  // once the servers run
+  const closed = await Effect.runPromise(RedisServer.freePort)
   const servers = ManagedRuntime.make(layer)
   const server = await servers.runPromise(RedisServer.RedisServer)
   const probe = ManagedRuntime.make(IoRedis.layer({ url: server.url }))
-  const closed = await Effect.runPromise(RedisServer.freePort)
   return { servers, server, probe, closed }
 }
 
