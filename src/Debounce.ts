@@ -250,18 +250,22 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           })
         }
         const keys = keysOf(key)
-        const marked = yield* redis.run(scripts.mark, keys, [
-          JSON.stringify(args),
+        const marked = yield* scripts.mark.run(redis, keys, {
+          args: JSON.stringify(args),
           ttl,
-          leading ? "leading" : "trailing",
-          String(wait),
-          String(maxWait)
-        ])
+          mode: leading ? "leading" : "trailing",
+          wait: String(wait),
+          maxWait: String(maxWait)
+        })
         if (leading) {
           return marked.runNow === undefined ? { _tag: "Suppressed" } as const : yield* run(key, args, marked.runNow)
         }
         yield* Effect.sleep(wait)
-        const settled = yield* redis.run(scripts.settle, keys, [String(marked.seq), String(maxWait), ttl])
+        const settled = yield* scripts.settle.run(redis, keys, {
+          seq: String(marked.seq),
+          maxWait: String(maxWait),
+          ttl
+        })
         if (settled._tag === "Superseded") return settled
         return yield* run(key, settled.args as unknown as Args, settled.edge)
       }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))

@@ -49,16 +49,6 @@ export interface Keyspace {
   readonly pttl: (key: string) => number
   /** `PEXPIRE`: 1 if the key exists, else 0. */
   readonly pexpire: (key: string, ms: number) => number
-  /** `LINDEX`: the element at `index` of a list, or null. */
-  readonly lindex: (key: string, index: number) => string | null
-  /** `RPUSH` one element; the new length. */
-  readonly rpush: (key: string, value: string) => number
-  /** `LPOP` one element, or null. */
-  readonly lpop: (key: string) => string | null
-  /** `LREM key 0 value`: removes every occurrence; how many. */
-  readonly lrem: (key: string, value: string) => number
-  /** `LPOS`: the index of the first occurrence, or null. */
-  readonly lpos: (key: string, value: string) => number | null
   /** `ZADD key score member` (one member); 1 when it was added, 0 when only its score changed. */
   readonly zadd: (key: string, score: number, member: string) => number
   /** `ZREM` one member; how many were removed. */

@@ -25,7 +25,7 @@ import * as Timer from "./internal/timer.js"
 
 /** A sorted set: member → score. Ordered by score, then member, like Redis. */
 type SortedSet = Map<string, number>
-type Value = string | Array<string> | SortedSet
+type Value = string | SortedSet
 
 interface Entry {
   value: Value
@@ -56,14 +56,9 @@ class Store {
       return entry.value
     }
     const isString = (v: Value): v is string => typeof v === "string"
-    const isList = (v: Value): v is Array<string> => Array.isArray(v)
     const isSortedSet = (v: Value): v is SortedSet => v instanceof Map
     const sorted = (set: SortedSet): Array<string> =>
       [...set].sort(([a, x], [b, y]) => (x - y) || (a < b ? -1 : a > b ? 1 : 0)).map(([member]) => member)
-    /** Like Redis, an emptied list no longer exists. */
-    const dropIfEmpty = (key: string, list: Array<string>) => {
-      if (list.length === 0) this.entries.delete(key)
-    }
     return {
       now,
       get: (key) => typed(key, isString) ?? null,
@@ -90,35 +85,6 @@ class Store {
         if (ms <= 0) this.entries.delete(key)
         else entry.expiresAt = now + ms
         return 1
-      },
-      lindex: (key, index) => typed(key, isList)?.at(index) ?? null,
-      rpush: (key, value) => {
-        const list = typed(key, isList)
-        if (list === undefined) {
-          this.entries.set(key, { value: [value], expiresAt: undefined })
-          return 1
-        }
-        return list.push(value)
-      },
-      lpop: (key) => {
-        const list = typed(key, isList)
-        if (list === undefined) return null
-        const head = list.shift() ?? null
-        dropIfEmpty(key, list)
-        return head
-      },
-      lrem: (key, value) => {
-        const list = typed(key, isList)
-        if (list === undefined) return 0
-        const kept = list.filter((item) => item !== value)
-        const removed = list.length - kept.length
-        list.splice(0, list.length, ...kept)
-        dropIfEmpty(key, list)
-        return removed
-      },
-      lpos: (key, value) => {
-        const index = typed(key, isList)?.indexOf(value) ?? -1
-        return index < 0 ? null : index
       },
       zadd: (key, score, member) => {
         const set = typed(key, isSortedSet)

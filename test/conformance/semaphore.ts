@@ -150,9 +150,10 @@ export const semaphoreConformance = (backend: Backend) =>
         yield* sem.take(1, once)
         const redis = yield* Redis
         const keys = semaphoreKeys("effect-lock:", id)
-        expect(yield* redis.run(scripts.release, semaphoreKeyList(keys), [randomToken(), "1", keys.channel])).toBe(
-          false
-        )
+        expect(yield* redis.run(scripts.release.script, semaphoreKeyList(keys), [randomToken(), "1", keys.channel]))
+          .toBe(
+            false
+          )
         expect(yield* sem.available).toBe(0)
       })
     )

@@ -12,7 +12,7 @@ export const raw = (id: string, options: { readonly alive?: number } = {}) =>
     const list = semaphoreKeyList(keys)
     return {
       take: (token: string, n: number, lease: number, fair: boolean, permits = 3) =>
-        redis.run(scripts.take, list, [
+        redis.run(scripts.take.script, list, [
           token,
           String(n),
           String(lease),
@@ -22,11 +22,11 @@ export const raw = (id: string, options: { readonly alive?: number } = {}) =>
           String(options.alive ?? 1000),
           fair ? "1" : "0"
         ]),
-      release: (token: string) => redis.run(scripts.release, list, [token, "3", keys.channel]),
-      leave: (token: string) => redis.run(scripts.leave, list, [token, "3", keys.channel]),
+      release: (token: string) => redis.run(scripts.release.script, list, [token, "3", keys.channel]),
+      leave: (token: string) => redis.run(scripts.leave.script, list, [token, "3", keys.channel]),
       extend: (token: string, ms: number, mode: "add" | "set") =>
-        redis.run(scripts.extend, list, [token, String(ms), mode, "60000"]),
-      available: redis.run(scripts.available, list, ["3"]),
+        redis.run(scripts.extend.script, list, [token, String(ms), mode, "60000"]),
+      available: redis.run(scripts.available.script, list, ["3"]),
       line: readList(keys.queue)
     }
   })

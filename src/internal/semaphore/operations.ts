@@ -8,7 +8,6 @@ import type * as Redis from "../../Redis.js"
 import type { Operations, TryReply } from "../core/resource.js"
 import { ALIVE, lineTtl } from "../core/wake.js"
 import type { SemaphoreKeys } from "../keys.js"
-import { semaphoreKeyList } from "../keys.js"
 import * as scripts from "./scripts.js"
 
 export interface Holding extends Operations<InvalidOptions> {}
@@ -20,7 +19,7 @@ export interface SemaphoreOperations {
 }
 
 export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number): SemaphoreOperations => {
-  const list = semaphoreKeyList(keys)
+  const list = scripts.take.keysOf(keys)
   const capacity = String(permits)
   const toAcquire = (reply: scripts.TakeReply): Effect.Effect<TryReply, InvalidOptions> =>
     reply._tag === "Taken"
@@ -36,32 +35,35 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
       )
   // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
   const sharded = redis.sharded === true ? "1" : "0"
-  const handOn = (token: string) => [token, capacity, keys.channel, sharded]
+  const { channel } = keys
+  const aliveMs = String(ALIVE)
   /** One set of operations per count of permits, made when first needed. */
   const holdings = new Map<number, Holding>()
   const makeHolding = (n: number): Holding => {
     const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
       Effect.flatMap(
-        redis.run(scripts.take, list, [
+        scripts.take.run(redis, list, {
           token,
-          String(n),
-          String(lease),
-          capacity,
-          keys.channel,
-          String(lineTtl(lease)),
-          String(ALIVE),
+          asked: String(n),
+          lease: String(lease),
+          permits: capacity,
+          channel,
+          lineTtl: String(lineTtl(lease)),
+          aliveMs,
           fair,
           sharded
-        ], deadline),
+        }, deadline),
         toAcquire
       )
     return {
       tryAcquire: take("0"),
       tryAcquireFair: take("1"),
-      leave: (token, deadline) => redis.run(scripts.leave, list, handOn(token), deadline),
-      release: (token, deadline) => redis.run(scripts.release, list, handOn(token), deadline),
+      leave: (token, deadline) =>
+        scripts.leave.run(redis, list, { token, permits: capacity, channel, sharded }, deadline),
+      release: (token, deadline) =>
+        scripts.release.run(redis, list, { token, permits: capacity, channel, sharded }, deadline),
       extend: (token, ms, mode, deadline) =>
-        redis.run(scripts.extend, list, [token, String(ms), mode, String(lineTtl(ms))], deadline)
+        scripts.extend.run(redis, list, { token, ms: String(ms), mode, lineTtl: String(lineTtl(ms)) }, deadline)
     }
   }
   return {
@@ -70,6 +72,6 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
       if (holding === undefined) holdings.set(n, holding = makeHolding(n))
       return holding
     },
-    available: redis.run(scripts.available, list, [capacity])
+    available: scripts.available.run(redis, list, { permits: capacity })
   }
 }
