@@ -283,12 +283,9 @@ const sides = <S>(
 
 // --- the lock ----------------------------------------------------------------------------------
 
-/**
- * The lock's read-only look, the one use of the scripts module itself (its shape is being rewritten
- * into typed codecs): update this adapter when it changes.
- */
+/** The lock's read-only look: the one script this test runs by itself (the rest go through operations). */
 const inspectLock = (redis: RedisSeam.Service, keys: LockKeys) =>
-  redis.run(lockScripts.inspect, [keys.lock, keys.fence], [])
+  lockScripts.inspect.run(redis, lockScripts.inspect.keysOf(keys), {})
 
 const lockOps = (fenceTtl: number) => (redis: RedisSeam.Service, prefix: string) => {
   const keys = lockKeys(prefix, "L")
