@@ -47,6 +47,7 @@ import * as Signals from "./internal/cli/signals.js"
  * | 127 | the command was not found |
  *
  * @since 0.1.0
+ * @category command line
  */
 export const ExitCodes: typeof codes = codes
 
@@ -54,6 +55,7 @@ export const ExitCodes: typeof codes = codes
  * The `@effect/cli` command (`run` and `status`), for embedding in another command line.
  *
  * @since 0.1.0
+ * @category command line
  */
 export const command = rootCommand
 
@@ -62,6 +64,7 @@ export const command = rootCommand
  * SIGINT and SIGTERM are watched while it runs.
  *
  * @since 0.1.0
+ * @category command line
  */
 export const run = (argv: ReadonlyArray<string>, version: string): Effect.Effect<number> =>
   Effect.suspend(() => {
@@ -80,6 +83,7 @@ const provide = <A, E>(
  * released) before the process exits with the code of the run.
  *
  * @since 0.1.0
+ * @category command line
  */
 export const main = (version: string): void => {
   const exit = { code: undefined as number | undefined }

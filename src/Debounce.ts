@@ -32,13 +32,10 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { type Cause, type Context, Effect, Either, Layer } from "effect"
-import { RUN_LOCK_PREFIX, withRunLock } from "./internal/debounce/runLock.js"
-import * as scripts from "./internal/debounce/scripts.js"
-import { DEFAULT_PREFIX } from "./internal/keys.js"
-import * as validate from "./internal/validate.js"
-import { InvalidOptions, RedisError } from "./LockError.js"
-import { Redis } from "./Redis.js"
+import { type Cause, type Context, Effect, Layer } from "effect"
+import * as internal from "./internal/debounce/debounce.js"
+import type { InvalidOptions, RedisError } from "./LockError.js"
+import type { Redis } from "./Redis.js"
 
 /**
  * What happened to one call.
@@ -48,6 +45,7 @@ import { Redis } from "./Redis.js"
  * - `Suppressed`: (leading mode) the burst already ran on its first call.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Outcome<A> =
   | { readonly _tag: "Ran"; readonly edge: "leading" | "trailing" | "maxWait"; readonly result: A }
@@ -61,6 +59,7 @@ export type Outcome<A> =
  * has no limit, so there is no `LockNotAcquired`.
  *
  * @since 0.1.0
+ * @category models
  */
 export type DebounceError = RedisError | InvalidOptions
 
@@ -68,6 +67,7 @@ export type DebounceError = RedisError | InvalidOptions
  * A debounced operation.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Debounce<Args extends ReadonlyArray<unknown>, A, E = never> {
   readonly id: string
@@ -80,7 +80,10 @@ export interface Debounce<Args extends ReadonlyArray<unknown>, A, E = never> {
 }
 
 /**
+ * Options of {@link make} and {@link layer}.
+ *
  * @since 0.1.0
+ * @category models
  */
 export interface Options<Args extends ReadonlyArray<unknown>, Out> {
   /** The operation's name: 1 to 512 characters. */
@@ -105,47 +108,27 @@ export interface Options<Args extends ReadonlyArray<unknown>, Out> {
   readonly prefix?: string | undefined
 }
 
-/** The callback's success type, whether it returns an Effect, a Promise or a value. */
-export type Success<Out> = Out extends Effect.Effect<infer A, infer _E, infer _R> ? A : Awaited<Out>
-/** The callback's error type: its Effect's, or `UnknownException` for a rejected Promise or a throw. */
-export type Failure<Out> = Out extends Effect.Effect<infer _A, infer E, infer _R> ? E : Cause.UnknownException
-/** The callback's requirements. */
-export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
-
-const DEFAULT_WAIT = 1000
-const MAX_KEY_LENGTH = 511
-
-/** How deep call arguments may nest (arrays and objects), so that checking and encoding them stay bounded. */
-const MAX_DEPTH = 512
-
 /**
- * Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays and plain objects,
- * nested at most `MAX_DEPTH` deep.
+ * The callback's success type, whether it returns an Effect, a Promise or a value.
+ *
+ * @since 0.1.0
+ * @category models
  */
-const isPlainJson = (u: unknown, seen: Set<unknown> = new Set(), depth = 0): boolean => {
-  if (u === null || typeof u === "string" || typeof u === "boolean") return true
-  if (typeof u === "number") return Number.isFinite(u)
-  if (typeof u !== "object" || seen.has(u) || depth >= MAX_DEPTH) return false
-  seen.add(u)
-  const proto = Object.getPrototypeOf(u)
-  const ok = Array.isArray(u)
-    ? u.every((item) => isPlainJson(item, seen, depth + 1))
-    : (proto === Object.prototype || proto === null) &&
-      Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
-  seen.delete(u)
-  return ok
-}
-
-const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
-  u !== null && typeof u === "object" && typeof (u as { then?: unknown }).then === "function"
-
-/** The callback's outcome as an Effect, whichever of the three shapes it returned. */
-const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>> =>
-  (Effect.isEffect(out)
-    ? out
-    : isPromiseLike(out)
-    ? Effect.tryPromise(() => out)
-    : Effect.succeed(out)) as Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>>
+export type Success<Out> = Out extends Effect.Effect<infer A, infer _E, infer _R> ? A : Awaited<Out>
+/**
+ * The callback's error type: its Effect's, or `UnknownException` for a rejected Promise or a throw.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure<Out> = Out extends Effect.Effect<infer _A, infer E, infer _R> ? E : Cause.UnknownException
+/**
+ * The callback's requirements.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements<Out> = Out extends Effect.Effect<infer _A, infer _E, infer R> ? R : never
 
 /**
  * Builds a debounced operation. Options are checked here, once, before anything reaches Redis: a bad one
@@ -164,114 +147,12 @@ const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, R
  * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category constructors
  */
-export const make = <Args extends ReadonlyArray<unknown>, Out>(
+export const make: <Args extends ReadonlyArray<unknown>, Out>(
   options: Options<Args, Out>
-): Effect.Effect<Debounce<Args, Success<Out>, Failure<Out>>, InvalidOptions, Redis | Requirements<Out>> =>
-  Effect.gen(function*() {
-    const id = yield* validate.text("id", options?.id, 512)
-    const wait = yield* validate.orDefault(options?.wait, DEFAULT_WAIT, (u) => validate.millis("wait", u, 1))
-    const maxWait = yield* validate.orDefault(
-      options?.maxWait,
-      0,
-      (u) =>
-        Effect.filterOrFail(validate.millis("maxWait", u, 1), (ms) => ms >= wait, () =>
-          new InvalidOptions({
-            option: "maxWait",
-            expected: `a duration of at least wait (${wait} ms)`,
-            received: validate.render(u)
-          }))
-    )
-    // the run lock's prefix adds RUN_LOCK_PREFIX, and a Lock's prefix is at most 256 characters
-    const prefix = yield* validate.orDefault(
-      options?.prefix,
-      DEFAULT_PREFIX,
-      (u) => validate.prefix("prefix", u, 256 - RUN_LOCK_PREFIX.length)
-    )
-    if (typeof options?.callback !== "function") {
-      return yield* new InvalidOptions({
-        option: "callback",
-        expected: "a function",
-        received: validate.render(options?.callback)
-      })
-    }
-    const leading = options.leading === true
-    const keyOf = options.key
-    const redis = yield* Redis
-    const context = yield* Effect.context<Requirements<Out>>()
-    // State outlives the longest window it must remember, then expires.
-    const ttl = String(Math.min(validate.MAX_MILLIS, Math.max(wait, maxWait) * 4 + 1000))
-
-    const keysOf = (key: string) => {
-      const base = `${prefix}debounce:{${id}}:${encodeURIComponent(key)}`
-      return [`${base}:seq`, `${base}:args`, `${base}:first`] as const
-    }
-
-    const run = (key: string, args: Args, edge: "leading" | "trailing" | "maxWait") =>
-      Effect.suspend(() => runCallback(options.callback(...args))).pipe(
-        Effect.provide(context),
-        // the callback's own failure travels past the lock's error handling untouched
-        Effect.either,
-        // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
-        // Its fence counter expires with the rest of the key's state (nobody reads these fences).
-        withRunLock({ id, key, prefix, wait, fenceTtl: Number(ttl) }),
-        Effect.catchTags({
-          // no limit on the wait, and options checked by make: neither can happen
-          LockNotAcquired: (error) => Effect.die(error),
-          InvalidOptions: (error) => Effect.die(error),
-          LockLost: (lost) => Effect.fail(new RedisError({ operation: "debounce run lock", detail: lost.message }))
-        }),
-        Effect.flatMap((result): Effect.Effect<Outcome<Success<Out>>, Failure<Out>> =>
-          Either.match(result, {
-            onLeft: Effect.fail,
-            onRight: (result) => Effect.succeed({ _tag: "Ran", edge, result })
-          })
-        ),
-        // the run lock talks to the same Redis as the debounce, whatever the caller's context holds
-        Effect.provideService(Redis, redis)
-      )
-
-    const call = (...args: Args) =>
-      Effect.gen(function*() {
-        if (!isPlainJson(args)) {
-          return yield* new InvalidOptions({
-            option: "arguments",
-            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), " +
-              `nested at most ${MAX_DEPTH} deep`,
-            received: "a value JSON cannot carry"
-          })
-        }
-        const key = keyOf === undefined ? "" : keyOf(...args)
-        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isWellFormed(key)) {
-          return yield* new InvalidOptions({
-            option: "key",
-            expected: `a string of at most ${MAX_KEY_LENGTH} characters, without lone surrogates`,
-            received: validate.render(key)
-          })
-        }
-        const keys = keysOf(key)
-        const marked = yield* scripts.mark.run(redis, keys, {
-          args: JSON.stringify(args),
-          ttl,
-          mode: leading ? "leading" : "trailing",
-          wait: String(wait),
-          maxWait: String(maxWait)
-        })
-        if (leading) {
-          return marked.runNow === undefined ? { _tag: "Suppressed" } as const : yield* run(key, args, marked.runNow)
-        }
-        yield* Effect.sleep(wait)
-        const settled = yield* scripts.settle.run(redis, keys, {
-          seq: String(marked.seq),
-          maxWait: String(maxWait),
-          ttl
-        })
-        if (settled._tag === "Superseded") return settled
-        return yield* run(key, settled.args as unknown as Args, settled.edge)
-      }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
-
-    return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>
-  })
+) => Effect.Effect<Debounce<Args, Success<Out>, Failure<Out>>, InvalidOptions, Redis | Requirements<Out>> =
+  internal.make
 
 /**
  * Provides a debounced operation as the service of `tag`. The callback's requirements stay in the
@@ -295,6 +176,7 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
  * })
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer = <I, S extends Debounce<any, any, any>, Out extends ResultFor<S>>(
   tag: Context.Tag<I, S>,
@@ -307,12 +189,20 @@ export const layer = <I, S extends Debounce<any, any, any>, Out extends ResultFo
     )
   )
 
-/** The argument types of a Debounce service type. */
+/**
+ * The argument types of a Debounce service type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ArgsOf<S> = S extends Debounce<infer Args, any, any> ? Args : never
 
 /**
  * What a callback may return for a tag's `Debounce<Args, A, E>`: an Effect of `A` failing with `E`, a
  * value `A`, or (when `E` admits `UnknownException`) a Promise of `A`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type ResultFor<S> = S extends Debounce<any, infer A, infer E>
   ? Effect.Effect<A, E, any> | A | (Cause.UnknownException extends E ? PromiseLike<A> : never)

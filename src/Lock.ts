@@ -48,6 +48,7 @@ import type { Redis } from "./Redis.js"
  * How often to try and how long to wait between tries. `attempts` counts every try, the first included.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RetryOptions {
   /** Tries in all, at least 1. Default 3. */
@@ -60,6 +61,7 @@ export interface RetryOptions {
  * Options shared by every entry point (the `@upstash/lock` options, without `redis`, which is a Layer).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The resource's name. 1 to 1024 characters; any text is fine (it is never spliced into Lua). */
@@ -75,6 +77,7 @@ export interface Options {
  * Options of {@link acquire}, {@link withLock} and {@link withLockIfAvailable}.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AcquireOptions extends Omit<Options, "retry"> {
   /**
@@ -132,6 +135,7 @@ export interface AcquireOptions extends Omit<Options, "retry"> {
  * What the handle's parity `acquire` may override for one call (as in `@upstash/lock`).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AcquireOverrides {
   readonly lease?: Duration.DurationInput | undefined
@@ -145,6 +149,7 @@ export interface AcquireOverrides {
  * Who holds a lock, as seen by one handle.
  *
  * @since 0.1.0
+ * @category models
  */
 export type State = Data.TaggedEnum<{
   Free: {}
@@ -156,6 +161,7 @@ export type State = Data.TaggedEnum<{
  * Constructors and matchers for {@link State}.
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const State = Data.taggedEnum<State>()
 
@@ -163,6 +169,7 @@ export const State = Data.taggedEnum<State>()
  * The `@upstash/lock`-compatible handle returned by {@link make}.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Lock {
   readonly id: string
@@ -188,6 +195,7 @@ export interface Lock {
  * A held lease, returned by {@link acquire}. It lives as long as the scope it was acquired in.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Lease {
   readonly id: string
@@ -212,6 +220,7 @@ export interface Lease {
  * `metricsLabel: true`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const metrics = coreMetrics.Lock
 
@@ -235,6 +244,7 @@ export const metrics = coreMetrics.Lock
  * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redis> =>
   handle.make(
@@ -267,6 +277,7 @@ export const make = (options: Options): Effect.Effect<Lock, InvalidOptions, Redi
  * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const acquire = (
   options: AcquireOptions
@@ -289,6 +300,7 @@ export const acquire = (
  * program.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const withLease = <A, E, R>(
   options: AcquireOptions,
@@ -312,6 +324,7 @@ export const withLease = <A, E, R>(
  * once.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const withLock: {
   (options: AcquireOptions): <A, E, R>(
@@ -337,6 +350,7 @@ export const withLock: {
  * const maybe = Effect.log("cron tick").pipe(Lock.withLockIfAvailable({ id: "cron" }))
  *
  * @since 0.1.0
+ * @category combinators
  */
 export const withLockIfAvailable: {
   (options: Omit<AcquireOptions, "retry" | "timeout" | "fair">): <A, E, R>(

@@ -21,6 +21,7 @@ import { Data, Predicate } from "effect"
  * The lock could not be acquired within the attempts, schedule or timeout given: another owner holds it.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class LockNotAcquired extends Data.TaggedError("LockNotAcquired")<{
   readonly id: string
@@ -41,6 +42,7 @@ export class LockNotAcquired extends Data.TaggedError("LockNotAcquired")<{
  * could be confirmed before the lease would have expired. Work guarded by the lease is interrupted.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class LockLost extends Data.TaggedError("LockLost")<{
   readonly id: string
@@ -59,6 +61,7 @@ export class LockLost extends Data.TaggedError("LockLost")<{
  * An option or argument was rejected before anything was sent to Redis.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
   /** The option at fault, e.g. `"lease"` or `"retry.attempts"`. */
@@ -78,6 +81,7 @@ export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
  * not decode. It never carries credentials.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class RedisError extends Data.TaggedError("RedisError")<{
   /** What we were doing, e.g. `"eval lock.acquire"`. */
@@ -94,11 +98,15 @@ export class RedisError extends Data.TaggedError("RedisError")<{
  * Every error the Lock API can fail with.
  *
  * @since 0.1.0
+ * @category errors
  */
 export type LockError = LockNotAcquired | LockLost | InvalidOptions | RedisError
 
 /**
+ * Whether `u` is one of the library's errors.
+ *
  * @since 0.1.0
+ * @category guards
  */
 export const isLockError = (u: unknown): u is LockError =>
   Predicate.isTagged(u, "LockNotAcquired") ||

@@ -27,6 +27,7 @@ import { RedisError } from "./LockError.js"
  * A reply as Redis gives it to a script's caller: integers, bulk strings, nil and arrays of those.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Reply = number | string | null | ReadonlyArray<Reply>
 
@@ -35,6 +36,7 @@ export type Reply = number | string | null | ReadonlyArray<Reply>
  * command of the same name means (expiry in milliseconds of the store's clock).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Keyspace {
   /** The store's current time in milliseconds. */
@@ -68,6 +70,7 @@ export interface Keyspace {
  * the same reply; the conformance suite checks that they do.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Script<A> {
   /** A stable name, used in spans, logs and errors. */
@@ -84,6 +87,7 @@ export interface Script<A> {
  * Builds a {@link Script}.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const script = <A>(options: Script<A>): Script<A> => options
 
@@ -93,6 +97,7 @@ export const script = <A>(options: Script<A>): Script<A> => options
  * (`Clock.currentTimeNanos`), immune to wall-clock steps.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Timer {
   /** Now, in the timer's monotonic milliseconds. */
@@ -108,7 +113,10 @@ export interface Timer {
 }
 
 /**
+ * What a backend provides: run a script, a timer, and push where it can.
+ *
  * @since 0.1.0
+ * @category models
  */
 export interface Service {
   /** Which backend this is (`"memory"`, `"ioredis"`, `"upstash"`). */
@@ -156,6 +164,7 @@ export interface Service {
  * with listeners are subscribed again on reconnection); messages published meanwhile are lost.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Subscriber {
   /** Whether the channel is subscribed now (messages published from now on are delivered). */
@@ -179,6 +188,7 @@ export interface Subscriber {
  * The Redis service. Provide it with a backend's layer.
  *
  * @since 0.1.0
+ * @category tags
  */
 export class Redis extends Context.Tag("effect-lock/Redis")<Redis, Service>() {}
 
@@ -187,6 +197,7 @@ export class Redis extends Context.Tag("effect-lock/Redis")<Redis, Service>() {}
  * client decodes replies differently).
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodeInteger = (reply: unknown): Either.Either<number, string> => {
   const n = typeof reply === "string" && reply.trim() !== "" ? Number(reply) : reply
@@ -199,6 +210,7 @@ export const decodeInteger = (reply: unknown): Either.Either<number, string> => 
  * Reads a fixed-length array of integers out of a reply.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodeIntegers = (length: number) => (reply: unknown): Either.Either<ReadonlyArray<number>, string> => {
   if (!Array.isArray(reply) || reply.length !== length) {
@@ -227,6 +239,7 @@ const describeReply = (reply: unknown): string => {
  * {@link RedisError}. For backend authors.
  *
  * @since 0.1.0
+ * @category decoding
  */
 export const decodeReply = <A>(script: Script<A>, reply: unknown): Effect.Effect<A, RedisError> =>
   Either.match(script.decode(reply), {

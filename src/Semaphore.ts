@@ -39,6 +39,7 @@ import type { Redis } from "./Redis.js"
  * Options of {@link make}.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The resource's name, 1 to 1024 characters. Its keys are `<prefix>semaphore:{<id>}…`. */
@@ -59,6 +60,7 @@ export interface Options {
  * How one take waits and keeps its permits; the same meanings as `Lock.AcquireOptions`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface TakeOptions {
   /** The whole take ends by this long: `LockNotAcquired` (reason `"timeout"`), or `RedisError`. */
@@ -80,6 +82,7 @@ export interface TakeOptions {
  * scope they were taken in.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Permits extends Lease {}
 
@@ -88,6 +91,7 @@ export interface Permits extends Lease {}
  * is `InvalidOptions`, with nothing sent.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Semaphore {
   readonly id: string
@@ -131,5 +135,6 @@ export interface Semaphore {
  * exports.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions, Redis> = internal.make

@@ -405,6 +405,8 @@ export interface LockNotAcquired extends Error {
 }
 
 /**
+ * The lock (or permits) could not be had: another owner holds it, or the timeout passed (`reason`).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -426,6 +428,8 @@ export interface LockLost extends Error {
 }
 
 /**
+ * A held lease was lost (it expired, or could not be confirmed before its local deadline).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -447,6 +451,8 @@ export interface RedisError extends Error {
 }
 
 /**
+ * Redis failed or did not answer in time; never reported as contention.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -468,6 +474,8 @@ export interface InvalidOptions extends Error {
 }
 
 /**
+ * An option was rejected before anything was sent to Redis.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -490,18 +498,24 @@ export type PromiseError = LockNotAcquired | LockLost | RedisError | InvalidOpti
 export type LockCreateConfig = LockOptions
 
 /**
+ * `@upstash/lock`'s name for the options of `acquire`.
+ *
  * @since 0.1.0
  * @category @upstash/lock names
  */
 export type LockAcquireConfig = AcquireConfig
 
 /**
+ * `@upstash/lock`'s name for the retry options.
+ *
  * @since 0.1.0
  * @category @upstash/lock names
  */
 export type RetryConfig = RetryOptions
 
 /**
+ * `@upstash/lock`'s name for the options of `new Debounce`.
+ *
  * @since 0.1.0
  * @category @upstash/lock names
  */

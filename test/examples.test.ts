@@ -8,17 +8,19 @@ import * as path from "node:path"
 import { typecheck } from "./utils/typecheck.js"
 
 const root = path.resolve(import.meta.dirname, "..")
-const out = path.join(root, "node_modules/.cache/effect-lock-examples")
+// One folder per run: two checkouts sharing node_modules (worktrees) never clash.
+const out = path.join(root, `node_modules/.cache/effect-lock-examples-${process.pid}`)
 
 const fromSources = (): Array<readonly [string, string]> =>
   fs.readdirSync(path.join(root, "src"), { recursive: true, encoding: "utf8" })
     .filter((file) => file.endsWith(".ts"))
     .flatMap((file) => {
       const text = fs.readFileSync(path.join(root, "src", file), "utf8")
-      return [...text.matchAll(/@example\n((?: \*(?: .*)?\n)+?) \*(?: @|\/)/g)].map((match, i) =>
+      // Doc comments at any indentation (an option inside an interface too), and examples in a row.
+      return [...text.matchAll(/^([ \t]*)\* @example\n((?:\1\*(?: .*)?\n)+?)(?=\1\*(?: @|\/))/gm)].map((match, i) =>
         [
           `${file.replace(/[/.]/g, "_")}_${i}`,
-          match[1]!.split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n")
+          match[2]!.split("\n").map((line) => line.replace(/^[ \t]*\* ?/, "")).join("\n")
         ] as const
       )
     })
@@ -31,6 +33,8 @@ const fromReadme = (): Array<readonly [string, string]> =>
 it("every @example and README snippet compiles", async () => {
   const examples = [...fromSources(), ...fromReadme()]
   expect(examples.length).toBeGreaterThan(15)
+  // an indented example (an option's, inside an interface) is collected too
+  expect(examples.some(([name, code]) => name.startsWith("Lock_ts") && code.includes("replicas: 1"))).toBe(true)
   fs.rmSync(out, { recursive: true, force: true })
   fs.mkdirSync(out, { recursive: true })
   const files = examples.map(([name, code]) => {
@@ -59,5 +63,6 @@ it("every @example and README snippet compiles", async () => {
       allowImportingTsExtensions: true
     }
   }])
+  fs.rmSync(out, { recursive: true, force: true })
   expect(problems).toEqual([])
 }, 120_000)

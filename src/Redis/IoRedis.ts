@@ -59,6 +59,8 @@ import * as Timer from "./internal/timer.js"
 export type Eviction = "warn" | "fail" | "ignore"
 
 /**
+ * Options of {@link layer} and {@link layerClient}.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -237,6 +239,7 @@ export const layer = (options: Options = {}): Layer.Layer<Redis.Redis, InvalidOp
  * per deployment.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ConfigOptions {
   /** `redis://…` or `rediss://…` (TLS); kept `Redacted`. */
@@ -265,6 +268,7 @@ export interface ConfigOptions {
  * })
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerConfig = (
   config: Config.Config.Wrap<ConfigOptions> = { url: Config.redacted("REDIS_URL") },
@@ -280,7 +284,10 @@ export const layerConfig = (
   )
 
 /**
+ * Options of {@link layerCluster}.
+ *
  * @since 0.1.0
+ * @category models
  */
 export interface ClusterOptions {
   /** Seed nodes, as `"host:port"` or `{ host, port }`; the client discovers the rest. */
@@ -327,6 +334,7 @@ const parseNode = (node: unknown): Effect.Effect<{ readonly host: string; readon
  * })
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, InvalidOptions> =>
   Layer.scoped(
@@ -369,6 +377,7 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<Redis.Redis, 
  * const RedisLive = IoRedis.layerClusterConfig()
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layerClusterConfig = (
   config: Config.Config.Wrap<Pick<ClusterOptions, "nodes" | "password">> = {

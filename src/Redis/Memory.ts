@@ -131,6 +131,7 @@ class Store {
  * once a minute.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen(function*() {
   const store = new Store()
@@ -198,5 +199,6 @@ export const make: Effect.Effect<Redis.Service, never, Scope.Scope> = Effect.gen
  * A layer with one fresh store. Everything provided by the same layer instance shares it.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<Redis.Redis> = Layer.scoped(Redis.Redis, make)

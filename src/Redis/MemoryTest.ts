@@ -39,6 +39,7 @@ import * as Memory from "./Memory.js"
  * line) and its `PTTL` in milliseconds (-1: no expiry).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Entry {
   readonly value: string | ReadonlyArray<string>
@@ -49,6 +50,7 @@ export interface Entry {
  * The `prefix` the lock was made with, when it is not the default `"effect-lock:"`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface LockOptions {
   readonly prefix?: string | undefined
@@ -58,6 +60,7 @@ export interface LockOptions {
  * The kit, as a service next to the store it controls.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Service {
   /**
@@ -89,7 +92,10 @@ export interface Service {
 }
 
 /**
+ * The test kit's service: the store's faults and views, provided by {@link layer}.
+ *
  * @since 0.1.0
+ * @category tags
  */
 export class MemoryTest extends Context.Tag("effect-lock/Redis/MemoryTest")<MemoryTest, Service>() {}
 
@@ -97,6 +103,7 @@ export class MemoryTest extends Context.Tag("effect-lock/Redis/MemoryTest")<Memo
  * A store and its kit, as {@link make} builds them.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Store {
   /** The embedded store, faults included: provide it as `Redis`. */
@@ -129,6 +136,7 @@ const count = (name: string, n: number) =>
  * were asked for: `failNext(2)` then `hangNext(1)` fails two operations and hangs the third.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(function*() {
   const memory = yield* Memory.make
@@ -186,6 +194,7 @@ export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(functio
  * A fresh embedded store, as `Memory.layer`, with its kit: provides both `Redis` and {@link MemoryTest}.
  *
  * @since 0.1.0
+ * @category layers
  */
 export const layer: Layer.Layer<Redis.Redis | MemoryTest> = Layer.scopedContext(
   Effect.map(make, ({ kit, redis }) => Context.make(Redis.Redis, redis).pipe(Context.add(MemoryTest, kit)))
@@ -195,6 +204,7 @@ export const layer: Layer.Layer<Redis.Redis | MemoryTest> = Layer.scopedContext(
  * Another owner takes the lock now; returns its fence. See {@link Service.steal}.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const steal = (
   id: string,
@@ -205,6 +215,7 @@ export const steal = (
  * The lock's lease runs out now. See {@link Service.expire}.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const expire = (id: string, options?: LockOptions): Effect.Effect<void, never, MemoryTest> =>
   Effect.flatMap(MemoryTest, (kit) => kit.expire(id, options))
@@ -213,6 +224,7 @@ export const expire = (id: string, options?: LockOptions): Effect.Effect<void, n
  * The next `n` operations fail with `RedisError`.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const failNext = (n: number): Effect.Effect<void, never, MemoryTest> =>
   Effect.flatMap(MemoryTest, (kit) => kit.failNext(n))
@@ -221,6 +233,7 @@ export const failNext = (n: number): Effect.Effect<void, never, MemoryTest> =>
  * The next `n` operations never answer.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const hangNext = (n: number): Effect.Effect<void, never, MemoryTest> =>
   Effect.flatMap(MemoryTest, (kit) => kit.hangNext(n))
@@ -229,6 +242,7 @@ export const hangNext = (n: number): Effect.Effect<void, never, MemoryTest> =>
  * Drops the faults not yet used up.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const heal: Effect.Effect<void, never, MemoryTest> = Effect.flatMap(MemoryTest, (kit) => kit.heal)
 
@@ -236,6 +250,7 @@ export const heal: Effect.Effect<void, never, MemoryTest> = Effect.flatMap(Memor
  * Every live key with its value and `PTTL`.
  *
  * @since 0.1.0
+ * @category test kit
  */
 export const keyspace: Effect.Effect<Readonly<Record<string, Entry>>, never, MemoryTest> = Effect.flatMap(
   MemoryTest,

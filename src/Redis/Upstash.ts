@@ -89,6 +89,8 @@ export type Subscription = Streams.Subscription
 export type Eviction = "warn" | "fail" | "ignore"
 
 /**
+ * Options of {@link layer} and {@link layerClient}.
+ *
  * @since 0.1.0
  * @category models
  */

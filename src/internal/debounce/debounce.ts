@@ -1,0 +1,155 @@
+/**
+ * `Debounce.make`: options checked once, then each call marks the burst in Redis, waits, settles, and
+ * the call that is due runs the callback under its key's run lock (`runLock.ts`).
+ */
+import { Effect, Either } from "effect"
+import type { Debounce, Failure, Options, Outcome, Requirements, Success } from "../../Debounce.js"
+import { InvalidOptions, RedisError } from "../../LockError.js"
+import { Redis } from "../../Redis.js"
+import { DEFAULT_PREFIX } from "../keys.js"
+import * as validate from "../validate.js"
+import { RUN_LOCK_PREFIX, withRunLock } from "./runLock.js"
+import * as scripts from "./scripts.js"
+
+const DEFAULT_WAIT = 1000
+const MAX_KEY_LENGTH = 511
+
+/** How deep call arguments may nest (arrays and objects), so that checking and encoding them stay bounded. */
+const MAX_DEPTH = 512
+
+/**
+ * Whether `u` survives JSON as itself: strings, finite numbers, booleans, null, arrays and plain objects,
+ * nested at most `MAX_DEPTH` deep.
+ */
+const isPlainJson = (u: unknown, seen: Set<unknown> = new Set(), depth = 0): boolean => {
+  if (u === null || typeof u === "string" || typeof u === "boolean") return true
+  if (typeof u === "number") return Number.isFinite(u)
+  if (typeof u !== "object" || seen.has(u) || depth >= MAX_DEPTH) return false
+  seen.add(u)
+  const proto = Object.getPrototypeOf(u)
+  const ok = Array.isArray(u)
+    ? u.every((item) => isPlainJson(item, seen, depth + 1))
+    : (proto === Object.prototype || proto === null) &&
+      Object.values(u).every((value) => isPlainJson(value, seen, depth + 1))
+  seen.delete(u)
+  return ok
+}
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  u !== null && typeof u === "object" && typeof (u as { then?: unknown }).then === "function"
+
+/** The callback's outcome as an Effect, whichever of the three shapes it returned. */
+const runCallback = <Out>(out: Out): Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>> =>
+  (Effect.isEffect(out)
+    ? out
+    : isPromiseLike(out)
+    ? Effect.tryPromise(() => out)
+    : Effect.succeed(out)) as Effect.Effect<Success<Out>, Failure<Out>, Requirements<Out>>
+
+export const make = <Args extends ReadonlyArray<unknown>, Out>(
+  options: Options<Args, Out>
+): Effect.Effect<Debounce<Args, Success<Out>, Failure<Out>>, InvalidOptions, Redis | Requirements<Out>> =>
+  Effect.gen(function*() {
+    const id = yield* validate.text("id", options?.id, 512)
+    const wait = yield* validate.orDefault(options?.wait, DEFAULT_WAIT, (u) => validate.millis("wait", u, 1))
+    const maxWait = yield* validate.orDefault(
+      options?.maxWait,
+      0,
+      (u) =>
+        Effect.filterOrFail(validate.millis("maxWait", u, 1), (ms) => ms >= wait, () =>
+          new InvalidOptions({
+            option: "maxWait",
+            expected: `a duration of at least wait (${wait} ms)`,
+            received: validate.render(u)
+          }))
+    )
+    // the run lock's prefix adds RUN_LOCK_PREFIX, and a Lock's prefix is at most 256 characters
+    const prefix = yield* validate.orDefault(
+      options?.prefix,
+      DEFAULT_PREFIX,
+      (u) => validate.prefix("prefix", u, 256 - RUN_LOCK_PREFIX.length)
+    )
+    if (typeof options?.callback !== "function") {
+      return yield* new InvalidOptions({
+        option: "callback",
+        expected: "a function",
+        received: validate.render(options?.callback)
+      })
+    }
+    const leading = options.leading === true
+    const keyOf = options.key
+    const redis = yield* Redis
+    const context = yield* Effect.context<Requirements<Out>>()
+    // State outlives the longest window it must remember, then expires.
+    const ttl = String(Math.min(validate.MAX_MILLIS, Math.max(wait, maxWait) * 4 + 1000))
+
+    const keysOf = (key: string) => {
+      const base = `${prefix}debounce:{${id}}:${encodeURIComponent(key)}`
+      return [`${base}:seq`, `${base}:args`, `${base}:first`] as const
+    }
+
+    const run = (key: string, args: Args, edge: "leading" | "trailing" | "maxWait") =>
+      Effect.suspend(() => runCallback(options.callback(...args))).pipe(
+        Effect.provide(context),
+        // the callback's own failure travels past the lock's error handling untouched
+        Effect.either,
+        // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
+        // Its fence counter expires with the rest of the key's state (nobody reads these fences).
+        withRunLock({ id, key, prefix, wait, fenceTtl: Number(ttl) }),
+        Effect.catchTags({
+          // no limit on the wait, and options checked by make: neither can happen
+          LockNotAcquired: (error) => Effect.die(error),
+          InvalidOptions: (error) => Effect.die(error),
+          LockLost: (lost) => Effect.fail(new RedisError({ operation: "debounce run lock", detail: lost.message }))
+        }),
+        Effect.flatMap((result): Effect.Effect<Outcome<Success<Out>>, Failure<Out>> =>
+          Either.match(result, {
+            onLeft: Effect.fail,
+            onRight: (result) => Effect.succeed({ _tag: "Ran", edge, result })
+          })
+        ),
+        // the run lock talks to the same Redis as the debounce, whatever the caller's context holds
+        Effect.provideService(Redis, redis)
+      )
+
+    const call = (...args: Args) =>
+      Effect.gen(function*() {
+        if (!isPlainJson(args)) {
+          return yield* new InvalidOptions({
+            option: "arguments",
+            expected: "plain JSON values (strings, finite numbers, booleans, null, arrays, plain objects), " +
+              `nested at most ${MAX_DEPTH} deep`,
+            received: "a value JSON cannot carry"
+          })
+        }
+        const key = keyOf === undefined ? "" : keyOf(...args)
+        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isWellFormed(key)) {
+          return yield* new InvalidOptions({
+            option: "key",
+            expected: `a string of at most ${MAX_KEY_LENGTH} characters, without lone surrogates`,
+            received: validate.render(key)
+          })
+        }
+        const keys = keysOf(key)
+        const marked = yield* scripts.mark.run(redis, keys, {
+          args: JSON.stringify(args),
+          ttl,
+          mode: leading ? "leading" : "trailing",
+          wait: String(wait),
+          maxWait: String(maxWait)
+        })
+        if (leading) {
+          return marked.runNow === undefined ? { _tag: "Suppressed" } as const : yield* run(key, args, marked.runNow)
+        }
+        yield* Effect.sleep(wait)
+        const settled = yield* scripts.settle.run(redis, keys, {
+          seq: String(marked.seq),
+          maxWait: String(maxWait),
+          ttl
+        })
+        if (settled._tag === "Superseded") return settled
+        return yield* run(key, settled.args as unknown as Args, settled.edge)
+      }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
+
+    return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>
+  })
