@@ -17,7 +17,7 @@
  * One acquisition's state is one {@link Attempt}; the sleep's is one {@link Wakeups}.
  */
 import { Effect, type Schedule } from "effect"
-import { LockNotAcquired, type RedisError } from "../../LockError.js"
+import { LockNotAcquired, RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import type { Operations, TryReply } from "./resource.js"
 import { type Stepper, stepper } from "./schedule.js"
@@ -51,6 +51,12 @@ export interface Won {
 /** How long leaving may take after a failed acquisition (the resource's state is unknown after a fault). */
 const LEAVE_LIMIT = 1000
 
+/**
+ * How long the first try may wait for its answer, even past a shorter timeout: a zero or tiny timeout
+ * means one try answered by Redis, never an outage made up by the deadline.
+ */
+export const FIRST_ANSWER = 250
+
 interface Waiting {
   readonly woken: () => void
   readonly handedOff: () => void
@@ -78,6 +84,8 @@ class Wakeups {
 class Attempt<E> {
   /** Whether a try was sent whose effect may need undoing: in line, or won without our hearing it. */
   sent = false
+  /** Whether Redis has answered a try of this acquisition (it was reachable, and the resource held). */
+  answered = false
   /** The last try was answered "held" outside the line: nothing to undo. */
   cleanMiss = false
   sentAt = 0
@@ -105,17 +113,34 @@ class Attempt<E> {
     this.subscriber = policy.fair ? redis.subscriber : undefined
   }
 
-  /** Sends one try. */
+  /** Sends one try: bounded by the deadline, or for the first try by {@link FIRST_ANSWER} if that is later. */
   try(): Effect.Effect<TryReply, RedisError | E> {
     this.sent = true
     this.cleanMiss = false
-    this.sentAt = this.redis.timer.now()
+    const now = (this.sentAt = this.redis.timer.now())
     this.onTry()
-    return this.send(this.token, this.policy.lease, this.deadline)
+    const deadline = this.deadline
+    const bound = deadline === undefined || this.answered ? deadline : Math.max(deadline, now + FIRST_ANSWER)
+    return this.send(this.token, this.policy.lease, bound)
+  }
+
+  /**
+   * A later try (Redis answered an earlier one) still unanswered when the deadline passes ends the
+   * acquisition as a timeout: the resource was held when last seen, and the wait is over. A fault
+   * reported before the deadline stays a `RedisError`.
+   */
+  tryAgain(): Effect.Effect<TryReply, LockNotAcquired | RedisError | E> {
+    return Effect.catchIf(
+      this.try(),
+      (e): e is RedisError | E =>
+        e instanceof RedisError && this.deadline !== undefined && this.redis.timer.now() >= this.deadline,
+      () => Effect.fail(this.timedOut())
+    )
   }
 
   /** Records a missed try; `true` when it won. */
   saw(reply: TryReply): reply is Extract<TryReply, { acquired: true }> {
+    this.answered = true
     if (reply.acquired) return true
     this.remaining = reply.remaining
     this.first = reply.first === true
@@ -228,6 +253,8 @@ const waitInLine = <E>(
     const timer = attempt.redis.timer
     const wakeups = (attempt.wakeups ??= new Wakeups(attempt.token))
     const firstPoll = firstPollOf(attempt.token)
+    // A timeout shorter than the first try's answer: that try was the one.
+    if (deadline !== undefined && timer.now() >= deadline) return yield* attempt.timedOut()
     if (subscriber !== undefined && !wakeups.confirmed) {
       if (wakeups.remove === undefined) wakeups.remove = (yield* subscriber.listen(channel, wakeups.listener)).remove
       if (!subscriber.isActive(channel)) {
@@ -237,7 +264,7 @@ const waitInLine = <E>(
       }
       wakeups.confirmed = true
       // A release published before the subscription was live would be lost: look once more.
-      const reply = yield* attempt.try()
+      const reply = yield* attempt.tryAgain()
       if (attempt.saw(reply)) return reply
     }
     while (true) {
@@ -259,7 +286,7 @@ const waitInLine = <E>(
       })
       const woken = yield* attempt.sleep(at)
       if (!woken && deadline !== undefined && timer.now() >= deadline) return yield* attempt.timedOut()
-      const reply = yield* attempt.try()
+      const reply = yield* attempt.tryAgain()
       if (attempt.saw(reply)) return reply
     }
   })
