@@ -17,7 +17,9 @@ describe("timeouts shorter than a round trip", () => {
       const client = FaultyRedis.make()
       return Effect.gen(function*() {
         client.on("lock.acquire*", FaultyRedis.DelayReply(5))
-        const fiber = yield* Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id: "now", timeout }), (l) => l.fence)))
+        const fiber = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id: "now", timeout }), (l) => l.fence))
+        )
         yield* TestClock.adjust(5)
         expect(yield* Fiber.join(fiber)).toBe(1)
       }).pipe(Effect.provide(on(client)))

@@ -15,6 +15,7 @@ import { Cause, Data, Deferred, type Duration, Effect, Exit, Fiber, FiberId, typ
 import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import * as validate from "../validate.js"
+import { persist } from "./persist.js"
 import type { Resource } from "./resource.js"
 import { type Stepper, stepper } from "./schedule.js"
 
@@ -263,13 +264,20 @@ class Lease implements Held {
       if (this.phase._tag === "Released") return Effect.void
       this.on({ _tag: "Release" })
       const now = this.timer.now()
-      return this.options.resource.ops.release(this.options.token, now + Math.max(RELEASE_LIMIT, this.deadline - now))
-        .pipe(
-          Effect.matchEffect({
-            onFailure: (error) => this.log("warning", `could not release the lease; it will expire (${error.message})`),
-            onSuccess: (released) => (released ? Effect.void : this.log("debug", "lease was no longer held at release"))
-          })
-        )
+      const { redis, resource, token } = this.options
+      // Unanswered, the release is retried in the background (owner-checked) until the lease would
+      // have lapsed anyway.
+      return persist(
+        redis,
+        (at) =>
+          Effect.flatMap(
+            resource.ops.release(token, at),
+            (released) => released ? Effect.void : this.log("debug", "lease was no longer held at release")
+          ),
+        now + Math.max(RELEASE_LIMIT, this.deadline - now),
+        this.deadline + driftOf(this.options.lease),
+        (error) => this.log("warning", `release not answered (${error.message}); retrying until the lease ends`)
+      )
     })
   }
 

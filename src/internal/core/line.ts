@@ -19,6 +19,7 @@
 import { Effect, type Schedule } from "effect"
 import { LockNotAcquired, RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import { persist } from "./persist.js"
 import type { Operations, TryReply } from "./resource.js"
 import { type Stepper, stepper } from "./schedule.js"
 import { firstPollOf, nextWakeAt, RESERVATION } from "./wake.js"
@@ -154,8 +155,13 @@ class Attempt<E> {
   leave(): Effect.Effect<void> {
     const now = this.redis.timer.now()
     const deadline = this.deadline
-    return Effect.ignore(
-      this.ops.leave(this.token, deadline === undefined ? now + LEAVE_LIMIT : Math.max(deadline, now + 1))
+    // Unanswered, it is retried in the background until the lease an unheard win may hold has lapsed.
+    return persist(
+      this.redis,
+      (at) => this.ops.leave(this.token, at),
+      deadline === undefined ? now + LEAVE_LIMIT : Math.max(deadline, now + 1),
+      now + this.policy.lease + LEAVE_LIMIT,
+      () => Effect.void
     )
   }
 
