@@ -88,3 +88,25 @@ describe("Debounce error channels", () => {
       expect(yield* Fiber.join(call)).toEqual({ _tag: "Ran", edge: "trailing", result: 1 })
     }).pipe(Effect.provide(Memory.layer)))
 })
+
+describe("Debounce key names", () => {
+  it.effect("no raw control character of ours in any key: the run lock's id is length-prefixed and printable", () =>
+    Effect.gen(function*() {
+      const seen = new Set<string>()
+      const d = yield* Debounce.make({
+        id: "digest",
+        wait: 100,
+        key: (user: string) => user,
+        callback: () =>
+          Effect.flatMap(
+            MemoryTest.keyspace,
+            (keys) => Effect.sync(() => Object.keys(keys).forEach((k) => seen.add(k)))
+          )
+      })
+      const call = yield* Effect.fork(d.call("ann"))
+      yield* TestClock.adjust(100)
+      yield* Fiber.join(call)
+      expect([...seen]).toContain("effect-lock:debounce:lock:{6:digest:ann}")
+      for (const key of seen) expect(key).not.toMatch(/[\u0000-\u001f\u007f]/)
+    }).pipe(Effect.provide(MemoryTest.layer)))
+})

@@ -22,7 +22,9 @@ describe("clean-up that outlives one lost answer", () => {
       client.on("lock.acquireFair", FaultyRedis.FailAfterApply, { nth: 1 })
       client.on("lock.leave", FaultyRedis.FailAfterApply, { nth: 1 })
       client.on("lock.leave", FaultyRedis.Fail, { nth: 2 })
-      const error = yield* Effect.flip(Lock.withLock({ id: "gateway", lease: "30 seconds", timeout: "5 seconds" })(Effect.void))
+      const error = yield* Effect.flip(
+        Lock.withLock({ id: "gateway", lease: "30 seconds", timeout: "5 seconds" })(Effect.void)
+      )
       expect(error._tag).toBe("RedisError")
       // the leave was applied though its answer was lost, and the retry that followed answered: free
       expect((yield* readKey(keys.lock)).value).toBeNull()
@@ -36,7 +38,9 @@ describe("clean-up that outlives one lost answer", () => {
       client.on("lock.acquireFair", FaultyRedis.FailAfterApply, { nth: 1 })
       client.on("lock.leave", FaultyRedis.Fail, { nth: 1 })
       client.on("lock.leave", FaultyRedis.Fail, { nth: 2 })
-      const error = yield* Effect.flip(Lock.withLock({ id: "won", lease: "30 seconds", timeout: "5 seconds" })(Effect.void))
+      const error = yield* Effect.flip(
+        Lock.withLock({ id: "won", lease: "30 seconds", timeout: "5 seconds" })(Effect.void)
+      )
       expect(error._tag).toBe("RedisError")
       // the try won: the key is held by a token nobody has, until a leave is answered
       expect((yield* readKey(keys.lock)).value).not.toBeNull()

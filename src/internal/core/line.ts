@@ -229,13 +229,12 @@ export const obtain = <E>(
 ): Effect.Effect<Won, LockNotAcquired | RedisError | E> => {
   const attempt = new Attempt(policy, channel, redis, ops, token, onTry)
   const won = (reply: Extract<TryReply, { acquired: true }>): Won => ({ fence: reply.fence, sentAt: attempt.sentAt })
-  const tryFirst = Effect.flatMap(
-    Effect.suspend(() => attempt.try()),
-    (reply) => attempt.saw(reply) ? Effect.succeed(won(reply)) : Effect.map(waitInLine(attempt), won)
-  )
+  const afterFirst = (reply: TryReply) =>
+    attempt.saw(reply) ? Effect.succeed(won(reply)) : Effect.map(waitInLine(attempt), won)
   // Where this client's subscription to the channel is already live (others wait for it now), listen
   // before the first try: a wake-up for this waiter can then never slip past unheard, and a failed
-  // first try needs no second look.
+  // first try needs no second look. Otherwise the try is made at once: `obtain` runs when the
+  // acquisition does (inside `withFiberRuntime`).
   const subscriber = attempt.subscriber
   const first = subscriber !== undefined && subscriber.isActive(channel)
     ? Effect.suspend(() => {
@@ -243,10 +242,10 @@ export const obtain = <E>(
       return Effect.flatMap(subscriber.listen(channel, w.listener), (listening) => {
         w.remove = listening.remove
         w.confirmed = listening.active
-        return tryFirst
+        return Effect.flatMap(attempt.try(), afterFirst)
       })
     })
-    : tryFirst
+    : Effect.flatMap(attempt.try(), afterFirst)
   return Effect.onExit(first, (exit) => attempt.end(exit._tag === "Success"))
 }
 
