@@ -41,6 +41,11 @@ export interface LinePolicy {
    * tries `delay` apart).
    */
   readonly exactTries: boolean
+  /**
+   * Undo what a failed acquisition's tries may have done (leave the line, hand on an unheard win). The
+   * parity handle does not: it keeps its token, and its `release` frees the lock.
+   */
+  readonly undo: boolean
 }
 
 export interface Won {
@@ -246,7 +251,8 @@ export const obtain = <E>(
       })
     })
     : Effect.flatMap(attempt.try(), afterFirst)
-  return Effect.onExit(first, (exit) => attempt.end(exit._tag === "Success"))
+  // Nothing to stop or undo outside the line, for a caller that undoes nothing: no finalizer at all.
+  return !policy.fair && !policy.undo ? first : Effect.onExit(first, (exit) => attempt.end(exit._tag === "Success"))
 }
 
 /** The contended part: waits and tries until a try wins; fails as `obtain` says. */

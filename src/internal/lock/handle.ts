@@ -42,7 +42,10 @@ const policyOf = (id: string, lease: number, tries: Retry): LinePolicy => ({
   timeout: undefined,
   fair: false,
   retry: retrySchedule(tries) as LinePolicy["retry"],
-  exactTries: true
+  exactTries: true,
+  // A try whose answer never came is not undone: the handle keeps its token (it may hold the lock, and
+  // may have held it before this call), and its `release` frees the lock.
+  undo: false
 })
 
 const noop = () => {}
@@ -57,9 +60,6 @@ export const make = (
     const redis = yield* Redis
     const keys = lockKeys(base.prefix, base.id)
     const ops = Operations.make(redis, keys)
-    // A try whose answer never came is not undone: the handle keeps its token (it may hold the lock, and
-    // may have held it before this call), and its `release` frees the lock.
-    const tries = { ...ops, leave: () => Effect.succeed(false) }
     const defaultPolicy = policyOf(base.id, base.lease, retry)
     let held: { readonly token: string; readonly fence: number } | undefined
 
@@ -75,7 +75,7 @@ export const make = (
         const policy = lease === base.lease && count === retry ? defaultPolicy : policyOf(base.id, lease, count)
         return Effect.withFiberRuntime((fiber) => {
           const span = Span.start(fiber, "Lock.handle.acquire", "Lock", base.id)
-          return obtain(policy, keys.channel, redis, tries, token, noop).pipe(
+          return obtain(policy, keys.channel, redis, ops, token, noop).pipe(
             Effect.map((won) => {
               held = { token, fence: won.fence }
               span.acquired(won.fence)

@@ -122,7 +122,7 @@ export const checkPolicy = (
   }
   const keepAlive = checkKeepAlive(options?.keepAlive, lease)
   if (isInvalid(keepAlive)) return keepAlive
-  return { id, lease, timeout, fair, retry, keepAlive, labelMetrics, exactTries: false }
+  return { id, lease, timeout, fair, retry, keepAlive, labelMetrics, exactTries: false, undo: true }
 }
 
 /** Everything one lock acquisition needs, resolved. */
