@@ -107,6 +107,8 @@ describe("Debounce key names", () => {
       yield* TestClock.adjust(100)
       yield* Fiber.join(call)
       expect([...seen]).toContain("effect-lock:debounce:lock:{6:digest:ann}")
-      for (const key of seen) expect([...key].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)).toBe(false)
+      for (const key of seen) {
+        expect([...key].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)).toBe(false)
+      }
     }).pipe(Effect.provide(MemoryTest.layer)))
 })
