@@ -22,6 +22,9 @@ import { type Stepper, stepper } from "./schedule.js"
 /** Milliseconds taken off a lease when computing its local deadline (clock drift, as in Redlock). */
 export const driftOf = (lease: number): number => Math.floor(lease * 0.01) + 2
 
+/** The shortest pause between keep-alive steps of a user's schedule, as a fraction of the lease. */
+const MIN_STEP_FRACTION = 10
+
 /** A release waits at least this long for an answer (more while the lease still runs). */
 const RELEASE_LIMIT = 1000
 
@@ -124,6 +127,9 @@ class Lease implements Held {
   private schedule: Stepper<void> | undefined
   private cancel: (() => void) | undefined
   private readonly timer: Redis.Timer
+  private get minStep(): number {
+    return Math.max(1, Math.floor(this.options.lease / MIN_STEP_FRACTION))
+  }
 
   constructor(private readonly options: HoldOptions) {
     this.id = options.resource.id
@@ -137,7 +143,12 @@ class Lease implements Held {
       this.phase = BUSY
       this.timer.fork(this.plan())
     } else {
-      this.phase = Phase.Idle({ tick: keepAlive === false ? Infinity : this.timer.now() + keepAlive.every })
+      const now = this.timer.now()
+      // A win heard late (less than one interval left) is extended at once, not lost for nothing.
+      const tick = keepAlive === false
+        ? Infinity
+        : Math.min(now + keepAlive.every, Math.max(now, this.deadline - keepAlive.every))
+      this.phase = Phase.Idle({ tick })
     }
     this.arm()
   }
@@ -231,7 +242,10 @@ class Lease implements Held {
       ? Effect.succeed(now + keepAlive.every)
       : this.schedule!.next(now, undefined)
     return next.pipe(
-      Effect.map((tick) => this.on({ _tag: "Planned", tick: tick ?? Infinity })),
+      // A user's schedule steps at most every tenth of the lease (`Schedule.forever` would spin).
+      Effect.map((tick) =>
+        this.on({ _tag: "Planned", tick: tick === undefined ? Infinity : Math.max(tick, now + this.minStep) })
+      ),
       Effect.catchAllCause((cause) =>
         Effect.sync(() => this.lose("unconfirmed")).pipe(
           Effect.zipRight(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("lease keeper failed", cause)),

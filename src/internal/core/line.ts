@@ -63,6 +63,9 @@ const LEAVE_LIMIT = 1000
  */
 export const FIRST_ANSWER = 250
 
+/** The shortest pause between two tries of a retry schedule. */
+export const MIN_RETRY = 1
+
 interface Waiting {
   readonly woken: () => void
   readonly handedOff: () => void
@@ -186,7 +189,11 @@ class Attempt<E> {
     if (retry === "untilTimeout") return Effect.succeed(Infinity)
     this.schedule ??= stepper(retry)
     // The error (with its stack trace) is made only for a schedule to see, or to fail with.
-    return this.schedule.next(now, miss())
+    // At least MIN_RETRY apart: a zero-delay schedule (`Schedule.forever`) must not flood Redis.
+    return Effect.map(
+      this.schedule.next(now, miss()),
+      (at) => at === undefined ? undefined : Math.max(at, now + MIN_RETRY)
+    )
   }
 
   /** Resolves `true` when woken, `false` when the timer ends the sleep at `at`. */
