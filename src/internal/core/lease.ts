@@ -12,6 +12,7 @@
  *   for any reason loses the lease.
  */
 import { Cause, Data, Deferred, type Duration, Effect, Exit, Fiber, FiberId, type Schedule } from "effect"
+import type { Lease as PublicLease } from "../../Lock.js"
 import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
 import * as validate from "../validate.js"
@@ -40,14 +41,8 @@ export interface Hooks {
   readonly lost: (reason: LockLost["reason"]) => Effect.Effect<void>
 }
 
-/** A held lease, as every primitive hands it out, plus what `with…` and the scope need of it. */
-export interface Held {
-  readonly id: string
-  readonly fence: number
-  readonly lost: Effect.Effect<never, LockLost>
-  readonly isLost: Effect.Effect<boolean>
-  readonly validUntil: Effect.Effect<number>
-  readonly extend: (amount: Duration.DurationInput) => Effect.Effect<boolean, RedisError | InvalidOptions>
+/** A held lease, as every primitive hands it out (the public `Lease`), plus what `with…` and the scope need of it. */
+export interface Held extends PublicLease {
   /** Runs `self` until it ends or the lease is lost (then `LockLost`). */
   readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LockLost, R>
   /** Stops keeping the lease and releases it; never fails. */
