@@ -107,6 +107,7 @@ export const make = (
       onError: (error) => logConnectionError(runtime, error)
     }, { sharded })
     const timer = yield* Timer.make
+    const bounds = { ...faults, timer }
     const run = makeRun({
       evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
       eval: (lua, numberOfKeys, keysAndArgs) => client.eval(lua, numberOfKeys, ...keysAndArgs),
@@ -122,7 +123,7 @@ export const make = (
       run: EvictionCheck.guard({
         mode: options.eviction ?? "warn",
         read: () => readEviction(client),
-        request: (operation, start, deadline) => request({ ...faults, timer }, operation, start, deadline)
+        request: (operation, start, deadline) => request(bounds, operation, start, deadline)
       }, run)
     })
   })

@@ -140,6 +140,7 @@ const service = (
       : yield* Streams.make((channel) => subscribe(channel), describe)
     // The timeout is an entry on the service's timer, not a race per call.
     const transport = { ...backend.transport(timer), timeout: Duration.toMillis(options.timeout ?? DEFAULT_TIMEOUT) }
+    const bounds = { ...transport, timer }
     return Redis.Redis.of({
       backend: "upstash",
       timer,
@@ -147,7 +148,7 @@ const service = (
       run: EvictionCheck.guard({
         mode: options.eviction ?? "warn",
         read: transport.readEviction,
-        request: (operation, start, deadline) => request({ ...transport, timer }, operation, start, deadline)
+        request: (operation, start, deadline) => request(bounds, operation, start, deadline)
       }, makeRun(transport, timer))
     })
   })
@@ -249,6 +250,7 @@ export const layer = (options: Options): Layer.Layer<Redis.Redis, InvalidOptions
           }, timer)
           return {
             source: "Upstash",
+            abortable: true,
             evalsha: (sha, numberOfKeys, keysAndArgs, signal) =>
               rest.send(["EVALSHA", sha, String(numberOfKeys), ...keysAndArgs], signal),
             eval: (lua, numberOfKeys, keysAndArgs, signal) =>

@@ -20,13 +20,13 @@ export interface Transport extends Omit<Bounds, "timer"> {
     sha: string,
     numberOfKeys: number,
     keysAndArgs: ReadonlyArray<string>,
-    signal: AbortSignal
+    signal: AbortSignal | undefined
   ) => Promise<unknown>
   readonly eval: (
     lua: string,
     numberOfKeys: number,
     keysAndArgs: ReadonlyArray<string>,
-    signal: AbortSignal
+    signal: AbortSignal | undefined
   ) => Promise<unknown>
 }
 
@@ -42,7 +42,8 @@ export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service
     describe: transport.describe,
     timeout: transport.timeout,
     fault: transport.fault,
-    redact: transport.redact
+    redact: transport.redact,
+    abortable: transport.abortable
   }
   const digests = new WeakMap<Redis.Script<unknown>, string>()
   let evalshaDenied = false
@@ -58,7 +59,7 @@ export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service
   const send = (
     script: Redis.Script<unknown>,
     keysAndArgs: ReadonlyArray<string>,
-    signal: AbortSignal
+    signal: AbortSignal | undefined
   ): Promise<unknown> => {
     const byEval = () => transport.eval(script.lua, script.numberOfKeys, keysAndArgs, signal)
     if (evalshaDenied) return byEval()
@@ -77,9 +78,12 @@ export const makeRun = (transport: Transport, timer: Redis.Timer): Redis.Service
     })
   }
   return <A>(script: Redis.Script<A>, keys: ReadonlyArray<string>, args: ReadonlyArray<string>, deadline?: number) =>
-    Effect.flatMap(
-      request(bounds, `eval ${script.name}`, (signal) => send(script, [...keys, ...args], signal), deadline),
-      (reply) =>
+    request(
+      bounds,
+      `eval ${script.name}`,
+      (signal) => send(script, keys.concat(args), signal),
+      deadline,
+      (reply): Effect.Effect<A, RedisError> =>
         Either.match(script.decode(reply), {
           onLeft: (why) =>
             Effect.fail(

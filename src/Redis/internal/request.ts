@@ -1,8 +1,9 @@
 /**
  * One request to a backend as an Effect: a promise from the client, answered by its reply, or failed by
- * the deadline on the service's timer (no fiber, no race), or abandoned on interruption. When the
- * deadline passes, the request's `AbortSignal` is aborted (a backend over `fetch` drops the request) and
- * the error names the connection's current fault, if the backend knows one: a refused connection reads
+ * the deadline on the service's timer (no fiber, no race), or abandoned on interruption. A backend that
+ * can drop a request (over `fetch`) is handed an `AbortSignal`, aborted when the deadline passes or the
+ * caller is interrupted; one that cannot (ioredis) gets none, and pays for none. At the deadline the
+ * error names the connection's current fault, if the backend knows one: a refused connection reads
  * `no answer before the deadline: connect ECONNREFUSED 127.0.0.1:6379`, not a bare timeout.
  */
 import { Duration, Effect } from "effect"
@@ -19,6 +20,8 @@ export interface Bounds {
   readonly fault?: (() => string | undefined) | undefined
   /** Cuts the backend's secrets (password, token) out of a text; applied to every detail. */
   readonly redact?: ((text: string) => string) | undefined
+  /** Whether the backend's requests take an `AbortSignal` (otherwise `start` is given none). */
+  readonly abortable?: boolean | undefined
 }
 
 /** A detail as it goes in a `RedisError`: without the backend's secrets. */
@@ -31,20 +34,24 @@ const withFault = (bounds: Bounds, detail: string): string => {
   return fault === undefined || detail.includes(fault) ? detail : `${detail}: ${fault}`
 }
 
+const succeed = <A>(reply: unknown): Effect.Effect<A, RedisError> => Effect.succeed(reply as A)
+
 /**
  * Runs `start` and waits for its promise, at most until `deadline` (in timer milliseconds) or the
- * backend's own timeout, whichever comes first.
+ * backend's own timeout, whichever comes first. `onReply` turns the reply into the result (a decoder),
+ * in the same step.
  */
-export const request = <A>(
+export const request = <A, R = A>(
   bounds: Bounds,
   operation: string,
-  start: (signal: AbortSignal) => Promise<A>,
-  deadline?: number
+  start: (signal: AbortSignal | undefined) => Promise<R>,
+  deadline?: number,
+  onReply: (reply: R) => Effect.Effect<A, RedisError> = succeed
 ): Effect.Effect<A, RedisError> =>
   Effect.async<A, RedisError>((resume) => {
     let settled = false
     let cancel: (() => void) | undefined
-    const controller = new AbortController()
+    const controller = bounds.abortable === true ? new AbortController() : undefined
     const settle = (effect: Effect.Effect<A, RedisError>) => {
       if (settled) return
       settled = true
@@ -59,17 +66,17 @@ export const request = <A>(
         : "no answer before the deadline"
       cancel = bounds.timer.schedule(limit, () => {
         settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, withFault(bounds, reason)) })))
-        controller.abort()
+        controller?.abort()
       })
     }
-    start(controller.signal).then(
-      (reply) => settle(Effect.succeed(reply)),
+    start(controller?.signal).then(
+      (reply) => settle(onReply(reply)),
       (error: unknown) =>
         settle(Effect.fail(new RedisError({ operation, detail: redacted(bounds, bounds.describe(error)) })))
     )
     return Effect.sync(() => {
       settled = true
       cancel?.()
-      controller.abort()
+      controller?.abort()
     })
   })
