@@ -259,7 +259,7 @@ const targets = (results: Results): ReadonlyArray<Target> => {
 const metText = (met: boolean | undefined) => (met === undefined ? "not measured" : met ? "met" : "**not met**")
 
 const targetTable = (results: Results) => [
-  `| target (issue 9) | wanted | measured | |`,
+  `| target | wanted | measured | |`,
   `| --- | --- | --- | --- |`,
   ...targets(results).map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${metText(t.met)} |`)
 ]
@@ -530,8 +530,6 @@ export const updateReadme = (file: string, results: Results) => {
         fmt(median(conRatios("one process per worker", c.id, FLOOR)))
       } | ${fmt(one, 3)} | ${Number.isFinite(fifo) ? fifo : "–"} | ${kb(results.alloc[c.id]?.bytesPerCycle)} |`
     }),
-    ``,
-    ...targetTable(results),
     END
   ].join("\n")
   const readme = fs.readFileSync(file, "utf8")

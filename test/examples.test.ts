@@ -1,5 +1,5 @@
 /**
- * Every `@example` in src/ and every TypeScript block in the README must compile against the package's
+ * Every `@example` in src/ and every TypeScript block in the README, docs/ and bench/README.md must compile against the package's
  * own entry points (`effect-lock`, `effect-lock/Redis/Memory`, …), with the project's strict settings.
  */
 import { expect, it } from "@effect/vitest"
@@ -25,13 +25,21 @@ const fromSources = (): Array<readonly [string, string]> =>
       )
     })
 
-const fromReadme = (): Array<readonly [string, string]> =>
-  [...fs.readFileSync(path.join(root, "README.md"), "utf8").matchAll(/```ts\n([\s\S]*?)```/g)].map((match, i) =>
-    [`README_${i}`, match[1]!] as const
+const markdown = [
+  "README.md",
+  "bench/README.md",
+  ...fs.readdirSync(path.join(root, "docs")).filter((file) => file.endsWith(".md")).map((file) => `docs/${file}`)
+]
+
+const fromMarkdown = (): Array<readonly [string, string]> =>
+  markdown.flatMap((doc) =>
+    [...fs.readFileSync(path.join(root, doc), "utf8").matchAll(/```ts\n([\s\S]*?)```/g)].map((match, i) =>
+      [`${doc.replace(/[/.]/g, "_")}_${i}`, match[1]!] as const
+    )
   )
 
-it("every @example and README snippet compiles", async () => {
-  const examples = [...fromSources(), ...fromReadme()]
+it("every @example and every TypeScript block of the docs compiles", async () => {
+  const examples = [...fromSources(), ...fromMarkdown()]
   expect(examples.length).toBeGreaterThan(15)
   // an indented example (an option's, inside an interface) is collected too
   expect(examples.some(([name, code]) => name.startsWith("Lock_ts") && code.includes("replicas: 1"))).toBe(true)

@@ -36,7 +36,8 @@ it.effect.prop(
       expect(yield* sendReport).toBe("sent")
       // one acquisition (fence 1), released: only the fence counter is left
       expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{report}:fence": { value: "1", pttl: -1 } })
-    }).pipe(Effect.provide(MemoryTest.layer))
+    }).pipe(Effect.provide(MemoryTest.layer)),
+  { fastCheck: { numRuns: 20 } } // each run builds a fresh store: 20 runs cover 0–3 faults many times over
 )
 // README end
 
