@@ -88,6 +88,24 @@ const close = (client: IORedis | Cluster) =>
   )
 
 /**
+ * An ioredis client as the layers use it: a `Redis` or a `Cluster` of ioredis 5 or 6. The two versions'
+ * classes are distinct types to TypeScript (each has protected members); this is what both have.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Client {
+  readonly isCluster: boolean
+  readonly status: string
+  readonly duplicate: (...args: Array<any>) => unknown
+  readonly evalsha: (...args: Array<any>) => Promise<unknown>
+  readonly eval: (...args: Array<any>) => Promise<unknown>
+  readonly call: (...args: Array<any>) => Promise<unknown>
+  readonly on: (event: any, listener: (...args: Array<any>) => void) => unknown
+  readonly off: (event: any, listener: (...args: Array<any>) => void) => unknown
+}
+
+/**
  * The Redis service over a client. Waiters share one subscriber connection, duplicated from the client
  * on first need and closed with the scope; the client itself is left open.
  *
@@ -95,8 +113,13 @@ const close = (client: IORedis | Cluster) =>
  * @category constructors
  */
 export const make = (
-  client: IORedis | Cluster,
+  client: Client,
   options: { readonly eviction?: Eviction | undefined } = {}
+): Effect.Effect<Redis.Service, never, Scope.Scope> => service(client as IORedis | Cluster, options)
+
+const service = (
+  client: IORedis | Cluster,
+  options: { readonly eviction?: Eviction | undefined }
 ): Effect.Effect<Redis.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -193,13 +216,13 @@ const logConnectionError = (runtime: Runtime.Runtime<never>, error: unknown) =>
   )
 
 /**
- * Over a client you created (a `Redis` or a `Cluster`); it is never closed.
+ * Over a client you created (a `Redis` or a `Cluster`, of ioredis 5 or 6); it is never closed.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerClient = (
-  client: IORedis | Cluster,
+  client: Client,
   options: { readonly eviction?: Eviction | undefined } = {}
 ): Layer.Layer<Redis.Redis> => Layer.scoped(Redis.Redis, make(client, options))
 
