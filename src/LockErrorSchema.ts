@@ -24,6 +24,8 @@ import { schemaOf } from "./internal/error/schema.js"
 import * as Errors from "./LockError.js"
 
 /**
+ * `LockError.LockNotAcquired`: `{ _tag, id, remaining, reason }`.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -34,6 +36,8 @@ export const LockNotAcquired = schemaOf(Errors.LockNotAcquired, "LockNotAcquired
 })
 
 /**
+ * `LockError.LockLost`: `{ _tag, id, fence, reason }`.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -44,6 +48,8 @@ export const LockLost = schemaOf(Errors.LockLost, "LockLost", {
 })
 
 /**
+ * `LockError.InvalidOptions`: `{ _tag, option, expected, received }`.
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -54,6 +60,8 @@ export const InvalidOptions = schemaOf(Errors.InvalidOptions, "InvalidOptions", 
 })
 
 /**
+ * `LockError.RedisError`: `{ _tag, operation, detail }`.
+ *
  * @since 0.1.0
  * @category schemas
  */
