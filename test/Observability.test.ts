@@ -198,6 +198,15 @@ describe("OpenTelemetry export (@effect/opentelemetry, in-memory SDK)", () => {
       expect(yield* handle.acquire()).toBe(false)
       const used = yield* Effect.flip(Lock.withLock({ id, retry: { attempts: 2, delay: 5 } })(Effect.void))
       expect((used as LockNotAcquired).reason).toBe("held")
+      const full = yield* Semaphore.make({ id: `${id}-full`, permits: 1 })
+      const semaphoreMissed = yield* full.withPermits(1)(full.withPermitsIfAvailable(1)(Effect.void))
+      expect(Option.isNone(semaphoreMissed)).toBe(true)
+      const [missedTake] = spans(`${id}-full`).filter((s) => s.attributes["lock.acquired"] === false)
+      expect([missedTake?.name, missedTake?.status.code, missedTake?.events]).toEqual([
+        "Semaphore.take",
+        SpanStatusCode.OK,
+        []
+      ])
       // the caller's deadline missed: that may be an ERROR
       const late = yield* Effect.flip(Lock.withLock({ id, timeout: "30 millis" })(Effect.void))
       expect((late as LockNotAcquired).reason).toBe("timeout")
