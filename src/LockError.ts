@@ -2,6 +2,19 @@
  * The typed errors of effect-lock. Every failure the library reports is one of these values, in the
  * error channel; none of them is thrown.
  *
+ * To send them over RPC, to a worker or through a queue, use their schemas in
+ * `effect-lock/LockErrorSchema`: each decodes to an instance of the class here and encodes to
+ * `{ _tag, ...fields }`, as `Schema.TaggedError` does. The classes themselves are `Data.TaggedError`s:
+ * made with `Schema.TaggedError`, every bundle of the library would carry Schema (175 KB minified).
+ *
+ * Adding an error takes three steps (the `LockErrorSchema` test fails until the last is done):
+ * 1. here, a class `export class X extends Data.TaggedError("X")<{ readonly field: string }>`, its
+ *    fields documented, a `message` getter, `@since` and `@category errors`;
+ * 2. here, `X` in the union {@link LockError} and in {@link isLockError}, if the Lock API can fail with it;
+ * 3. in `src/LockErrorSchema.ts`, `export const X = schemaOf(Errors.X, "X", { field: Schema.String })`
+ *    (it does not compile unless the fields are exactly the class's), and `X` in its `LockError` union
+ *    if it is in the union here.
+ *
  * @example
  * import { Effect } from "effect"
  * import { Lock, LockError } from "effect-lock"

@@ -20,7 +20,18 @@ const cb = () => Effect.void
 
 /** Every call here must fail with InvalidOptions. */
 const rejected: ReadonlyArray<readonly [string, () => Effect.Effect<unknown, unknown, any>]> = [
-  ...[["empty", ""], ["1 MB", MB], ["a number", 42], ["null", null], ["undefined", undefined], ["an object", {}]]
+  ...[
+    ["empty", ""],
+    ["1 MB", MB],
+    ["a number", 42],
+    ["null", null],
+    ["undefined", undefined],
+    ["an object", {}],
+    // a control character would reach key names, spans and logs raw
+    ["a newline in the", "line\nbreak"],
+    ["a tab in the", "tab\there"],
+    ["an escape in the", "\u001b[2J"]
+  ]
     .flatMap(
       ([what, id]) =>
         [
@@ -70,8 +81,6 @@ const oddIds = [
   "{}",
   "a}{b",
   "with space",
-  "line\nbreak",
-  "tab\there",
   "ünïcødé 🔒",
   "'); redis.call('FLUSHALL') --",
   "]]..redis.call('FLUSHALL')..[[",

@@ -425,12 +425,14 @@ describe("bad input is rejected with InvalidOptions before anything reaches Redi
     }).pipe(Effect.scoped, Effect.provide(layer))
   })
 
-  it.effect("ids may hold any text, and each gets its own lock", () =>
+  it.effect("ids may hold any printable text, and each gets its own lock (a control character is InvalidOptions)", () =>
     Effect.gen(function*() {
-      const id = yield* uniqueId("ünï cødé {} \n")
+      const id = yield* uniqueId("ünï cødé {} 🔒 ")
       const a = yield* Lock.make({ id })
       const b = yield* Lock.make({ id: `${id} ` })
       expect(yield* a.acquire()).toBe(true)
       expect(yield* b.acquire()).toBe(true)
+      const error = yield* Effect.flip(Lock.make({ id: `${id}\n` }))
+      expect([error._tag, error.option]).toEqual(["InvalidOptions", "id"])
     }).pipe(Effect.provide(Memory.layer)))
 })

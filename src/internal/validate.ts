@@ -31,20 +31,39 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s)
 
 /**
+ * Whether `s` has a control character (C0, DEL, C1) or a line or paragraph separator. Ids and prefixes
+ * name Redis keys and appear in spans and logs: a raw newline there is a line break a tool prints as
+ * two records (or not at all), so none is accepted.
+ */
+export const hasControl = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) return true
+  }
+  return false
+}
+
+/** Whether `s` can name a key, a span attribute and a log field: well-formed, no control character. */
+export const isPrintable = (s: string): boolean => isWellFormed(s) && !hasControl(s)
+
+/** What {@link isPrintable} asks, as `InvalidOptions.expected` says it. */
+export const PRINTABLE = "without lone surrogates or control characters (newlines, tabs)"
+
+/**
  * The checks, synchronous: each returns the clean value or an `InvalidOptions` (hot paths check without
  * building an Effect per option). {@link lift} turns one into an Effect.
  */
 export const check = {
-  /** A non-empty, well-formed string of at most `max` characters. */
+  /** A non-empty, printable ({@link isPrintable}) string of at most `max` characters. */
   text: (option: string, u: unknown, max = MAX_ID_LENGTH): string | InvalidOptions =>
-    typeof u === "string" && u.length > 0 && u.length <= max && isWellFormed(u)
+    typeof u === "string" && u.length > 0 && u.length <= max && isPrintable(u)
       ? u
-      : invalid(option, `a non-empty string of at most ${max} characters, without lone surrogates`, u),
-  /** A well-formed string (may be empty) of at most `max` characters. */
+      : invalid(option, `a non-empty string of at most ${max} characters, ${PRINTABLE}`, u),
+  /** A printable string (may be empty) of at most `max` characters. */
   prefix: (option: string, u: unknown, max = 256): string | InvalidOptions =>
-    typeof u === "string" && u.length <= max && isWellFormed(u)
+    typeof u === "string" && u.length <= max && isPrintable(u)
       ? u
-      : invalid(option, `a string of at most ${max} characters, without lone surrogates`, u),
+      : invalid(option, `a string of at most ${max} characters, ${PRINTABLE}`, u),
   /** An integer in `[min, max]`. */
   integer: (option: string, u: unknown, min: number, max = MAX_MILLIS): number | InvalidOptions =>
     typeof u === "number" && Number.isInteger(u) && u >= min && u <= max

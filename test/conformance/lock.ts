@@ -187,7 +187,7 @@ export const lockConformance = (backend: Backend) =>
       "keys are namespaced by prefix and kind, and ids with braces, spaces and Lua are safe",
       Effect.gen(function*() {
         const suffix = yield* uniqueId("")
-        const id = `a}{b c\n';return 1--é${suffix}`
+        const id = `a}{b c';return 1--é${suffix}`
         const [a, b] = yield* handles(id, { prefix: "tenant-1:" })
         expect(yield* a.acquire()).toBe(true)
         expect((yield* readKey(`tenant-1:lock:{${id}}`)).value).toMatch(HEX_TOKEN)

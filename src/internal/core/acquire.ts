@@ -71,7 +71,7 @@ export const acquireIn = <E>(
               }
             })
             measure.acquired.unsafeUpdate(1, tags)
-            measure.waitMillis.unsafeUpdate(redis.timer.now() - startedAt, tags)
+            measure.wait.unsafeUpdate((redis.timer.now() - startedAt) / 1000, tags)
             span.acquired(won.fence)
             return Effect.as(
               Scope.addFinalizerExit(scope, (exit) => Effect.zipRight(held.release, Effect.sync(() => span.end(exit)))),

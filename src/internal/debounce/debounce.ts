@@ -123,10 +123,10 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           })
         }
         const key = keyOf === undefined ? "" : keyOf(...args)
-        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isWellFormed(key)) {
+        if (typeof key !== "string" || key.length > MAX_KEY_LENGTH || !validate.isPrintable(key)) {
           return yield* new InvalidOptions({
             option: "key",
-            expected: `a string of at most ${MAX_KEY_LENGTH} characters, without lone surrogates`,
+            expected: `a string of at most ${MAX_KEY_LENGTH} characters, ${validate.PRINTABLE}`,
             received: validate.render(key)
           })
         }

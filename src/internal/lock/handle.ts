@@ -81,8 +81,9 @@ export const make = (
               span.acquired(won.fence)
               return true
             }),
-            Effect.catchIf((e): e is LockNotAcquired => e instanceof LockNotAcquired, () => Effect.succeed(false)),
-            Effect.onExit((exit) => Effect.sync(() => span.end(exit)))
+            // the span sees the miss itself: "held" ends it OK, as every primitive's
+            Effect.onExit((exit) => Effect.sync(() => span.end(exit))),
+            Effect.catchIf((e): e is LockNotAcquired => e instanceof LockNotAcquired, () => Effect.succeed(false))
           )
         })
       })
