@@ -15,7 +15,7 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Queue, Schedule, type Scope } from "effect"
 import * as Lock from "../../Lock.js"
-import type { InvalidOptions, LockLost, RedisError } from "../../LockError.js"
+import { type InvalidOptions, type LockLost, RedisError } from "../../LockError.js"
 import type { Redis } from "../../Redis.js"
 import { MAX_MILLIS } from "../validate.js"
 import { format } from "./duration.js"
@@ -82,10 +82,24 @@ const acquireOptions = (options: RunOptions): Lock.AcquireOptions => {
   }
 }
 
+/** How long `--no-wait`'s one try waits for its answer: an unanswering server is no reason to wait. */
+const NO_WAIT_ANSWER = 2000
+
 /** Acquires the lease; says on stderr when it has to wait (never with `--no-wait`: it does not wait). */
 const acquire = (options: RunOptions) =>
   Effect.gen(function*() {
-    if (options.wait._tag === "NoWait") return yield* Lock.acquire(acquireOptions(options))
+    if (options.wait._tag === "NoWait") {
+      return yield* Lock.acquire(acquireOptions(options)).pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(NO_WAIT_ANSWER),
+          onTimeout: () =>
+            new RedisError({
+              operation: "eval lock.acquire",
+              detail: `no answer within ${format(NO_WAIT_ANSWER)} (--no-wait makes one try)`
+            })
+        })
+      )
+    }
     const waiting = yield* Effect.log(`waiting for lock ${quote(options.id)}`).pipe(
       Effect.delay(Duration.millis(500)),
       Effect.fork
@@ -218,8 +232,13 @@ const supervise = (
           Effect.zipRight(forward, Effect.never)
         ].map(Effect.interruptible))
         if (!ended) {
+          const now = Number(yield* Clock.currentTimeNanos) / 1e6
           yield* Effect.logWarning(
-            `the command's process group did not exit within ${format(options.killAfter)} of ${signal}; sending SIGKILL`
+            now >= from + options.killAfter
+              ? `the command's process group did not exit within ${
+                format(options.killAfter)
+              } of ${signal}; sending SIGKILL`
+              : `the lease is about to expire and the command's process group still runs; sending SIGKILL`
           )
           yield* dog.signal("SIGKILL")
         }

@@ -21,9 +21,12 @@
  * `require`: it uses nothing but `process` and what it loads (a bundler may rename its locals, or
  * rewrite a `require` it sees), and is plain JavaScript once its types are erased.
  */
+import type * as ChildProcess from "node:child_process"
+import type * as Net from "node:net"
+
 export function watchdog(load: (id: string) => unknown): void {
-  const net = load("node:net") as typeof import("node:net")
-  const { spawn } = load("node:child_process") as typeof import("node:child_process")
+  const net = load("node:net") as typeof Net
+  const { spawn } = load("node:child_process") as typeof ChildProcess
   const [socketPath = "", killAfterText = "0", marginText = "0", command = "", ...args] = process.argv.slice(2)
   const killAfter = Number(killAfterText)
   const margin = Number(marginText)
