@@ -8,7 +8,20 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import type * as Span from "@effect/cli/HelpDoc/Span"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Context, Effect, Either, Logger, LogLevel, Option, Queue, Redacted } from "effect"
+import {
+  Console,
+  Context,
+  DefaultServices,
+  Effect,
+  Either,
+  FiberRefs,
+  HashMap,
+  Logger,
+  LogLevel,
+  Option,
+  Queue,
+  Redacted
+} from "effect"
 import { constants } from "node:os"
 import type { InvalidOptions, RedisError } from "../../LockError.js"
 import type { Redis } from "../../Redis.js"
@@ -250,14 +263,19 @@ export const command = Command.make("effect-lock").pipe(
   Command.withSubcommands([runCommand, statusCommand])
 )
 
-/** Prints progress as `effect-lock: …` lines on stderr. */
+/**
+ * Prints progress as `effect-lock: …` lines on stderr, escaped. The library's own `lease lost (…)`
+ * warning is left out: `run` says why, in words (taken by another owner, expired, unconfirmed).
+ */
 const stderrLogger = Logger.replace(
   Logger.defaultLogger,
-  Logger.withConsoleError(Logger.make(({ logLevel, message }) => {
+  Logger.make(({ annotations, context, logLevel, message }) => {
     const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    if (text.startsWith("lease lost (") && HashMap.has(annotations, "lock.id")) return
     const level = LogLevel.greaterThanEqual(logLevel, LogLevel.Warning) ? `${logLevel.label.toLowerCase()}: ` : ""
-    return `effect-lock: ${level}${escape(text)}`
-  }))
+    const console = Context.get(FiberRefs.getOrDefault(context, DefaultServices.currentServices), Console.Console)
+    console.unsafe.error(`effect-lock: ${level}${escape(text)}`)
+  })
 )
 
 /**
