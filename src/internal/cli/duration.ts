@@ -28,7 +28,9 @@ export const parse = (text: string, min: 0 | 1): Either.Either<number, string> =
     : match[2] === ""
     ? (Number(match[1]) === 0 ? 1 : undefined)
     : UNIT.get(match[2]!)
-  const ms = match === null || unit === undefined ? NaN : Number(match[1]) * unit
+  const raw = match === null || unit === undefined ? NaN : Number(match[1]) * unit
+  // `0.7s` is 700 ms, though 0.7 * 1000 is not quite; `0.0005s` is no whole millisecond.
+  const ms = Math.abs(raw - Math.round(raw)) < 1e-6 ? Math.round(raw) : NaN
   return Number.isSafeInteger(ms) && ms >= min && ms <= MAX_MILLIS
     ? Either.right(ms)
     : Either.left(

@@ -23,5 +23,4 @@ export const escape = (text: string): string =>
 export const quote = (text: string): string => `"${text.replace(/["\\]/g, (char) => `\\${char}`)}"`
 
 /** `value` as one line of JSON whose every control character is escaped (`JSON.stringify` leaves C1 and U+2028 raw). */
-export const json = (value: unknown): string =>
-  JSON.stringify(value).replace(UNSAFE, (char) => `\\u${hex(char, 4)}`)
+export const json = (value: unknown): string => JSON.stringify(value).replace(UNSAFE, (char) => `\\u${hex(char, 4)}`)

@@ -5,8 +5,8 @@ import { Console, Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { lockKeys } from "../keys.js"
-import { json } from "./escape.js"
 import * as scripts from "../lock/scripts.js"
+import { json } from "./escape.js"
 
 export interface StatusOptions {
   readonly id: string
