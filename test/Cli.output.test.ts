@@ -104,9 +104,10 @@ describe.concurrent("effect-lock: credentials and output", () => {
         `effect-lock: acquired lock "x\\neffect-lock: acquired lock \\"forged\\" with fence 99\\x1b[2K\\x9b31m\\u202e" ` +
         `with fence ${(yield* awaitFile<Cli.Started>("crafted", "started")).fence}`
       ])
-      expect(done.stderr).not.toMatch(/[\u001b\u009b\u202e]/)
+      const raw = [ESC, "\u009b", "\u202e"]
+      for (const char of raw) expect(done.stderr).not.toContain(char)
       const status = yield* runCli(["status", "--id", id, "--redis", h.server().url, "--json"])
-      expect(status.stdout).not.toMatch(/[\u001b\u009b\u202e]/)
+      for (const char of raw) expect(status.stdout).not.toContain(char)
       expect(status.stdout.trimEnd().split("\n")).toHaveLength(1)
       expect(JSON.parse(status.stdout).id).toBe(id)
     })
