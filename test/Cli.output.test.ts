@@ -156,16 +156,18 @@ describe.concurrent("effect-lock: credentials and output", () => {
       const bare = yield* runCli(["run", ...base, "--lease", "10", "--", ...child(`${id}-x`, "exit")])
       expect(bare.code).toBe(64)
       expect(bare.stderr + bare.stdout).toContain("a number and a unit")
-      for (const [n, lease] of [["a", "10 seconds"], ["b", "10s"]] as const) {
-        const run = yield* cli(["run", ...base, "--lease", lease, "--", ...child(`${id}-${n}`, "wait")])
-        yield* awaitFile<Cli.Started>(`${id}-${n}`, "started")
-        const status = JSON.parse((yield* runCli(["status", ...base, "--json"])).stdout)
-        expect(status.state).toBe("held")
-        expect(status.remainingMs).toBeGreaterThan(1000)
-        expect(status.remainingMs).toBeLessThanOrEqual(10_000)
-        yield* go(`${id}-${n}`)
-        expect((yield* run.finished).code).toBe(0)
-      }
+      yield* Effect.forEach([["a", "10 seconds"], ["b", "10s"]] as const, ([n, lease]) =>
+        Effect.gen(function*() {
+          const other = [...base.slice(0, 1), `${id}-${n}`, ...base.slice(2)]
+          const run = yield* cli(["run", ...other, "--lease", lease, "--", ...child(`${id}-${n}`, "wait")])
+          yield* awaitFile<Cli.Started>(`${id}-${n}`, "started")
+          const status = JSON.parse((yield* runCli(["status", ...other, "--json"])).stdout)
+          expect(status.state).toBe("held")
+          expect(status.remainingMs).toBeGreaterThan(1000)
+          expect(status.remainingMs).toBeLessThanOrEqual(10_000)
+          yield* go(`${id}-${n}`)
+          expect((yield* run.finished).code).toBe(0)
+        }), { concurrency: "unbounded" })
     })
   )
 

@@ -79,7 +79,7 @@ describe.concurrent("effect-lock run: the command's process tree", () => {
       const done = yield* first.finished
       expect(done.code).toBe(70)
       // Told by the watchdog (it killed the group), or by the lease's own deadline, whichever it hears first.
-      expect(done.stderr).toMatch(/the watchdog killed the command's process group|could not be confirmed/)
+      expect(done.stderr).toMatch(/the watchdog killed the command's process group|lost the lease/)
     })
   )
 

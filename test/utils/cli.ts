@@ -182,4 +182,4 @@ export const killOnExit = (pid: number) =>
 export const live = (
   name: string,
   body: Effect.Effect<void, unknown, Scope.Scope | CommandExecutor.CommandExecutor>
-) => it.scopedLive(name, () => body.pipe(Effect.provide(NodeContext.layer)), 30_000)
+) => it.scopedLive(name, () => body.pipe(Effect.provide(NodeContext.layer)), 60_000)

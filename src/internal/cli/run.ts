@@ -115,16 +115,18 @@ type Outcome =
 
 /** Says why a lease was lost: an extension found another owner, no owner, or nothing was confirmed. */
 const describeLoss = (options: RunOptions, lost: LockLost): Effect.Effect<string, never, Redis> => {
-  const lease = `the lease on lock ${quote(options.id)} (fence ${lost.fence})`
-  if (lost.reason === "unconfirmed") return Effect.succeed(`${lease} could not be confirmed before it would expire`)
+  const lease = `lost the lease on lock ${quote(options.id)} (fence ${lost.fence})`
+  if (lost.reason === "unconfirmed") {
+    return Effect.succeed(`${lease}: no extension could be confirmed before it would expire`)
+  }
   return lockStatus(options).pipe(
     Effect.timeout(Duration.seconds(1)),
     Effect.map((now) =>
       now.state === "held" || now.state === "reserved"
-        ? `${lease} was taken by another owner`
-        : `${lease} expired: its key is gone`
+        ? `${lease}: it was taken by another owner`
+        : `${lease}: it expired (its key is gone)`
     ),
-    Effect.orElseSucceed(() => `${lease} was lost: the lock is no longer ours`)
+    Effect.orElseSucceed(() => `${lease}: the lock is no longer ours`)
   )
 }
 
@@ -263,8 +265,8 @@ const supervise = (
       ),
       Effect.as(endingSoon(lease, margin + graceOf(options.lease, options.killAfter)), {
         _tag: "Lost",
-        message: `the lease on lock ${quote(options.id)} (fence ${lease.fence}) could not be confirmed ` +
-          `and is about to expire`
+        message: `lost the lease on lock ${quote(options.id)} (fence ${lease.fence}): no extension was confirmed, ` +
+          `and it is about to expire`
       })
     ]
     const outcome = yield* Effect.raceAll(racers).pipe(
