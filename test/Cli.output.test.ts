@@ -16,7 +16,7 @@ import { uniqueId } from "./utils/probe.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
 const h = Cli.harness()
-const { awaitFile, child, cli, go, redis, runCli } = Cli.tools(h)
+const { awaitFile, child, cli, command, go, redis, runCli } = Cli.tools(h)
 
 const ESC = "\u001b"
 
@@ -211,17 +211,7 @@ describe.concurrent("effect-lock: credentials and output", () => {
     Effect.gen(function*() {
       const id = yield* uniqueId("out-stolen")
       const client = yield* redis
-      const run = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--lease",
-        "3s",
-        "--",
-        ...child(`${id}-a`, "wait", 0, 9)
-      ])
+      const run = yield* cli(command(id, ["--lease", "3s"], child(`${id}-a`, "wait", 0, 9)))
       const a = yield* awaitFile<Cli.Started>(`${id}-a`, "started")
       yield* killOnExit(a.pid)
       expect(yield* Effect.promise(() => client.set(lockKey(id), "thief", "PX", 20_000))).toBe("OK")

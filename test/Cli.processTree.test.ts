@@ -14,7 +14,7 @@ import * as Live from "./utils/live.js"
 import { uniqueId } from "./utils/probe.js"
 
 const h = Cli.harness()
-const { awaitFile, child, cli, go, readJson, redis } = Cli.tools(h)
+const { awaitFile, child, cli, command, go, readJson, redis } = Cli.tools(h)
 
 /** `sh -c` of a command line, each word quoted. */
 const shell = (script: (quoted: string) => string, words: ReadonlyArray<string>) => [
@@ -33,19 +33,7 @@ describe.concurrent("effect-lock run: the command's process tree", () => {
     Effect.gen(function*() {
       const id = yield* uniqueId("tree-kill")
       const client = yield* redis
-      const run = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--lease",
-        "20s",
-        "--kill-after",
-        "300ms",
-        "--",
-        ...child(`${id}-a`, "ticking")
-      ])
+      const run = yield* cli(command(id, ["--lease", "20s", "--kill-after", "300ms"], child(`${id}-a`, "ticking")))
       const a = yield* awaitFile<Cli.Started>(`${id}-a`, "started")
       yield* killOnExit(a.pid)
       yield* signal(run.proc.pid, "SIGKILL")
@@ -88,17 +76,7 @@ describe.concurrent("effect-lock run: the command's process tree", () => {
     Effect.gen(function*() {
       const id = yield* uniqueId("tree-tstp")
       const client = yield* redis
-      const run = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--lease",
-        "3s",
-        "--",
-        ...child(`${id}-a`, "wait", 6)
-      ])
+      const run = yield* cli(command(id, ["--lease", "3s"], child(`${id}-a`, "wait", 6)))
       const a = yield* awaitFile<Cli.Started>(`${id}-a`, "started")
       yield* killOnExit(a.pid)
       yield* killOnExit(run.proc.pid)
@@ -118,19 +96,13 @@ describe.concurrent("effect-lock run: the command's process tree", () => {
     Effect.gen(function*() {
       const id = yield* uniqueId("tree-shell")
       const client = yield* redis
-      const run = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--lease",
-        "3s",
-        "--kill-after",
-        "500ms",
-        "--",
-        ...shell((worker) => `${worker}; echo the worker ended`, child(`${id}-w`, "ticking"))
-      ])
+      const run = yield* cli(
+        command(
+          id,
+          ["--lease", "3s", "--kill-after", "500ms"],
+          shell((worker) => `${worker}; echo the worker ended`, child(`${id}-w`, "ticking"))
+        )
+      )
       const worker = yield* awaitFile<Cli.Started>(`${id}-w`, "started")
       yield* killOnExit(worker.pid)
       expect(yield* Effect.promise(() => client.del(lockKey(id)))).toBe(1)

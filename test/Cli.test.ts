@@ -15,7 +15,7 @@ import * as RedisServer from "./utils/RedisServer.js"
 import * as UpstashServer from "./utils/UpstashServer.js"
 
 const h = Cli.harness()
-const { awaitFile, child, cli, go, redis, runCli } = Cli.tools(h)
+const { awaitFile, child, cli, command, go, redis, runCli } = Cli.tools(h)
 type Started = Cli.Started
 type Term = Cli.Term
 
@@ -80,19 +80,7 @@ describe.concurrent("effect-lock on the command line", () => {
     Effect.gen(function*() {
       const id = yield* uniqueId("cli-lost")
       const client = yield* redis
-      const run = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--lease",
-        "3s",
-        "--kill-after",
-        "300ms",
-        "--",
-        ...child(`${id}-a`, "stubborn")
-      ])
+      const run = yield* cli(command(id, ["--lease", "3s", "--kill-after", "300ms"], child(`${id}-a`, "stubborn")))
       const started = yield* awaitFile<Started>(`${id}-a`, "started")
       const deletedAt = Date.now()
       expect(yield* Effect.promise(() => client.del(lockKey(id)))).toBe(1)
@@ -128,17 +116,7 @@ describe.concurrent("effect-lock on the command line", () => {
       yield* proxy.freeze
       const frozenAt = Date.now()
       // The next owner talks to Redis directly, and waits in line for the frozen holder's lease to end.
-      const second = yield* cli([
-        "run",
-        "--id",
-        id,
-        "--redis",
-        h.server().url,
-        "--wait",
-        "20s",
-        "--",
-        ...child(`${id}-b`, "exit")
-      ])
+      const second = yield* cli(command(id, ["--wait", "20s"], child(`${id}-b`, "exit")))
       const term = yield* awaitFile<Term>(`${id}-a`, "term")
       expect(term.signal).toBe("SIGTERM")
       // Nothing was confirmed after the freeze, so the lease ended within 2 s of it (wide margin here;
@@ -161,15 +139,7 @@ describe.concurrent("effect-lock on the command line", () => {
       yield* Effect.forEach(["SIGTERM", "SIGINT"] as const, (signal) =>
         Effect.gen(function*() {
           const id = yield* uniqueId(`cli-${signal}`)
-          const run = yield* cli([
-            "run",
-            "--id",
-            id,
-            "--redis",
-            h.server().url,
-            "--",
-            ...child(`${id}-a`, "wait", 0, 42)
-          ])
+          const run = yield* cli(command(id, [], child(`${id}-a`, "wait", 0, 42)))
           yield* awaitFile<Started>(`${id}-a`, "started")
           expect(yield* Effect.promise(() => client.exists(lockKey(id)))).toBe(1)
           yield* Effect.sync(() => process.kill(run.proc.pid, signal))

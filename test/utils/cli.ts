@@ -117,6 +117,18 @@ export const tools = (h: Harness) => {
     termCode = 0
   ) => [process.execPath, "test/fixtures/cli-child.mjs", h.dir(), name, mode, String(code), String(termCode)]
 
+  /** `run --id <id> --redis <the server> <options> -- <argv>`. */
+  const command = (id: string, options: ReadonlyArray<string>, argv: ReadonlyArray<string>) => [
+    "run",
+    "--id",
+    id,
+    "--redis",
+    h.server().url,
+    ...options,
+    "--",
+    ...argv
+  ]
+
   /** Waits for `<name>.<suffix>` and reads it. */
   const awaitFile = <A>(name: string, suffix: string) =>
     eventually(() => readJson<A>(name, suffix), `${name}.${suffix}`)
@@ -134,7 +146,7 @@ export const tools = (h: Harness) => {
     (client) => Effect.promise(() => client.quit().catch(() => ""))
   )
 
-  return { awaitFile, child, cli, go, readJson, redis, runCli }
+  return { awaitFile, child, cli, command, go, readJson, redis, runCli }
 }
 
 /** Polls (every 10 ms, up to 20 s) until `check` gives a value. */

@@ -11,7 +11,7 @@ import * as net from "node:net"
 import { constants } from "node:os"
 import { join } from "node:path"
 import { CliFailure } from "./exitCodes.js"
-import { watchdog } from "./watchdogScript.js"
+import { onLines, watchdog } from "./watchdogScript.js"
 
 /** What the watchdog reports. `Closed`: it is gone (it exited, or killed its group). */
 export type Event = Data.TaggedEnum<{
@@ -109,7 +109,7 @@ export const start = (
     )
     const script = join(dir, "watchdog.cjs")
     const socketPath = join(dir, "socket")
-    yield* fs.writeFileString(script, `"use strict";\n(${String(watchdog)})(require)\n`).pipe(
+    yield* fs.writeFileString(script, `"use strict";\n(${String(watchdog)})(require, ${String(onLines)})\n`).pipe(
       Effect.mapError(failure("cannot write its script"))
     )
     const { accepted } = yield* listen(socketPath)
@@ -151,16 +151,9 @@ export const start = (
     // The script is loaded and the socket connected: nothing of the directory is needed any more.
     yield* Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
     yield* Effect.addFinalizer(() => Effect.sync(() => socket.destroy()))
-    let buffer = ""
-    socket.setEncoding("utf8")
-    socket.on("data", (chunk: string) => {
-      buffer += chunk
-      let end: number
-      while ((end = buffer.indexOf("\n")) >= 0) {
-        const event = decode(buffer.slice(0, end))
-        buffer = buffer.slice(end + 1)
-        if (event !== undefined) events.unsafeOffer(event)
-      }
+    onLines(socket, (line) => {
+      const event = decode(line)
+      if (event !== undefined) events.unsafeOffer(event)
     })
     socket.on("error", () => undefined)
     socket.on("close", () => void events.unsafeOffer(Event.Closed()))

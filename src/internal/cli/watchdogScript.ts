@@ -18,13 +18,32 @@
  * `release`; watchdog → `run`: `started <pid>`, `error <errno code>`, `exited <code> <signal>`, `expired`.
  *
  * The function is serialised with `String(watchdog)` into a script file, and called there with
- * `require`: it uses nothing but `process` and what it loads (a bundler may rename its locals, or
- * rewrite a `require` it sees), and is plain JavaScript once its types are erased.
+ * `require` and {@link onLines}: it uses nothing but `process`, its arguments and what it loads (a
+ * bundler may rename its locals, or rewrite a `require` it sees), and is plain JavaScript once its types
+ * are erased.
  */
 import type * as ChildProcess from "node:child_process"
 import type * as Net from "node:net"
 
-export function watchdog(load: (id: string) => unknown): void {
+/**
+ * Calls `f` with each line `socket` receives. Both ends use it: `run` imports it, and the script gets it
+ * serialised beside {@link watchdog}.
+ */
+export function onLines(socket: Net.Socket, f: (line: string) => void): void {
+  let buffer = ""
+  socket.setEncoding("utf8")
+  socket.on("data", (chunk: string) => {
+    buffer += chunk
+    let end: number
+    while ((end = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, end)
+      buffer = buffer.slice(end + 1)
+      f(line)
+    }
+  })
+}
+
+export function watchdog(load: (id: string) => unknown, lines: typeof onLines): void {
   const net = load("node:net") as typeof Net
   const { spawn } = load("node:child_process") as typeof ChildProcess
   const [socketPath = "", killAfterText = "0", marginText = "0", command = "", ...args] = process.argv.slice(2)
@@ -76,21 +95,14 @@ export function watchdog(load: (id: string) => unknown): void {
     child.on("spawn", () => send(`started ${child.pid}`))
     child.on("exit", (code, signal) => send(`exited ${code ?? ""} ${signal ?? ""}`))
   }
-  let buffer = ""
-  socket.setEncoding("utf8")
-  socket.on("data", (chunk: string) => {
-    buffer += chunk
-    let end: number
-    while ((end = buffer.indexOf("\n")) >= 0) {
-      const [word, value] = buffer.slice(0, end).split(" ")
-      buffer = buffer.slice(end + 1)
-      if (word === "release") process.exit(0)
-      if (word === "deadline") {
-        deadline = Number(value)
-        clearTimeout(expiry)
-        if (!orphaned) onDeadline()
-        if (!started) start()
-      }
+  lines(socket, (line) => {
+    const [word, value] = line.split(" ")
+    if (word === "release") process.exit(0)
+    if (word === "deadline") {
+      deadline = Number(value)
+      clearTimeout(expiry)
+      if (!orphaned) onDeadline()
+      if (!started) start()
     }
   })
   socket.on("error", onOrphaned)
