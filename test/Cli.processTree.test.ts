@@ -7,6 +7,7 @@
  */
 import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cli from "./utils/cli.js"
 import { eventually, isAlive, killOnExit, live, lockKey, signal } from "./utils/cli.js"
@@ -27,7 +28,32 @@ interface Tick {
   readonly at: number
 }
 
+/** The process group of `pid` (Linux: field 5 of /proc/<pid>/stat, after the command name). */
+const groupOf = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
+}
+
 describe.concurrent("effect-lock run: the command's process tree", () => {
+  live(
+    "the watchdog killed: run stops the rest of the group (SIGTERM, SIGKILL after --kill-after) and exits 70 once it is gone",
+    Effect.gen(function*() {
+      const id = yield* uniqueId("tree-dog")
+      const run = yield* cli(command(id, ["--lease", "20s", "--kill-after", "300ms"], child(`${id}-a`, "ticking")))
+      const a = yield* awaitFile<Cli.Started>(`${id}-a`, "started")
+      yield* killOnExit(a.pid)
+      const watchdog = groupOf(a.pid)
+      expect(watchdog).not.toBe(a.pid)
+      expect(watchdog).not.toBe(run.proc.pid)
+      yield* signal(watchdog, "SIGKILL")
+      expect((yield* awaitFile<Cli.Term>(`${id}-a`, "term")).signal).toBe("SIGTERM")
+      const done = yield* run.finished
+      expect(done.code).toBe(70)
+      expect(done.stderr).toContain("the watchdog exited")
+      expect(isAlive(a.pid)).toBe(false)
+    })
+  )
+
   live(
     "run SIGKILLed: the watchdog stops the command (SIGTERM, then SIGKILL after --kill-after) while the lease still holds",
     Effect.gen(function*() {

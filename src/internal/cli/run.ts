@@ -193,9 +193,9 @@ const supervise = (
 
     /** The live processes of the group, the watchdog aside. */
     const others = Effect.map(group.members(dog.pgid), (pids) => pids.filter((pid) => pid !== dog.pgid))
-    /** Whether the command has exited and nothing else of the group runs. */
+    /** Whether the command has exited (or the watchdog is gone) and nothing else of the group runs. */
     const quiet = Effect.zipWith(
-      Deferred.isDone(exited),
+      Effect.zipWith(Deferred.isDone(exited), Deferred.isDone(gone), (a, b) => a || b),
       Effect.suspend(() => others),
       (done, rest) => done && rest.length === 0
     )
@@ -229,7 +229,6 @@ const supervise = (
         const forward = Effect.forever(Effect.flatMap(Queue.take(received), (signal) => dog.signal(signal)))
         const ended = yield* Effect.raceAll([
           Effect.as(untilQuiet, true),
-          Effect.as(Deferred.await(gone), true),
           Effect.as(untilKill(from), false),
           Effect.zipRight(forward, Effect.never)
         ].map(Effect.interruptible))
@@ -251,7 +250,7 @@ const supervise = (
 
     /** Waits until the group is gone: the rest of it, then the watchdog, let go. */
     const finish = Effect.gen(function*() {
-      yield* Effect.raceFirst(Effect.interruptible(untilQuiet), Effect.interruptible(Deferred.await(gone)))
+      yield* untilQuiet
       yield* dog.release
       yield* untilEmpty
     })
