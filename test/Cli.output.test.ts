@@ -92,24 +92,36 @@ describe.concurrent("effect-lock: credentials and output", () => {
   )
 
   live(
-    "control characters in an id are escaped: a crafted id cannot forge a log line or drive the terminal",
+    "what run prints is escaped: a crafted id, command or bad id cannot forge a log line or drive the terminal",
     Effect.gen(function*() {
-      const id = `x\neffect-lock: acquired lock "forged" with fence 99\u001b[2K\u009b31m\u202e`
-      const done = yield* runCli(["run", "--id", id, "--redis", h.server().url, "--", ...child("crafted", "exit")])
-      expect(done.code).toBe(0)
-      const lines = done.stderr.trimEnd().split("\n")
-      expect(lines.length).toBeGreaterThan(0)
-      for (const line of lines) expect(line).toMatch(/^effect-lock: /)
-      expect(lines.filter((line) => line.includes("forged"))).toEqual([
-        `effect-lock: acquired lock "x\\neffect-lock: acquired lock \\"forged\\" with fence 99\\x1b[2K\\x9b31m\\u202e" ` +
-        `with fence ${(yield* awaitFile<Cli.Started>("crafted", "started")).fence}`
-      ])
+      const forged = `\neffect-lock: acquired lock "forged" with fence 99\u001b[2K\u009b31m`
+      // Ids refuse control characters (64), but say what they got; a bidi override is a valid id; a command
+      // name is anything.
+      const bidi = `x\u202eevil`
+      const [badId, oddId, badCommand] = yield* Effect.all([
+        runCli(["run", "--id", `x${forged}`, "--redis", h.server().url, "--", "true"]),
+        runCli(["run", "--id", bidi, "--redis", h.server().url, "--", ...child("crafted", "exit")]),
+        runCli(["run", "--id", "x", "--redis", h.server().url, "--", `/no/such${forged}`])
+      ], { concurrency: "unbounded" })
+      expect(badId.code).toBe(64)
+      expect(oddId.code).toBe(0)
+      expect(badCommand.code).toBe(127)
       const raw = [ESC, "\u009b", "\u202e"]
-      for (const char of raw) expect(done.stderr).not.toContain(char)
-      const status = yield* runCli(["status", "--id", id, "--redis", h.server().url, "--json"])
+      for (const r of [badId, oddId, badCommand]) {
+        const lines = r.stderr.trimEnd().split("\n")
+        for (const line of lines) expect(line).toMatch(/^effect-lock: /)
+        expect(lines.filter((line) => line.startsWith("effect-lock: acquired lock \"forged\""))).toEqual([])
+        for (const char of raw) expect(r.stderr).not.toContain(char)
+      }
+      expect(badCommand.stderr).toContain(
+        `command not found: /no/such\\neffect-lock: acquired lock "forged" with fence 99\\x1b[2K\\x9b31m`
+      )
+      const fence = (yield* awaitFile<Cli.Started>("crafted", "started")).fence
+      expect(oddId.stderr).toContain(`acquired lock "x\\u202eevil" with fence ${fence}`)
+      const status = yield* runCli(["status", "--id", bidi, "--redis", h.server().url, "--json"])
       for (const char of raw) expect(status.stdout).not.toContain(char)
-      expect(status.stdout.trimEnd().split("\n")).toHaveLength(1)
-      expect(JSON.parse(status.stdout).id).toBe(id)
+      expect(status.stdout).toContain("\\u202e")
+      expect(JSON.parse(status.stdout).id).toBe(bidi)
     })
   )
 
