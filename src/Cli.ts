@@ -8,10 +8,12 @@
  * effect-lock status --id nightly-report --json
  * ```
  *
- * `run` acquires the lock, runs the command with `EFFECT_LOCK_ID` and `EFFECT_LOCK_FENCE` in its
- * environment, keeps the lease alive while it runs and releases it once it has exited. Signals to the
- * command line are forwarded to the child; a lost lease stops the child (SIGTERM, then SIGKILL after
- * `--kill-after`). Exit codes are in {@link ExitCodes}.
+ * `run` finds the command, acquires the lock, runs the command in a process group of its own with
+ * `EFFECT_LOCK_ID` and `EFFECT_LOCK_FENCE` in its environment (and without the Redis credentials), keeps
+ * the lease alive while it runs and releases it once every process of the group is gone. Signals to the
+ * command line are forwarded to the group; a lost lease stops it (SIGTERM, then SIGKILL after
+ * `--kill-after`); a watchdog in the group kills it before the lease can expire if `run` itself is
+ * killed or stopped (docs/cli.md). Exit codes are in {@link ExitCodes}.
  *
  * This module is the entry point of the `effect-lock` bin (Node only), exported for embedding the command
  * in another command line. Importing it loads `@effect/cli` and `@effect/platform-node`; programs that
@@ -32,6 +34,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Exit, Layer } from "effect"
 import { command as rootCommand, ExitStatus, program } from "./internal/cli/command.js"
 import { ExitCodes as codes } from "./internal/cli/exitCodes.js"
+import * as Scrub from "./internal/cli/scrub.js"
 import * as Signals from "./internal/cli/signals.js"
 
 /**
@@ -43,8 +46,10 @@ import * as Signals from "./internal/cli/signals.js"
  * | 69 | Redis unreachable or failing (`EX_UNAVAILABLE`) |
  * | 70 | the lease was lost while the command ran; it was stopped |
  * | 75 | the lock was not acquired (`EX_TEMPFAIL`, like `flock -E 75`); `--conflict-exit-code` changes it |
- * | 126 | the command could not be run |
- * | 127 | the command was not found |
+ * | 126 | the command could not be run (the lock was not taken) |
+ * | 127 | the command was not found (the lock was not taken) |
+ * | 130 | SIGINT ended the run or the command (128 + 2) |
+ * | 143 | SIGTERM ended the run or the command (128 + 15) |
  *
  * @since 0.1.0
  * @category command line
@@ -80,12 +85,14 @@ const provide = <A, E>(
 /**
  * The entry point of the `effect-lock` binary: runs `process.argv` with `NodeRuntime.runMain`, so that
  * SIGINT and SIGTERM interrupt the program and its finalizers run (the child is stopped, the lock
- * released) before the process exits with the code of the run.
+ * released) before the process exits with the code of the run. A password in `--redis` is first hidden
+ * from `ps` and `/proc/<pid>/cmdline`, where the platform allows.
  *
  * @since 0.1.0
  * @category command line
  */
 export const main = (version: string): void => {
+  Scrub.hideSecrets()
   const exit = { code: undefined as number | undefined }
   NodeRuntime.runMain(provide(program(process.argv, version), exit), {
     disablePrettyLogger: true,

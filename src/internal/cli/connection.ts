@@ -1,9 +1,10 @@
 /**
- * Which Redis the command talks to: `--redis <url>`, else `REDIS_URL`, else `UPSTASH_REDIS_REST_URL`
- * with `UPSTASH_REDIS_REST_TOKEN`. The backend module is loaded only once chosen, so a run over ioredis
+ * Which Redis the command talks to: `--redis <url>`, else `--redis-file <path>` (the URL in a file),
+ * else `REDIS_URL`, else `UPSTASH_REDIS_REST_URL` with `UPSTASH_REDIS_REST_TOKEN`. The backend module is loaded only once chosen, so a run over ioredis
  * never needs `@upstash/redis` and the other way round. URLs and tokens stay `Redacted` and are never
  * printed: a rejected URL is reported without its text.
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import type { Redis } from "../../Redis.js"
 import { CliFailure, ExitCodes } from "./exitCodes.js"
@@ -24,12 +25,27 @@ const hasProtocol = (text: string, protocols: ReadonlyArray<string>) => {
 
 const filled = (secret: Redacted.Redacted) => Redacted.value(secret).trim() !== ""
 
-const missing =
-  "no Redis given: pass --redis <url> or set REDIS_URL, or set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN"
+const missing = "no Redis given: pass --redis <url> or --redis-file <path>, or set REDIS_URL, " +
+  "or set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN"
 
-/** Picks the connection from the flag and the environment, checking the URLs' form. */
-export const resolve = (flag: Option.Option<Redacted.Redacted>): Effect.Effect<Connection, CliFailure> =>
+/** The variables credentials are read from: they are not passed on to the command (unless asked). */
+export const credentialVariables = ["REDIS_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const
+
+/** The URL in a file (its first line; surrounding blanks ignored), never printed. */
+const readUrlFile = (path: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFileString(path)).pipe(
+    Effect.map((text) => Redacted.make(text.split("\n")[0]!.trim())),
+    Effect.mapError((error) => usage(`cannot read --redis-file: ${error.message}`))
+  )
+
+/** Picks the connection from the flags and the environment, checking the URLs' form. */
+export const resolve = (
+  flag: Option.Option<Redacted.Redacted>,
+  file: Option.Option<string> = Option.none()
+): Effect.Effect<Connection, CliFailure, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    if (Option.isSome(flag) && Option.isSome(file)) return yield* usage("--redis and --redis-file exclude each other")
+    const fromFile = Option.isSome(file) ? Option.some(yield* readUrlFile(file.value)) : Option.none()
     // A variable set to the empty string counts as unset.
     const env = yield* Config.all({
       redis: Config.option(Config.redacted("REDIS_URL")).pipe(Config.map(Option.filter(filled))),
@@ -38,10 +54,11 @@ export const resolve = (flag: Option.Option<Redacted.Redacted>): Effect.Effect<C
       ),
       upstashToken: Config.option(Config.redacted("UPSTASH_REDIS_REST_TOKEN")).pipe(Config.map(Option.filter(filled)))
     }).pipe(Effect.mapError(() => usage(missing)))
-    const redis = Option.orElse(flag, () => env.redis)
+    const redis = Option.orElse(Option.orElse(flag, () => fromFile), () => env.redis)
     if (Option.isSome(redis)) {
       if (!hasProtocol(Redacted.value(redis.value), ["redis:", "rediss:"])) {
-        return yield* usage(`${Option.isSome(flag) ? "--redis" : "REDIS_URL"} is not a redis:// or rediss:// URL`)
+        const source = Option.isSome(flag) ? "--redis" : Option.isSome(file) ? "the --redis-file" : "REDIS_URL"
+        return yield* usage(`${source} is not a redis:// or rediss:// URL`)
       }
       return { _tag: "IoRedis", url: redis.value } as const
     }

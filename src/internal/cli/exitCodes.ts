@@ -16,7 +16,11 @@ export const ExitCodes = {
   /** The command was found but could not be run. */
   cannotExecute: 126,
   /** The command was not found. */
-  notFound: 127
+  notFound: 127,
+  /** SIGINT (Ctrl-C) ended `run` or the command: 128 + 2. */
+  interrupted: 130,
+  /** SIGTERM ended `run` or the command: 128 + 15. */
+  terminated: 143
 } as const
 
 /** A failure of the command itself, with the code it exits with and what it prints (no secrets). */

@@ -6,6 +6,7 @@ import type { RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import { lockKeys } from "../keys.js"
 import * as scripts from "../lock/scripts.js"
+import { json } from "./escape.js"
 
 export interface StatusOptions {
   readonly id: string
@@ -44,4 +45,4 @@ const describe = (r: StatusReport): string =>
 
 /** Prints the status on stdout. */
 export const status = (options: StatusOptions): Effect.Effect<void, RedisError, Redis> =>
-  Effect.flatMap(report(options), (r) => Console.log(options.json ? JSON.stringify(r) : describe(r)))
+  Effect.flatMap(report(options), (r) => Console.log(options.json ? json(r) : describe(r)))
