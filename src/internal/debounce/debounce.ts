@@ -6,7 +6,7 @@ import { Effect, Either } from "effect"
 import type { Debounce, Failure, Options, Outcome, Requirements, Success } from "../../Debounce.js"
 import { InvalidOptions, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
-import { DEFAULT_PREFIX } from "../keys.js"
+import { DEFAULT_PREFIX, hashTag } from "../keys.js"
 import * as validate from "../validate.js"
 import { RUN_LOCK_PREFIX, withRunLock } from "./runLock.js"
 import * as scripts from "./scripts.js"
@@ -84,7 +84,7 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
     const ttl = String(Math.min(validate.MAX_MILLIS, Math.max(wait, maxWait) * 4 + 1000))
 
     const keysOf = (key: string) => {
-      const base = `${prefix}debounce:{${id}}:${encodeURIComponent(key)}`
+      const base = `${prefix}debounce:${hashTag(id)}:${encodeURIComponent(key)}`
       return [`${base}:seq`, `${base}:args`, `${base}:first`] as const
     }
 
