@@ -104,6 +104,12 @@ export interface Options<Args extends ReadonlyArray<unknown>, Out> {
    * most 511 characters. Default: one key for all calls.
    */
   readonly key?: ((...args: Args) => string) | undefined
+  /**
+   * The lease of a run: a run holds its key's run lock, and its claim on the burst, for this long,
+   * renewed while it runs. A burst whose last caller dies (during its wait or its run) is run by
+   * another caller within `wait` and one lease. A number is milliseconds. Default 10 seconds.
+   */
+  readonly lease?: Duration.DurationInput | undefined
   /** Namespace for every key. Default `"effect-lock:"`; state lives under `<prefix>debounce:{<id>}…`. */
   readonly prefix?: string | undefined
 }
