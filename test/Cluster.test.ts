@@ -374,7 +374,9 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         const semaphore = yield* Semaphore.make({ id, permits: 1 })
         const holding = yield* Scope.make()
         yield* Scope.extend(semaphore.take(1), holding)
-        const taker = yield* Effect.fork(Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => 1)))
+        const taker = yield* Effect.fork(
+          Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => 1))
+        )
         yield* eventually(Effect.promise(() => client.zcard(sk.queue)), (n) => n === 1, "10 seconds")
         yield* Scope.close(holding, Exit.void)
         expect(yield* Fiber.join(taker).pipe(Effect.timeout("10 seconds"))).toBe(1)

@@ -54,7 +54,7 @@ const runsOf = (admin: IORedis, id: string) => Effect.promise(() => admin.lrange
 
 const scenario = (
   name: string,
-  killWhen: (admin: IORedis, id: string, last: CommandExecutor.Process) => Effect.Effect<void>,
+  killWhen: (admin: IORedis, id: string, last: CommandExecutor.Process) => Effect.Effect<void, unknown>,
   slow: boolean
 ) =>
   it.scopedLive(name, () =>
@@ -65,7 +65,11 @@ const scenario = (
       const first = yield* caller(server.url, id, 1, false)
       const last = yield* caller(server.url, id, 2, slow)
       const flag = (name: string) => Effect.promise(() => admin.get(`${id}:${name}`))
-      yield* eventually(Effect.zip(flag("ready:1"), flag("ready:2")), ([a, b]) => a !== null && b !== null, "30 seconds")
+      yield* eventually(
+        Effect.zip(flag("ready:1"), flag("ready:2")),
+        ([a, b]) => a !== null && b !== null,
+        "30 seconds"
+      )
       yield* Effect.promise(() => admin.set(`${id}:go:1`, "1"))
       yield* eventually(seqOf(admin, id), (seq) => seq === "1", "20 seconds")
       yield* Effect.promise(() => admin.set(`${id}:go:2`, "1"))
@@ -87,7 +91,11 @@ const scenario = (
     }).pipe(Effect.provide(NodeContext.layer)) as Effect.Effect<void, unknown, Scope.Scope>, 90_000)
 
 describe("Debounce: a burst whose last caller dies still runs once (issue 23 §3)", () => {
-  scenario("the last caller SIGKILLed during its wait: the other caller's process runs the burst", () => Effect.void, false)
+  scenario(
+    "the last caller SIGKILLed during its wait: the other caller's process runs the burst",
+    () => Effect.void,
+    false
+  )
   scenario(
     "the last caller SIGKILLed during its run: the other caller's process runs the burst again, to its end",
     (admin, id, last) =>

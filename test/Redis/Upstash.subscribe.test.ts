@@ -11,7 +11,7 @@ import { DEFAULT_PREFIX, lockKeys } from "../../src/internal/keys.js"
 import { decodeInteger, Redis, script } from "../../src/Redis.js"
 import * as Streams from "../../src/Redis/internal/upstashStreams.js"
 import * as Upstash from "../../src/Redis/Upstash.js"
-import { handOffDelays } from "../utils/handOff.js"
+import { handOffDelays, median } from "../utils/handOff.js"
 import * as HttpProxy from "../utils/HttpProxy.js"
 import { eventually } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
@@ -159,11 +159,12 @@ layer(servers, { timeout: 30_000, excludeTestServices: true })("Upstash backend:
       const id = yield* uniqueId("buffered-sse")
       const { channel } = lockKeys(DEFAULT_PREFIX, id)
       yield* Effect.gen(function*() {
-        const delays = yield* handOffDelays(id, 4, client)
+        const delays = yield* handOffDelays(id, 6, client)
         // the stream was opened and is held back: never confirmed, so never counted on
         expect(proxy.held()).toBeGreaterThanOrEqual(1)
         expect((yield* Redis).subscriber!.isActive(channel)).toBe(false)
-        expect(delays.filter((ms) => ms >= 500)).toEqual([])
+        // polling speed (tens of ms; one slow round on a loaded machine is allowed), not a second each
+        expect(median(delays)).toBeLessThan(400)
       }).pipe(Effect.provide(Upstash.layer({ url: proxy.url, token: Redacted.make(fixture.token) })))
     }))
 

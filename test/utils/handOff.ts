@@ -27,3 +27,10 @@ export const handOffDelays = (id: string, rounds: number, admin: IORedis) =>
     }
     return delays
   }) satisfies Effect.Effect<ReadonlyArray<number>, unknown, Redis>
+
+/** The median of some numbers. */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
