@@ -41,7 +41,8 @@ import type { Redis } from "./Redis.js"
  * What happened to one call.
  *
  * - `Ran`: the callback ran in this call (`edge` says why) and returned `result`.
- * - `Superseded`: a later call in the same burst took over; it runs (or ran) with its arguments.
+ * - `Superseded`: a later call in the same burst took over; it runs (or ran) with its arguments. If that
+ *   call dies first, another caller adopts the run (within `wait` + `lease`): the burst still runs once.
  * - `Suppressed`: (leading mode) the burst already ran on its first call.
  *
  * @since 0.1.0
