@@ -15,7 +15,8 @@ import { uniqueId } from "./utils/probe.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
 const WAIT = 1500
-const LEASE = 1000
+// long enough that a caller slowed down by a loaded machine keeps its claim
+const LEASE = 3000
 
 /** One caller's process; its first stdout line (the call's outcome) once it comes. */
 const caller = (url: string, id: string, value: number, slow: boolean) =>
@@ -65,6 +66,13 @@ const scenario = (
       const first = yield* caller(server.url, id, 1, false)
       const last = yield* caller(server.url, id, 2, slow)
       const flag = (name: string) => Effect.promise(() => admin.get(`${id}:${name}`))
+      // a step that does not come says which, and what had run
+      const step = <A, E>(name: string, self: Effect.Effect<A, E>) =>
+        Effect.catchAll(self, (error) =>
+          Effect.flatMap(
+            runsOf(admin, id),
+            (runs) => Effect.fail(new Error(`${name}: ${String(error)}; runs ${runs}`))
+          ))
       yield* eventually(
         Effect.zip(flag("ready:1"), flag("ready:2")),
         ([a, b]) => a !== null && b !== null,
@@ -74,13 +82,16 @@ const scenario = (
       yield* eventually(seqOf(admin, id), (seq) => seq === "1", "20 seconds")
       yield* Effect.promise(() => admin.set(`${id}:go:2`, "1"))
       yield* eventually(seqOf(admin, id), (seq) => seq === "2", "20 seconds")
-      yield* killWhen(admin, id, last.proc)
+      yield* step("the last caller's run", killWhen(admin, id, last.proc))
       yield* last.proc.kill("SIGKILL")
       const killedAt = Date.now()
       // the other call resolved Superseded: a later call (the dead one) owed the run…
       expect(yield* first.outcome).toEqual({ _tag: "Superseded" })
       // …and the run came, in the other caller's process, with the last arguments, once
-      const runs = yield* eventually(runsOf(admin, id), (runs) => runs.some((r) => r.startsWith("end:")), "20 seconds")
+      const runs = yield* step(
+        "the adopted run",
+        eventually(runsOf(admin, id), (runs) => runs.some((r) => r.startsWith("end:")), "20 seconds")
+      )
       expect(Date.now() - killedAt).toBeLessThan(WAIT + 2 * LEASE + 5000)
       const ended = runs.filter((r) => r.startsWith("end:"))
       expect(ended).toEqual([`end:${first.proc.pid}:2`])
