@@ -9,7 +9,7 @@
  * last caller dies still runs, within its wait and one lease, while any caller's process is alive; and
  * the next call of any process adopts it too.
  */
-import { Duration, Effect, Either } from "effect"
+import { Cause, Duration, Effect, Either } from "effect"
 import type { Debounce, Failure, Options, Outcome, Requirements, Success } from "../../Debounce.js"
 import { InvalidOptions, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
@@ -230,7 +230,11 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           watched.delete(key)
           return owing(key, token, settled.seq, settled.args as unknown as Args).pipe(
             Effect.zipRight(Effect.logInfo("ran a debounced run whose caller was gone")),
-            Effect.catchAllCause((cause) => Effect.logWarning("a debounced run whose caller was gone failed", cause))
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.void // the layer closed: the run stays owed
+                : Effect.logWarning("a debounced run whose caller was gone failed", cause)
+            )
           )
         }),
         // Redis not answering: look again after a lease.
