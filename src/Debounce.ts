@@ -41,7 +41,8 @@ import type { Redis } from "./Redis.js"
  * What happened to one call.
  *
  * - `Ran`: the callback ran in this call (`edge` says why) and returned `result`.
- * - `Superseded`: a later call in the same burst took over; it runs (or ran) with its arguments.
+ * - `Superseded`: a later call in the same burst took over; it runs (or ran) with its arguments. If that
+ *   call dies first, another caller adopts the run (within `wait` + `lease`): the burst still runs once.
  * - `Suppressed`: (leading mode) the burst already ran on its first call.
  *
  * @since 0.1.0
@@ -104,6 +105,12 @@ export interface Options<Args extends ReadonlyArray<unknown>, Out> {
    * most 511 characters. Default: one key for all calls.
    */
   readonly key?: ((...args: Args) => string) | undefined
+  /**
+   * The lease of a run: a run holds its key's run lock, and its claim on the burst, for this long,
+   * renewed while it runs. A burst whose last caller dies (during its wait or its run) is run by
+   * another caller within `wait` and one lease. A number is milliseconds. Default 10 seconds.
+   */
+  readonly lease?: Duration.DurationInput | undefined
   /** Namespace for every key. Default `"effect-lock:"`; state lives under `<prefix>debounce:{<id>}…`. */
   readonly prefix?: string | undefined
 }

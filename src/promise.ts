@@ -327,7 +327,7 @@ export type Outcome<A> = EffectDebounce.Outcome<A>
 
 /**
  * Options of {@link Debounce}: `@upstash/lock`'s (`id`, `redis`, `wait` in ms, default 1 s,
- * `callback`), plus `maxWait`, `leading`, `key` and `prefix` as in the Effect `Debounce`.
+ * `callback`), plus `maxWait`, `leading`, `key`, `lease` and `prefix` as in the Effect `Debounce`.
  *
  * @since 0.1.0
  * @category options

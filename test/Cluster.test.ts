@@ -7,6 +7,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Fiber, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
+import * as Debounce from "../src/Debounce.js"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
@@ -346,6 +347,46 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         delays.push((yield* Fiber.join(next).pipe(Effect.timeout("10 seconds"))) - releasedAt)
       }
       expect(Math.max(...delays)).toBeLessThan(150)
+    }).pipe(Effect.provide(backend), Effect.scoped))
+
+  // Issue 23 §7. Was: every primitive failed with CROSSSLOT for these ids (the tag `{}` is empty).
+  it.effect("ids that start with } (}, }x, }}, }%7D) keep every key of the id on one slot: Lock, Semaphore, Debounce", () =>
+    Effect.gen(function*() {
+      const client = yield* rawCluster
+      const slotOf = (key: string) => Effect.promise(() => client.cluster("KEYSLOT", key) as Promise<number>)
+      for (const id of ["}", "}x", "}}", "}%7D"]) {
+        const lk = lockKeys(DEFAULT_PREFIX, id)
+        const sk = semaphoreKeys(DEFAULT_PREFIX, id)
+        for (const keys of [Object.values(lk), Object.values(sk)]) {
+          const slots = yield* Effect.forEach(keys, slotOf)
+          expect(new Set(slots).size).toBe(1)
+        }
+        // a lock handed off to a waiter (every lock key and the channel)
+        const holder = yield* Lock.make({ id, lease: 10_000 })
+        expect(yield* holder.acquire()).toBe(true)
+        const waiter = yield* Effect.fork(
+          Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
+        )
+        yield* eventually(Effect.promise(() => client.zcard(lk.queue)), (n) => n === 1, "10 seconds")
+        expect(yield* holder.release).toBe(true)
+        expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
+        // a semaphore with a waiter
+        const semaphore = yield* Semaphore.make({ id, permits: 1 })
+        const holding = yield* Scope.make()
+        yield* Scope.extend(semaphore.take(1), holding)
+        const taker = yield* Effect.fork(
+          Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => 1))
+        )
+        yield* eventually(Effect.promise(() => client.zcard(sk.queue)), (n) => n === 1, "10 seconds")
+        yield* Scope.close(holding, Exit.void)
+        expect(yield* Fiber.join(taker).pipe(Effect.timeout("10 seconds"))).toBe(1)
+        // a debounce burst of two calls, run once with the last arguments
+        const debounce = yield* Debounce.make({ id, wait: 50, callback: (n: number) => n })
+        const outcomes = yield* Effect.all([debounce.call(1), Effect.delay(debounce.call(2), "10 millis")], {
+          concurrency: "unbounded"
+        })
+        expect(outcomes).toEqual([{ _tag: "Superseded" }, { _tag: "Ran", edge: "trailing", result: 2 }])
+      }
     }).pipe(Effect.provide(backend), Effect.scoped))
 
   it.effect(

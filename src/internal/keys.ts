@@ -4,6 +4,16 @@
  */
 export const DEFAULT_PREFIX = "effect-lock:"
 
+/**
+ * The hash tag of an id: `{<id>}`. An id that starts with `}` would make an empty tag (`{}…`), and Redis
+ * would hash each whole key name instead, putting one id's keys on different slots (`CROSSSLOT`): such an
+ * id is written `%{<id>}` with its `%` and `}` percent-encoded (`%25`, `%7D`), so the tag is not empty,
+ * and no other id's keys take that shape (theirs have `{` where this one has `%`). Every other id keeps
+ * its key names as they were.
+ */
+export const hashTag = (id: string): string =>
+  id.startsWith("}") ? `%{${id.replace(/[%}]/g, (c) => (c === "%" ? "%25" : "%7D"))}}` : `{${id}}`
+
 export interface LockKeys {
   /** Holds the owner token, with PX. */
   readonly lock: string
@@ -18,11 +28,11 @@ export interface LockKeys {
 }
 
 export const lockKeys = (prefix: string, id: string): LockKeys => {
-  const lock = `${prefix}lock:{${id}}`
+  const lock = `${prefix}lock:${hashTag(id)}`
   return { lock, fence: `${lock}:fence`, queue: `${lock}:queue`, alive: `${lock}:alive`, channel: `${lock}:wake` }
 }
 
-/** The keys of one semaphore id: every one shares the hash tag `{id}`. */
+/** The keys of one semaphore id: every one shares the id's hash tag ({@link hashTag}). */
 export interface SemaphoreKeys {
   /** The holdings: a sorted set of tokens scored by expiry (Redis `TIME`, ms). */
   readonly holders: string
@@ -43,7 +53,7 @@ export interface SemaphoreKeys {
 }
 
 export const semaphoreKeys = (prefix: string, id: string): SemaphoreKeys => {
-  const base = `${prefix}semaphore:{${id}}`
+  const base = `${prefix}semaphore:${hashTag(id)}`
   return {
     holders: base,
     count: `${base}:count`,

@@ -6,12 +6,15 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Redacted } from "effect"
+import { Effect, Exit, Fiber, Logger, Redacted, Scope } from "effect"
+import type { Redis as IORedisClient } from "ioredis"
+import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
 import type { Redis } from "../../src/Redis.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
 import * as Upstash from "../../src/Redis/Upstash.js"
-import { raw } from "../utils/live.js"
+import * as Semaphore from "../../src/Semaphore.js"
+import { eventually, raw } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as RedisServer from "../utils/RedisServer.js"
 import * as UpstashServer from "../utils/UpstashServer.js"
@@ -65,6 +68,74 @@ describe("a user with EVALSHA denied and EVAL allowed (issue 23 §8)", () => {
         const afterRest = stats(yield* Effect.promise(() => admin.info("commandstats")), "evalsha")
         expect(afterRest.rejected - afterTcp.rejected).toBe(1)
         expect(stats(yield* Effect.promise(() => admin.info("commandstats")), "eval").calls).toBeGreaterThanOrEqual(20)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    60_000
+  )
+})
+
+const NO_PUBLISH = "no-publish"
+
+/** A hand-off from a holder to a waiter, by the parity handle and then by a scoped lease; the waiter's fences. */
+const handOffs = (layer: Layer.Layer<Redis, unknown>, admin: IORedisClient) =>
+  Effect.gen(function*() {
+    const id = yield* uniqueId("acl-publish")
+    const keys = lockKeys(DEFAULT_PREFIX, id)
+    const waitFor = (n: number) =>
+      Effect.fork(Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (lease) => lease.fence))).pipe(
+        Effect.tap(() => eventually(Effect.promise(() => admin.zcard(keys.queue)), (size) => size === n, "10 seconds"))
+      )
+    const holder = yield* Lock.make({ id })
+    expect(yield* holder.acquire()).toBe(true)
+    const first = yield* waitFor(1)
+    // was: RedisError "NOPERM … publish" although the lock had been handed over
+    const released = yield* holder.release
+    const fences = [yield* Fiber.join(first)]
+    const holding = yield* Scope.make()
+    yield* Scope.extend(Lock.acquire({ id }), holding)
+    const second = yield* waitFor(1)
+    yield* Scope.close(holding, Exit.void)
+    fences.push(yield* Fiber.join(second))
+    // a semaphore's release wakes its head the same way (the publish sits in a Lua function of its own)
+    const semaphore = yield* Semaphore.make({ id, permits: 1 })
+    const taking = yield* Scope.make()
+    yield* Scope.extend(semaphore.take(1), taking)
+    const taker = yield* Effect.fork(
+      Effect.scoped(Effect.map(semaphore.take(1, { timeout: "10 seconds" }), () => "taken"))
+    )
+    const { queue } = semaphoreKeys(DEFAULT_PREFIX, id)
+    yield* eventually(Effect.promise(() => admin.zcard(queue)), (size) => size === 1, "10 seconds")
+    yield* Scope.close(taking, Exit.void)
+    expect(yield* Fiber.join(taker)).toBe("taken")
+    return { released, fences }
+  }).pipe(Effect.provide(layer), Effect.scoped)
+
+describe("a user without PUBLISH (issue 23 §8)", () => {
+  it.scopedLive(
+    "a release that hands the lock over reports success, the waiter takes it by looking, and one warning says why",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const admin = yield* raw(server.url)
+        yield* Effect.promise(() =>
+          admin.call("ACL", "SETUSER", NO_PUBLISH, "on", `>${PASSWORD}`, "~*", "&*", "+@all", "-publish", "-spublish")
+        )
+        const url = `redis://${NO_PUBLISH}:${PASSWORD}@127.0.0.1:${server.port}`
+        const logs: Array<string> = []
+        const logger = Logger.make(({ message }) => void logs.push(String(message)))
+        const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
+          effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+
+        expect(yield* withLogs(handOffs(IoRedis.layer({ url }), admin))).toEqual({ released: true, fences: [2, 4] })
+        const rest = yield* UpstashServer.start({ redisUrl: url, token: "acl-token" })
+        expect(yield* withLogs(handOffs(Upstash.layer({ url: rest.url, token: Redacted.make(rest.token) }), admin)))
+          .toEqual({ released: true, fences: [2, 4] })
+
+        // once per service, never "release not answered … retrying until the lease ends"
+        const refused = logs.filter((line) => line.includes("Redis refused PUBLISH"))
+        expect(refused.length).toBe(2)
+        expect(refused[0]).toContain("in lock.release")
+        expect(refused[0]).toContain("a release released")
+        expect(logs.filter((line) => /release not answered|lease extension failed/.test(line))).toEqual([])
       }).pipe(Effect.provide(NodeContext.layer)),
     60_000
   )

@@ -12,6 +12,7 @@ import { DEFAULT_PREFIX, lockKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
 import { Redis } from "../../src/Redis.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import { handOffDelays, median } from "../utils/handOff.js"
 import { eventually, raw } from "../utils/live.js"
 import { uniqueId } from "../utils/probe.js"
 import * as Proxy from "../utils/Proxy.js"
@@ -46,6 +47,28 @@ describe("IoRedis subscriber on real redis-server processes", () => {
         yield* eventually(Effect.sync(() => messages), (m) => m.length === 1)
         expect(messages).toEqual(["hello"])
       }).pipe(Effect.provide(IoRedis.layer({ url: proxy.url })))
+    })
+  )
+
+  // Issue 23 §5. Was: 1,002–1,006 ms per hand-off (each waiter waited a reservation for the subscription).
+  live(
+    "a subscriber connection refused by maxclients: waiters poll, and hand-offs take a poll, not a second",
+    Effect.gen(function*() {
+      const server = yield* RedisServer.startFresh()
+      const admin = yield* raw(server.url)
+      const id = yield* uniqueId("maxclients")
+      const { channel } = lockKeys(DEFAULT_PREFIX, id)
+      yield* Effect.gen(function*() {
+        yield* Effect.scoped(Lock.acquire({ id })) // the layer's client is connected
+        const info = yield* Effect.promise(() => admin.info("clients"))
+        const connected = Number(/connected_clients:(\d+)/.exec(info)![1])
+        yield* Effect.promise(() => admin.config("SET", "maxclients", String(connected)))
+        const delays = yield* handOffDelays(id, 6, admin)
+        expect((yield* Redis).subscriber!.isActive(channel)).toBe(false)
+        expect(yield* subscribers(admin, channel)).toBe(0)
+        // polling speed (tens of ms; one slow round on a loaded machine is allowed), not a second each
+        expect(median(delays)).toBeLessThan(400)
+      }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
     })
   )
 

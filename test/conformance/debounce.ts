@@ -3,7 +3,7 @@
  * own connection on a real server), as separate processes would.
  */
 import { describe, expect } from "@effect/vitest"
-import { Deferred, Effect, Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import * as Debounce from "../../src/Debounce.js"
 import * as FaultyRedis from "../utils/FaultyRedis.js"
 import { eventually } from "../utils/live.js"
@@ -14,7 +14,7 @@ type Outcome = Debounce.Outcome<unknown>
 
 export const debounceConformance = (backend: Backend) =>
   describe(`Debounce conformance: ${backend.name}`, () => {
-    const { short: wait, test, within } = backend
+    const { elapse, margin, short: wait, test, within } = backend
     const echo = (id: string, extra: Partial<Debounce.Options<[string, number], unknown>> = {}) =>
       Debounce.make({ id, wait, callback: (who: string, n: number) => Effect.succeed([who, n] as const), ...extra })
 
@@ -104,8 +104,48 @@ export const debounceConformance = (backend: Backend) =>
         // Wait for the call to be recorded, then look at the keys while the burst is open.
         const seq = yield* eventually(readKey(`${base}:seq`), (raw) => raw.value !== null)
         expect(seq.pttl).toBeGreaterThan(0)
-        for (const suffix of ["args", "first"]) expect((yield* readKey(`${base}:${suffix}`)).pttl).toBeGreaterThan(0)
+        for (const suffix of ["args", "first", "owner"]) {
+          expect((yield* readKey(`${base}:${suffix}`)).pttl).toBeGreaterThan(0)
+        }
         expect((yield* readKey(`effect-lock:lock:{${id}}`)).value).toBeNull()
         yield* within(wait * 4, fiber.await)
+      }).pipe(Effect.provide(client)))
+
+    // Issue 23 §3 (the processes and SIGKILL: test/Debounce.deadCaller.test.ts). Was: no run at all.
+    test("a burst whose last caller is stopped during its wait still runs once, on another caller, within wait and a lease", (client) =>
+      Effect.gen(function*() {
+        const id = yield* uniqueId("stopped")
+        const lease = wait * 2
+        const runs: Array<readonly [string, number]> = []
+        const caller = (who: string, n: number) =>
+          Effect.gen(function*() {
+            const marked = yield* Deferred.make<void>()
+            const spy = FaultyRedis.make()
+            spy.on("debounce.mark", FaultyRedis.Then(Deferred.succeed(marked, undefined)))
+            // the caller's client lives on after its call, as its process would (the other caller's watches on it)
+            const services = yield* Layer.build(spy.layer.pipe(Layer.provide(client)))
+            const d = yield* Debounce.make({
+              id,
+              wait,
+              lease,
+              callback: (who: string, n: number) => Effect.sync(() => runs.push([who, n]))
+            }).pipe(Effect.provide(services))
+            const fiber = yield* Effect.forkScoped(d.call(who, n))
+            yield* Deferred.await(marked)
+            return fiber
+          })
+        const first = yield* caller("first", 1)
+        const last = yield* caller("last", 2)
+        yield* Fiber.interrupt(last)
+        expect(yield* within(wait * 4, Fiber.join(first))).toEqual({ _tag: "Superseded" })
+        const ran = Effect.repeat(Effect.sync(() => runs.length), {
+          until: (n) => n > 0,
+          schedule: Schedule.spaced(10)
+        })
+        yield* within(wait + lease * 2 + margin, ran)
+        expect(runs).toEqual([["last", 2]])
+        // nothing more is owed
+        yield* elapse(wait + lease * 3 + margin)
+        expect(runs).toEqual([["last", 2]])
       }).pipe(Effect.provide(client)))
   })

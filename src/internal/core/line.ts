@@ -2,8 +2,12 @@
  * The line of waiters: how one acquisition tries, waits and wakes — for every primitive.
  *
  * - An uncontended acquisition is one try: one request, nothing forked, no race.
- * - After a failed try a waiter (in line by default) listens on the resource's channel, makes sure it
- *   is subscribed, and looks once more, so a release published meanwhile is never missed.
+ * - After a failed try a waiter (in line by default) listens on the resource's channel, asks for the
+ *   subscription, waits for its confirmation one polling interval at most, and looks once more, so a
+ *   release published meanwhile is never missed. A waiter counts on push only when its last try was
+ *   sent with the subscription confirmed (and the server publishes): until then it polls as if there
+ *   were no push, so a subscription that never confirms (a proxy that buffers the event stream, a
+ *   subscriber connection refused by `maxclients`) costs a poll, not a reservation, per hand-off.
  * - Then it sleeps in ONE `Effect.async`, ended by whichever comes first: its wake-up (the resource was
  *   handed to it; the message handler resumes it directly), or an entry on the service's timer at
  *   {@link nextWakeAt}. A hand-off to another waiter cuts the sleep to that reservation's length: if
@@ -22,7 +26,8 @@ import type * as Redis from "../../Redis.js"
 import { persist } from "./persist.js"
 import type { Operations, TryReply } from "./resource.js"
 import { type Stepper, stepper } from "./schedule.js"
-import { firstPollOf, nextWakeAt, RESERVATION } from "./wake.js"
+import { publishRefused } from "./script.js"
+import { firstPollOf, nextWakeAt, POLL, RESERVATION } from "./wake.js"
 
 /** How an acquisition waits: the parts of its options the line reads. */
 export interface LinePolicy {
@@ -79,7 +84,7 @@ class Wakeups {
   pending = false
   /** Stops listening; set once listening. */
   remove: Effect.Effect<void> | undefined
-  /** Whether messages published since listening are sure to arrive (the subscription was live). */
+  /** Whether the subscription was asked for (and waited for, one polling interval at most) since listening. */
   confirmed = false
   constructor(readonly token: string) {}
   readonly listener = (message: string) => {
@@ -98,6 +103,11 @@ class Attempt<E> {
   /** The last try was answered "held" outside the line: nothing to undo. */
   cleanMiss = false
   sentAt = 0
+  /**
+   * Whether the last try was sent while the channel's subscription was confirmed: a release after
+   * that try is pushed to this waiter. Before, it may have been published unheard.
+   */
+  pushed = false
   /** The holder's lease left, and whether this waiter was first in line, as the last try saw them. */
   remaining = 0
   first = false
@@ -127,6 +137,7 @@ class Attempt<E> {
     this.sent = true
     this.cleanMiss = false
     const now = (this.sentAt = this.redis.timer.now())
+    this.pushed = this.subscriber !== undefined && this.subscriber.isActive(this.channel)
     this.onTry()
     const deadline = this.deadline
     const bound = deadline === undefined || this.answered ? deadline : Math.max(deadline, now + FIRST_ANSWER)
@@ -276,8 +287,10 @@ const waitInLine = <E>(
     if (subscriber !== undefined && !wakeups.confirmed) {
       if (wakeups.remove === undefined) wakeups.remove = (yield* subscriber.listen(channel, wakeups.listener)).remove
       if (!subscriber.isActive(channel)) {
-        // Bounded: without a confirmed subscription the heartbeat still finds the resource free.
-        const limit = Math.min(deadline ?? Infinity, timer.now() + RESERVATION) - timer.now()
+        // One polling interval at most: unconfirmed, the subscription goes on in the subscriber's own
+        // fiber, and this waiter polls meanwhile.
+        const look = attempt.first ? firstPoll : POLL
+        const limit = Math.min(deadline ?? Infinity, timer.now() + look) - timer.now()
         yield* subscriber.subscribe(channel).pipe(Effect.timeout(Math.max(0, limit)), Effect.ignore)
       }
       wakeups.confirmed = true
@@ -296,7 +309,7 @@ const waitInLine = <E>(
         now,
         remaining: attempt.remaining,
         first: attempt.first,
-        subscribed: subscriber !== undefined && subscriber.isActive(channel),
+        subscribed: attempt.pushed && subscriber!.isActive(channel) && !publishRefused(attempt.redis),
         scheduled,
         deadline: deadline ?? Infinity,
         firstPoll,

@@ -64,6 +64,19 @@ export const joinLineLocal = (
   ks.pexpire(alive, lineTtl)
 }
 
-/** Lua: wake `message` on `channel`, with SPUBLISH where the argument `sharded` is `1` (a cluster). */
+/**
+ * The Lua local in which a script that publishes keeps the error of a refused publish (`core/script.ts`
+ * declares it, and tells the caller).
+ */
+export const UNHEARD = "unheard"
+
+/**
+ * Lua: wake `message` on `channel`, with SPUBLISH where the argument `sharded` is `1` (a cluster). A
+ * refused publish (an ACL user without `+publish`) does not undo the script's writes, nor fail it: what
+ * the script did stands, its error is kept in {@link UNHEARD}, and the waiter finds out by looking.
+ */
 export const publish = (channel: string, message: string) =>
-  `redis.call(sharded == '1' and 'SPUBLISH' or 'PUBLISH', ${channel}, ${message})`
+  `local published = redis.pcall(sharded == '1' and 'SPUBLISH' or 'PUBLISH', ${channel}, ${message})
+if type(published) == 'table' and published.err then
+  ${UNHEARD} = published.err
+end`

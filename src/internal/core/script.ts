@@ -6,9 +6,10 @@
  * In the Lua body a key named `lock` is the local `lockKey`, an argument named `token` the local
  * `token`: the body never reads `KEYS[i]` or `ARGV[i]` itself.
  */
-import type { Effect, Either } from "effect"
+import { Effect, Either } from "effect"
 import type { RedisError } from "../../LockError.js"
 import * as Redis from "../../Redis.js"
+import * as Lua from "./lua.js"
 
 /** The values of a script's named keys (extra fields, such as a channel name, are ignored). */
 export type Keys<K extends string> = { readonly [k in K]: string }
@@ -46,34 +47,85 @@ export interface Codec<K extends string, V extends string, A> {
 const bind = (names: ReadonlyArray<string>, table: "KEYS" | "ARGV"): string =>
   names.length === 0 ? "" : `local ${names.join(", ")} = ${names.map((_, i) => `${table}[${i + 1}]`).join(", ")}\n`
 
+/**
+ * Lua: a body that publishes ({@link Lua.publish}) runs as a function; when a publish was refused, the
+ * reply is `{'unheard', reply, error}` instead of `reply` (no script replies a string first otherwise).
+ */
+const heardOrNot = (body: string): string =>
+  `local ${Lua.UNHEARD} = false
+local reply = (function()
+${body}
+end)()
+if ${Lua.UNHEARD} then
+  return {'unheard', reply, ${Lua.UNHEARD}}
+end
+return reply`
+
+/** A reply whose script could not publish: the reply itself, and Redis's error. */
+const unheardOf = (reply: unknown): { readonly reply: unknown; readonly error: string } | undefined =>
+  Array.isArray(reply) && reply.length === 3 && reply[0] === "unheard"
+    ? { reply: reply[1], error: String(reply[2]) }
+    : undefined
+
+/** The services that were told, once each, that their publishes are refused. */
+const refusing = new WeakSet<Redis.Service>()
+
+/**
+ * Whether a script run on `redis` had its publish refused: the waiters of this service then look as
+ * often as without push (the channel is subscribed, but nothing is published on it).
+ */
+export const publishRefused = (redis: Redis.Service): boolean => refusing.has(redis)
+
+const refused = (redis: Redis.Service, name: string, error: string): Effect.Effect<void> =>
+  refusing.has(redis) ? Effect.void : Effect.suspend(() => {
+    refusing.add(redis)
+    return Effect.logWarning(
+      `Redis refused PUBLISH in ${name} (${error}): what the script did stands (a release released); waiters ` +
+        "are not woken and find the lock by looking. Grant this user +publish (+spublish on a cluster)"
+    )
+  })
+
 export const define = <const K extends string, const V extends string, A>(
   definition: Definition<K, V, A>
 ): Codec<K, V, A> => {
   const { args: argNames, keys: keyNames } = definition
-  const lua = bind(keyNames.map((k) => `${k}Key`), "KEYS") + bind(argNames, "ARGV") + definition.lua
+  const publishes = definition.lua.includes(`${Lua.UNHEARD} = `)
+  const lua = bind(keyNames.map((k) => `${k}Key`), "KEYS") + bind(argNames, "ARGV") +
+    (publishes ? heardOrNot(definition.lua) : definition.lua)
+  const local = (keyspace: Redis.Keyspace, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) => {
+    const k: Record<string, string> = {}
+    for (let i = 0; i < keyNames.length; i++) k[keyNames[i]!] = keys[i]!
+    const a: Record<string, string> = {}
+    for (let i = 0; i < argNames.length; i++) a[argNames[i]!] = args[i]!
+    return definition.local(keyspace, k as Keys<K>, a as Args<V>)
+  }
+  const { decode } = definition
+  // What the seam runs: the reply decoded, whether its publish was heard or not.
   const script = Redis.script<A>({
     name: definition.name,
     lua,
     numberOfKeys: keyNames.length,
-    local: (keyspace, keys, args) => {
-      const k: Record<string, string> = {}
-      for (let i = 0; i < keyNames.length; i++) k[keyNames[i]!] = keys[i]!
-      const a: Record<string, string> = {}
-      for (let i = 0; i < argNames.length; i++) a[argNames[i]!] = args[i]!
-      return definition.local(keyspace, k as Keys<K>, a as Args<V>)
-    },
-    decode: definition.decode
+    local,
+    decode: publishes ? (reply) => decode(unheardOf(reply)?.reply ?? reply) : decode
+  })
+  // The same script (same Lua, same SHA), telling `run` about a refused publish.
+  const told = Redis.script<readonly [A, string | undefined]>({
+    ...script,
+    decode: (reply) => {
+      const unheard = unheardOf(reply)
+      return Either.map(decode(unheard?.reply ?? reply), (a) => [a, unheard?.error] as const)
+    }
   })
   return {
     name: definition.name,
     script,
     keysOf: (keys) => keyNames.map((k) => keys[k]),
-    run: (redis, keys, args, deadline) =>
-      redis.run(
-        script,
-        keys,
-        argNames.map((v) => args[v]),
-        deadline
-      )
+    run: publishes
+      ? (redis, keys, args, deadline) =>
+        Effect.flatMap(
+          redis.run(told, keys, argNames.map((v) => args[v]), deadline),
+          ([a, error]) => error === undefined ? Effect.succeed(a) : Effect.as(refused(redis, definition.name, error), a)
+        )
+      : (redis, keys, args, deadline) => redis.run(script, keys, argNames.map((v) => args[v]), deadline)
   }
 }

@@ -1,12 +1,21 @@
 /**
  * `Debounce.make`: options checked once, then each call marks the burst in Redis, waits, settles, and
  * the call that is due runs the callback under its key's run lock (`runLock.ts`).
+ *
+ * A burst's run is owed until it has finished (`scripts.ts`): the call that runs it holds a claim on it,
+ * renewed while it waits for the run lock and runs. A superseded call leaves a watch on the service's
+ * timer (one per key and debounce): when the owner's claim lapses (its caller died, or was interrupted),
+ * the watch adopts the run and runs it in the background, in the Redis layer's scope. So a burst whose
+ * last caller dies still runs, within its wait and one lease, while any caller's process is alive; and
+ * the next call of any process adopts it too.
  */
-import { Effect, Either } from "effect"
+import { Cause, Duration, Effect, Either } from "effect"
 import type { Debounce, Failure, Options, Outcome, Requirements, Success } from "../../Debounce.js"
 import { InvalidOptions, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
-import { DEFAULT_PREFIX } from "../keys.js"
+import { DEFAULT_PREFIX, hashTag } from "../keys.js"
+import { DEFAULT_LEASE } from "../lock/options.js"
+import { randomToken } from "../token.js"
 import * as validate from "../validate.js"
 import { RUN_LOCK_PREFIX, withRunLock } from "./runLock.js"
 import * as scripts from "./scripts.js"
@@ -76,26 +85,38 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         received: validate.render(options?.callback)
       })
     }
+    const lease = yield* validate.orDefault(options?.lease, DEFAULT_LEASE, (u) => validate.millis("lease", u, 1))
     const leading = options.leading === true
     const keyOf = options.key
     const redis = yield* Redis
     const context = yield* Effect.context<Requirements<Out>>()
     // State outlives the longest window it must remember, then expires.
     const ttl = String(Math.min(validate.MAX_MILLIS, Math.max(wait, maxWait) * 4 + 1000))
+    // While a run is owed, the state lives at least two leases (renewed every third of one).
+    const keep = String(Math.min(validate.MAX_MILLIS, Math.max(Number(ttl), lease * 2)))
+    const claimArgs = { lease: String(lease), keep }
 
     const keysOf = (key: string) => {
-      const base = `${prefix}debounce:{${id}}:${encodeURIComponent(key)}`
-      return [`${base}:seq`, `${base}:args`, `${base}:first`] as const
+      const base = `${prefix}debounce:${hashTag(id)}:${encodeURIComponent(key)}`
+      return [`${base}:seq`, `${base}:args`, `${base}:first`, `${base}:owner`] as const
     }
+    const ownerKeysOf = (keys: ReturnType<typeof keysOf>) => [keys[0], keys[1], keys[3]] as const
 
-    const run = (key: string, args: Args, edge: "leading" | "trailing" | "maxWait") =>
+    /** Runs the callback under the run lock; `finished` runs right after it, still under the lock. */
+    const run = (
+      key: string,
+      args: Args,
+      edge: "leading" | "trailing" | "maxWait",
+      finished: Effect.Effect<void> = Effect.void
+    ) =>
       Effect.suspend(() => runCallback(options.callback(...args))).pipe(
         Effect.provide(context),
         // the callback's own failure travels past the lock's error handling untouched
         Effect.either,
+        Effect.tap(() => finished),
         // Runs never overlap: each holds the run lock of its key, waiting for a run still going.
         // Its fence counter expires with the rest of the key's state (nobody reads these fences).
-        withRunLock({ id, key, prefix, wait, fenceTtl: Number(ttl) }),
+        withRunLock({ id, key, prefix, wait, lease, fenceTtl: Number(ttl) }),
         Effect.catchTags({
           // no limit on the wait, and options checked by make: neither can happen
           LockNotAcquired: (error) => Effect.die(error),
@@ -131,12 +152,15 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
           })
         }
         const keys = keysOf(key)
+        const token = randomToken()
         const marked = yield* scripts.mark.run(redis, keys, {
           args: JSON.stringify(args),
           ttl,
           mode: leading ? "leading" : "trailing",
           wait: String(wait),
-          maxWait: String(maxWait)
+          maxWait: String(maxWait),
+          token,
+          claim: String(Math.min(validate.MAX_MILLIS, wait + lease))
         })
         if (leading) {
           return marked.runNow === undefined ? { _tag: "Suppressed" } as const : yield* run(key, args, marked.runNow)
@@ -145,11 +169,80 @@ export const make = <Args extends ReadonlyArray<unknown>, Out>(
         const settled = yield* scripts.settle.run(redis, keys, {
           seq: String(marked.seq),
           maxWait: String(maxWait),
-          ttl
+          ttl,
+          token,
+          ...claimArgs
         })
-        if (settled._tag === "Superseded") return settled
-        return yield* run(key, settled.args as unknown as Args, settled.edge)
+        if (settled._tag === "Superseded") {
+          if (settled.ownerLeft !== undefined) watch(key, settled.ownerLeft)
+          return { _tag: "Superseded" } as const
+        }
+        return yield* settled.owed
+          ? owing(key, token, settled.seq, settled.args as unknown as Args)
+          : run(key, settled.args as unknown as Args, settled.edge)
       }).pipe(Effect.withSpan("Debounce.call", { attributes: { "debounce.id": id } }))
+
+    /**
+     * Runs a run this caller owes: its claim is renewed every third of the lease while it waits for the
+     * run lock and runs; once the callback has finished (whatever its outcome), still under the run
+     * lock, the run is no longer owed. A run that did not finish (its caller stopped, its run lock was
+     * lost) stays owed: a watch adopts it once the claim lapses.
+     */
+    const owing = (key: string, token: string, seq: number, args: Args) => {
+      const keys = ownerKeysOf(keysOf(key))
+      const step = Duration.millis(Math.max(1, Math.floor(lease / 3)))
+      const renewing = scripts.renew.run(redis, keys, { token, ...claimArgs }).pipe(
+        Effect.ignore,
+        Effect.delay(step),
+        Effect.forever
+      )
+      const finished = Effect.ignore(scripts.done.run(redis, keys, { token, seq: String(seq) }))
+      return Effect.raceFirst(run(key, args, "trailing", finished), renewing)
+    }
+
+    /** The keys this debounce watches on the service's timer (one watch each). */
+    const watched = new Set<string>()
+
+    /**
+     * Looks at the burst of `key` once the owner's claim would have lapsed (in `ownerLeft` ms): no run
+     * owed, the watch ends; the owner still holds its claim, look again when it would lapse; the claim
+     * lapsed, adopt the run and run it here, in the background.
+     */
+    const watch = (key: string, ownerLeft: number): void => {
+      if (watched.has(key)) return
+      watched.add(key)
+      const token = randomToken()
+      const look = (after: number): void =>
+        void redis.timer.schedule(redis.timer.now() + after + 1, () => redis.timer.fork(check))
+      const check: Effect.Effect<void> = scripts.settle.run(redis, keysOf(key), {
+        seq: "0",
+        maxWait: "0",
+        ttl,
+        token,
+        ...claimArgs
+      }).pipe(
+        Effect.flatMap((settled) => {
+          if (settled._tag === "Superseded") {
+            if (settled.ownerLeft === undefined) watched.delete(key)
+            else look(settled.ownerLeft)
+            return Effect.void
+          }
+          watched.delete(key)
+          return owing(key, token, settled.seq, settled.args as unknown as Args).pipe(
+            Effect.zipRight(Effect.logInfo("ran a debounced run whose caller was gone")),
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause)
+                ? Effect.void // the layer closed: the run stays owed
+                : Effect.logWarning("a debounced run whose caller was gone failed", cause)
+            )
+          )
+        }),
+        // Redis not answering: look again after a lease.
+        Effect.catchAll(() => Effect.sync(() => look(lease))),
+        Effect.annotateLogs({ "debounce.id": id, "debounce.key": key })
+      )
+      look(ownerLeft)
+    }
 
     return { id, call } as Debounce<Args, Success<Out>, Failure<Out>>
   })

@@ -29,6 +29,8 @@ export interface RunLock {
   readonly prefix: string
   /** The debounce window, in ms: a waiting run looks again every tenth of it (1 to 100 ms). */
   readonly wait: number
+  /** The run lock's lease, in ms. */
+  readonly lease: number
   /** The fence counter's TTL, in ms. */
   readonly fenceTtl: number
 }
@@ -41,6 +43,7 @@ export const withRunLock = (options: RunLock) =>
   const input = {
     id: runLockId(options.id, options.key),
     prefix: `${options.prefix}${RUN_LOCK_PREFIX}`,
+    lease: options.lease,
     retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(options.wait / 10)))))
   }
   return Core.withHeld((redis) => {
