@@ -23,13 +23,17 @@ describe("ReadWriteLock across OS processes (redis-server)", () => {
       end,
       valid: true
     })
-    const report = Checker.analyseReadWrite([
-      at(0, "w", 1, 0, 10, 20),
-      at(1, "r", 1, 0, 15, 30),
-      at(2, "r", 0, 0, 40, 50),
-      at(3, "w", 2, 100, 200, 210),
-      at(4, "r", 2, 150, 160, 170)
-    ], [], 10)
+    const report = Checker.analyseReadWrite(
+      [
+        at(0, "w", 1, 0, 10, 20),
+        at(1, "r", 1, 0, 15, 30),
+        at(2, "r", 0, 0, 40, 50),
+        at(3, "w", 2, 100, 200, 210),
+        at(4, "r", 2, 150, 160, 170)
+      ],
+      [],
+      10
+    )
     expect(report.writerBeside).toHaveLength(1)
     expect(report.staleReads).toBe(1)
     expect(report.overtaken).toBe(1)

@@ -51,7 +51,7 @@ const run = (ops: ReadonlyArray<Op>) =>
       for (const [o, h] of holds) if (h.expiresAt < at) holds.delete(o)
     }
     const writing = () => [...holds.values()].some((h) => h.mode === "w")
-    const take = (o: number, write: boolean) =>
+    const take = (write: boolean) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const at = yield* now()
@@ -70,7 +70,7 @@ const run = (ops: ReadonlyArray<Op>) =>
           if (holds.has(step.owner)) break
           const write = step.kind === "write"
           const allowed = write ? holds.size === 0 : !writing()
-          const { at, exit, scope } = yield* take(step.owner, write)
+          const { at, exit, scope } = yield* take(write)
           expect(Exit.isSuccess(exit)).toBe(allowed)
           if (Exit.isSuccess(exit)) {
             if (write) counter++

@@ -164,7 +164,9 @@ export const readWriteLockConformance = (backend: Backend) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("rw-bad")
         expect(yield* ReadWriteLock.withWriteLock({ id })(Effect.succeed(1))).toBe(1)
-        for (const bad of [{ id: "" }, { id, lease: 0 }, { id, timeout: -1 }, { id, fair: "yes" as unknown as boolean }]) {
+        for (
+          const bad of [{ id: "" }, { id, lease: 0 }, { id, timeout: -1 }, { id, fair: "yes" as unknown as boolean }]
+        ) {
           expect((yield* Effect.flip(ReadWriteLock.withReadLock(bad)(Effect.void)))._tag).toBe("InvalidOptions")
           expect((yield* Effect.flip(Effect.scoped(ReadWriteLock.writeLock(bad))))._tag).toBe("InvalidOptions")
         }

@@ -160,7 +160,8 @@ export const analyseReadWrite = (
   const fenceInversions = writes.slice(1).filter((w, i) => w.fence <= writes[i]!.fence).length
   const staleReads = valid.filter((r) => r.m === "r" && writes.some((w) => w.end < r.start && w.fence > r.fence))
     .length
-  const wasStopped = (s: RwSection) => stopped.some((p) => p.process === s.process && p.from < s.start && p.to > s.arrive)
+  const wasStopped = (s: RwSection) =>
+    stopped.some((p) => p.process === s.process && p.from < s.start && p.to > s.arrive)
   let overtaken = 0
   let mostOvertakers = 0
   for (const x of all) {
@@ -284,7 +285,11 @@ export const runPairs = (options: {
   readonly redisUrl: string
   readonly ids: readonly [string, string]
   readonly count: number
-}): Effect.Effect<ReadonlyArray<{ readonly done: number; readonly code: number }>, unknown, CommandExecutor.CommandExecutor> =>
+}): Effect.Effect<
+  ReadonlyArray<{ readonly done: number; readonly code: number }>,
+  unknown,
+  CommandExecutor.CommandExecutor
+> =>
   Effect.all(
     [options.ids, [options.ids[1], options.ids[0]] as const].map(([a, b]) =>
       Effect.scoped(Effect.gen(function*() {
