@@ -88,6 +88,18 @@ export const manyConformance = (backend: Backend) =>
     )
 
     test(
+      "ids with a common {tag} (one slot even on a cluster) and ids of other slots are taken together",
+      Effect.gen(function*() {
+        const [tag, other] = yield* ids("tag", 2)
+        const tagged = [`{${tag}}:stock`, `{${tag}}:invoice`, other!]
+        const leases = yield* Lock.acquireAll({ ids: tagged, ...once })
+        expect(leases.map((l) => l.fence)).toEqual([1, 1, 1])
+        const error = yield* Effect.flip(Lock.acquireAll({ ids: [tagged[1]!], ...once }))
+        expect(error._tag).toBe("LockNotAcquired")
+      })
+    )
+
+    test(
       "loss of any one id interrupts the body with LockLost",
       Effect.gen(function*() {
         const [a, b] = yield* ids("lost", 2)

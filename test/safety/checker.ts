@@ -128,13 +128,20 @@ export interface RwReport {
   readonly staleReads: number
   /**
    * Sections overtaken by a later arrival they could not share with (arrived `slack` µs or more after it,
-   * started before it), among sections whose process was never stopped while they waited.
+   * started before it), among sections whose process was never stopped (SIGSTOP, or an event-loop stall
+   * it reported) while they waited.
    */
   readonly overtaken: number
   /** The most such overtakers of one section. */
   readonly mostOvertakers: number
+  /** How many sections the fairness check looked at (the others' processes were stopped while they waited). */
+  readonly fairnessChecked: number
   readonly sigstops: number
+  /** When each stopped process was stopped and continued (wall-clock µs, the clock Redis TIME reads). */
+  readonly stopped: ReadonlyArray<{ readonly process: number; readonly from: number; readonly to: number }>
   readonly sigkills: number
+  /** Event-loop stalls of 150 ms or more the workers reported (their waits are left out of the fairness check). */
+  readonly stalls: number
   readonly exitCodes: ReadonlyArray<number | null>
 }
 
@@ -164,8 +171,10 @@ export const analyseReadWrite = (
     stopped.some((p) => p.process === s.process && p.from < s.start && p.to > s.arrive)
   let overtaken = 0
   let mostOvertakers = 0
+  let fairnessChecked = 0
   for (const x of all) {
     if (wasStopped(x)) continue
+    fairnessChecked++
     const overtakers = all.filter((y) =>
       (x.m === "w" || y.m === "w") && y.arrive >= x.arrive + slack && y.start < x.start
     ).length
@@ -181,7 +190,8 @@ export const analyseReadWrite = (
     fenceInversions,
     staleReads,
     overtaken,
-    mostOvertakers
+    mostOvertakers,
+    fairnessChecked
   }
 }
 
@@ -210,6 +220,7 @@ export const runReadWrite = (options: {
     const lease = options.lease ?? 1500
     const sections: Array<RwSection> = []
     const stopped: Array<{ process: number; from: number; to: number }> = []
+    const stalls: Array<{ process: number; from: number; to: number }> = []
     const exits: Array<Promise<number | null>> = []
     const children: Array<{ readonly n: number; readonly child: ChildProcess; done: boolean }> = []
     const spawnOne = (count: number) => {
@@ -229,7 +240,10 @@ export const runReadWrite = (options: {
       const entry = { n, child, done: false }
       children.push(entry)
       readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-        if (line.startsWith("{")) sections.push({ process: n, ...(JSON.parse(line) as Omit<RwSection, "process">) })
+        if (!line.startsWith("{")) return
+        const parsed = JSON.parse(line) as Omit<RwSection, "process"> | { readonly stall: readonly [number, number] }
+        if ("stall" in parsed) stalls.push({ process: n, from: parsed.stall[0], to: parsed.stall[1] })
+        else sections.push({ process: n, ...parsed })
       })
       exits.push(
         new Promise((resolve) =>
@@ -273,7 +287,9 @@ export const runReadWrite = (options: {
     return {
       processes: children.length,
       sections,
-      ...analyseReadWrite(sections, stopped, options.slack ?? 50_000),
+      stopped,
+      ...analyseReadWrite(sections, [...stopped, ...stalls], options.slack ?? 150_000),
+      stalls: stalls.length,
       sigstops,
       sigkills,
       exitCodes

@@ -18,7 +18,8 @@
  *     the read-write checker's worker (checker.ts `runReadWrite`): `fibers` fibers each take `count`
  *     reads or writes (a write with chance `writeShare`) and print, per section, { m: "r" | "w", fence,
  *     arrive, start, end } in Redis TIME microseconds (`arrive`: just before asking), with `valid`: whether
- *     the lease was still known held once `end` was read (a SIGSTOPped holder's was not).
+ *     the lease was still known held once `end` was read (a SIGSTOPped holder's was not); and
+ *     { stall: [from, to] } for every stall of its event loop over 150 ms (wall-clock µs).
  *   worker.ts pairs <redisUrl> <idA> <idB> <count>
  *     `count` times `Lock.withLocks({ ids: [idA, idB] })`, then prints { done: count }.
  */
@@ -120,9 +121,21 @@ const wait = (fibers: number, lease: number, calm: boolean) =>
     yield* Effect.all([holder, ...Array.from({ length: fibers }, (_, f) => waiter(f))], { concurrency: "unbounded" })
   })
 
+/** The shortest event-loop stall reported by the `rw` worker (µs). */
+const STALL = 150_000
+
 const readWrite = (fibers: number, count: number, lease: number, writeShare: number) =>
   Effect.gen(function*() {
     const client = yield* raw
+    // Stalls of this process's event loop (a loaded machine): a waiter stalled long enough drops out of
+    // line (it stops looking), so the checker leaves its waits out of the fairness check.
+    let last = nowMicros()
+    const watch = setInterval(() => {
+      const t = nowMicros()
+      if (t - last > STALL) process.stdout.write(`${JSON.stringify({ stall: [last, t] })}\n`)
+      last = t
+    }, 20)
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(watch)))
     // Connected, scripts loaded: a first try is not held back by them (arrivals are read before it).
     yield* ReadWriteLock.withReadLock({ id: `${id}:warm-up` })(Effect.void)
     const section = Effect.gen(function*() {
