@@ -96,7 +96,7 @@ const readWrite = Effect.gen(function*() {
   yield* Console.log(`readers overlapping:  ${report.readOverlaps} pairs`)
   yield* Console.log(`fence inversions:     ${report.fenceInversions} (writes); stale reads ${report.staleReads}`)
   yield* Console.log(
-    `overtaken in line:    ${report.overtaken} (most overtakers of one waiter: ${report.mostOvertakers})`
+    `overtaken in line:    ${report.overtaken} of ${report.fairnessChecked} waits checked (most overtakers of one: ${report.mostOvertakers}); left out: waits through a SIGSTOP or one of ${report.stalls} event-loop stalls ≥ 150 ms`
   )
   yield* Console.log(
     `faults:               ${report.sigstops} SIGSTOPs, ${report.sigkills} SIGKILLs; ${report.processes} processes`
