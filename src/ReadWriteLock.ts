@@ -73,6 +73,23 @@ export interface WriteLease extends Lease {
 }
 
 /**
+ * The shape of {@link withReadLock} and {@link withWriteLock}: data-last (`self.pipe(withReadLock(options))`)
+ * or data-first (`withReadLock(self, options)`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WithLock {
+  (options: Options): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options: Options
+  ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+}
+
+/**
  * Counters and timings of every read-write lock in the process, with the same names as the lock's,
  * tagged `lock.primitive: "ReadWriteLock"`.
  *
@@ -138,15 +155,10 @@ export const writeLock = (
  * @since 0.1.0
  * @category combinators
  */
-export const withReadLock: {
-  (options: Options): <A, E, R>(
-    self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
-  <A, E, R>(
-    self: Effect.Effect<A, E, R>,
-    options: Options
-  ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, options: Options) => internal.withReadLock(options, self))
+export const withReadLock: WithLock = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options) => internal.withReadLock(options, self)
+)
 
 /**
  * Runs an effect while holding the write: take, run, release. If the write is lost mid-way, the effect is
@@ -161,12 +173,7 @@ export const withReadLock: {
  * @since 0.1.0
  * @category combinators
  */
-export const withWriteLock: {
-  (options: Options): <A, E, R>(
-    self: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
-  <A, E, R>(
-    self: Effect.Effect<A, E, R>,
-    options: Options
-  ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
-} = dual(2, <A, E, R>(self: Effect.Effect<A, E, R>, options: Options) => internal.withWriteLock(options, self))
+export const withWriteLock: WithLock = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: Options) => internal.withWriteLock(options, self)
+)

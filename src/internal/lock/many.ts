@@ -25,7 +25,7 @@ import { slotOf } from "../slot.js"
 import * as validate from "../validate.js"
 import { resourceOf } from "./lock.js"
 import * as scripts from "./manyScripts.js"
-import { type AcquireInput, type Acquisition, checkAcquisition } from "./options.js"
+import { type AcquireInput, type Acquisition, checkAcquisition, FIELDS as LOCK_FIELDS } from "./options.js"
 import * as Replicas from "./replicas.js"
 
 /** The most ids one call may take. */
@@ -64,18 +64,7 @@ const checkIds = (u: unknown): ReadonlyArray<string> | InvalidOptions => {
   return u as ReadonlyArray<string>
 }
 
-const FIELDS = [
-  "ids",
-  "lease",
-  "prefix",
-  "retry",
-  "timeout",
-  "fair",
-  "keepAlive",
-  "metricsLabel",
-  "replicas",
-  "replicaTimeout"
-] as const
+const FIELDS = ["ids", ...LOCK_FIELDS.filter((field) => field !== "id")] as const
 
 const resolve = memo<AcquireAllInput, Plan>(FIELDS, (options) => {
   const ids = checkIds(options?.ids)

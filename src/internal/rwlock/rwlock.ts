@@ -14,22 +14,9 @@ import type { Held } from "../core/lease.js"
 import { memo } from "../core/options.js"
 import type { Operations, Resource } from "../core/resource.js"
 import { type ReadWriteKeys, readWriteKeys } from "../keys.js"
-import { type AcquireInput, type Acquisition, checkAcquisition } from "../lock/options.js"
+import { type AcquireInput, type Acquisition, checkAcquisition, FIELDS } from "../lock/options.js"
 import * as Replicas from "../lock/replicas.js"
 import * as RwOperations from "./operations.js"
-
-const FIELDS = [
-  "id",
-  "lease",
-  "prefix",
-  "retry",
-  "timeout",
-  "fair",
-  "keepAlive",
-  "metricsLabel",
-  "replicas",
-  "replicaTimeout"
-] as const
 
 const isInvalid = (u: unknown): u is InvalidOptions => u instanceof InvalidOptions
 
