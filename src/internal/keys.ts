@@ -77,7 +77,7 @@ export const semaphoreKeyList = (keys: SemaphoreKeys): ReadonlyArray<string> => 
   keys.permits
 ]
 
-/** The keys of one read-write lock id: every one shares the hash tag `{id}`. */
+/** The keys of one read-write lock id: every one shares the id's hash tag ({@link hashTag}). */
 export interface ReadWriteKeys {
   /** The writer's token, with PX (absent while no writer holds). */
   readonly writer: string
@@ -98,7 +98,7 @@ export interface ReadWriteKeys {
 }
 
 export const readWriteKeys = (prefix: string, id: string): ReadWriteKeys => {
-  const base = `${prefix}rwlock:{${id}}`
+  const base = `${prefix}rwlock:${hashTag(id)}`
   return {
     writer: base,
     readers: `${base}:readers`,
