@@ -6,7 +6,7 @@ import { Command } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Deferred, Duration, Effect, Option, Ref, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { Lock, Semaphore } from "../src/index.js"
+import { Lock, ReadWriteLock, Semaphore } from "../src/index.js"
 import { randomToken } from "../src/internal/token.js"
 import * as Memory from "../src/Redis/Memory.js"
 import { contend } from "./contend.js"
@@ -94,12 +94,52 @@ const semaphore = Effect.gen(function*() {
   yield* Console.log(`  5 exports done, at most ${(yield* Ref.get(inside)).most} at once`)
 })
 
+/** 5. A read-write lock: readers together, a writer alone; then several locks at once. */
+const readWrite = Effect.gen(function*() {
+  yield* title("5. A ReadWriteLock: readers share, a writer is alone; Lock.withLocks takes several ids at once")
+  const inside = yield* Ref.make({ readers: 0, most: 0, writerBeside: 0 })
+  const read = Ref.update(inside, (s) => ({ ...s, readers: s.readers + 1, most: Math.max(s.most, s.readers + 1) }))
+    .pipe(
+      Effect.zipRight(Effect.sleep(20)),
+      Effect.ensuring(Ref.update(inside, (s) => ({ ...s, readers: s.readers - 1 }))),
+      ReadWriteLock.withReadLock({ id: "price-list", timeout: "5 seconds" })
+    )
+  const write = Ref.get(inside).pipe(
+    Effect.flatMap((s) =>
+      s.readers > 0 ? Ref.update(inside, (t) => ({ ...t, writerBeside: t.writerBeside + 1 })) : Effect.void
+    ),
+    Effect.zipRight(Effect.sleep(20)),
+    ReadWriteLock.withWriteLock({ id: "price-list", timeout: "5 seconds" })
+  )
+  yield* Effect.all([read, read, read, write, read, read], { concurrency: "unbounded" })
+  const { most, writerBeside } = yield* Ref.get(inside)
+  yield* Console.log(
+    `  5 readers and 1 writer: up to ${most} readers at once, the writer beside a reader ${writerBeside} times`
+  )
+  const fences = yield* Effect.scoped(Effect.gen(function*() {
+    const write = yield* ReadWriteLock.writeLock({ id: "price-list" })
+    const read = yield* write.downgrade
+    return [write.fence, read.fence]
+  }))
+  yield* Console.log(`  a writer with fence ${fences[0]} downgraded to a reader of version ${fences[1]}`)
+  const moves = yield* Ref.make(0)
+  const move = Ref.update(moves, (n) => n + 1)
+  yield* Effect.all([
+    Effect.repeatN(Lock.withLocks({ ids: ["account-1", "account-2"], timeout: "5 seconds" })(move), 9),
+    Effect.repeatN(Lock.withLocks({ ids: ["account-2", "account-1"], timeout: "5 seconds" })(move), 9)
+  ], { concurrency: "unbounded" })
+  yield* Console.log(
+    `  withLocks on [account-1, account-2] and [account-2, account-1]: ${yield* Ref.get(moves)} transfers, no deadlock`
+  )
+})
+
 const local = Effect.gen(function*() {
   yield* Console.log("effect-lock demo on the embedded Memory store (set REDIS_URL to run on a real Redis)")
   yield* parity
   yield* contention
   yield* lostLease
   yield* semaphore
+  yield* readWrite
 }).pipe(Effect.provide(Memory.layer))
 
 /** With REDIS_URL: four OS processes increment one counter under the lock. */

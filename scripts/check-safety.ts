@@ -3,7 +3,9 @@
  * larger defaults (8 processes × 100 critical sections), then the randomized liveness checker (6 worker
  * processes × 8 waiting fibers for 60 s, with random interrupts and SIGKILLs of waiters and holders), on
  * a private redis-server, or on REDIS_URL if set; then the Semaphore's checker (the same processes ×
- * sections, three fibers each, permits = 3).
+ * sections, three fibers each, permits = 3); then the read-write lock's checker (8 processes × 3 fibers ×
+ * 40 reads or writes, SIGSTOP faults every 700 ms and two SIGKILLs) and two processes taking `[a, b]` and
+ * `[b, a]` with `Lock.withLocks` 1,000 times each (`-- --only=rw`: these alone).
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
@@ -12,7 +14,10 @@ import * as Liveness from "../test/safety/liveness.js"
 import * as SemaphoreChecker from "../test/safety/semaphoreChecker.js"
 import * as RedisServer from "../test/utils/RedisServer.js"
 
-const [processes = 8, sections = 100, livenessSeconds = 60] = process.argv.slice(2).map(Number)
+const args = process.argv.slice(2)
+/** `--only=rw`: the read-write lock's checks alone. */
+const onlyReadWrite = args.includes("--only=rw")
+const [processes = 8, sections = 100, livenessSeconds = 60] = args.filter((a) => !a.startsWith("--")).map(Number)
 
 /** One reservation (1 s) plus a round trip, with a margin for a busy machine. */
 const STALL_BOUND = 1000 + 800
@@ -71,10 +76,58 @@ const semaphore = Effect.gen(function*() {
   return ok
 })
 
+const readWrite = Effect.gen(function*() {
+  const server = yield* RedisServer.RedisServer
+  yield* Console.log(
+    `\nread-write lock: 8 processes × 3 fibers × 40 reads or writes, SIGSTOP/SIGKILL faults, on ${server.url}…`
+  )
+  const report = yield* Checker.runReadWrite({
+    redisUrl: server.url,
+    processes: 8,
+    fibers: 3,
+    sections: 40,
+    faultEvery: 700,
+    kills: 2
+  })
+  yield* Console.log(
+    `sections:          ${report.sections.length} (${report.reads} reads, ${report.writes} writes; ${report.invalid} lost to a fault, left out)`
+  )
+  yield* Console.log(`writer beside anyone: ${report.writerBeside.length}`)
+  yield* Console.log(`readers overlapping:  ${report.readOverlaps} pairs`)
+  yield* Console.log(`fence inversions:     ${report.fenceInversions} (writes); stale reads ${report.staleReads}`)
+  yield* Console.log(
+    `overtaken in line:    ${report.overtaken} of ${report.fairnessChecked} waits checked (most overtakers of one: ${report.mostOvertakers}); left out: waits through a SIGSTOP or one of ${report.stalls} event-loop stalls ≥ 150 ms`
+  )
+  yield* Console.log(
+    `faults:               ${report.sigstops} SIGSTOPs, ${report.sigkills} SIGKILLs; ${report.processes} processes`
+  )
+  yield* Console.log(`exit codes:           ${report.exitCodes.join(" ")}`)
+  const ok = report.writerBeside.length === 0 && report.readOverlaps > 0 && report.fenceInversions === 0 &&
+    report.staleReads === 0 && report.overtaken === 0 &&
+    report.exitCodes.filter((c) => c !== 0).length === report.sigkills
+  yield* Console.log(ok ? "SAFE" : "UNSAFE")
+  const started = Date.now()
+  const pairs = yield* Checker.runPairs({ redisUrl: server.url, ids: ["pair-a", "pair-b"], count: 1000 })
+  yield* Console.log(
+    `withLocks [a, b] / [b, a]: ${pairs.map((p) => `${p.done} done (exit ${p.code})`).join(", ")} in ${
+      Date.now() - started
+    } ms`
+  )
+  const pairsOk = pairs.every((p) => p.done === 1000 && p.code === 0)
+  yield* Console.log(pairsOk ? "NO DEADLOCK" : "DEADLOCK")
+  return ok && pairsOk
+})
+
 const program = Effect.gen(function*() {
+  if (onlyReadWrite) {
+    if (!(yield* readWrite)) return yield* Effect.fail("the read-write lock or withLocks failed its checks")
+    return
+  }
   const safe = yield* safety
   const live = yield* liveness
   const semaphoreSafe = yield* semaphore
+  const readWriteSafe = yield* readWrite
+  if (!readWriteSafe) return yield* Effect.fail("the read-write lock or withLocks failed its checks")
   if (!safe) return yield* Effect.fail("mutual exclusion violated")
   if (!semaphoreSafe) return yield* Effect.fail("the semaphore let more than its permits in")
   if (!live) return yield* Effect.fail("the lock sat free too long while someone waited")

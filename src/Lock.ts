@@ -41,6 +41,7 @@ import { dual } from "effect/Function"
 import { metrics as coreMetrics } from "./internal/core/metrics.js"
 import * as handle from "./internal/lock/handle.js"
 import * as internal from "./internal/lock/lock.js"
+import * as many from "./internal/lock/many.js"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "./LockError.js"
 import type { Redis } from "./Redis.js"
 
@@ -364,4 +365,78 @@ export const withLockIfAvailable: {
   2,
   <A, E, R>(self: Effect.Effect<A, E, R>, options: Omit<AcquireOptions, "retry" | "timeout" | "fair">) =>
     internal.withHeldIfAvailable(options, self)
+)
+
+/**
+ * Options of {@link acquireAll} and {@link withLocks}: {@link AcquireOptions} for several ids at once.
+ * `timeout` bounds the whole acquisition; every other option applies to each id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireAllOptions extends Omit<AcquireOptions, "id"> {
+  /**
+   * The ids to take: 1 to 1,000, all different (anything else is `InvalidOptions`, with nothing sent). Ids
+   * whose keys share a hash slot are taken by one script, at once: every id on one server; on a Redis
+   * Cluster, ids with a common `{tag}` at their start (e.g. `"{order-7}:stock"`, `"{order-7}:invoice"`).
+   */
+  readonly ids: ReadonlyArray<string>
+}
+
+/**
+ * Takes several locks, all or none, for the lifetime of the current scope: one {@link Lease} per id, in
+ * the order of `ids`, each with its own fence. Never holding some while reporting failure: if the rest
+ * cannot be had within `timeout`, everything taken is released before the failure is reported.
+ *
+ * Two callers asking for overlapping sets, in any order, never deadlock: ids that share a hash slot (all
+ * of them, on one server) are taken by one atomic script, waiting in every id's line; ids across slots
+ * (on a Redis Cluster) are taken one slot after the other in one global order. Ids taken together are
+ * kept alive together, and lost together.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Lock } from "effect-lock"
+ * import * as Memory from "effect-lock/Redis/Memory"
+ *
+ * const transfer = Effect.scoped(Effect.gen(function*() {
+ *   const [from, to] = yield* Lock.acquireAll({ ids: ["account-1", "account-2"], timeout: "5 seconds" })
+ *   yield* Effect.log(`moving money with fences ${from.fence} and ${to.fence}`)
+ * }))
+ * transfer.pipe(Effect.provide(Memory.layer), NodeRuntime.runMain)
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const acquireAll = (
+  options: AcquireAllOptions
+): Effect.Effect<ReadonlyArray<Lease>, LockNotAcquired | RedisError | InvalidOptions, Scope.Scope | Redis> =>
+  many.acquireAll(options)
+
+/**
+ * Runs an effect while holding several locks ({@link acquireAll}): take them all, run, release them. If
+ * any lease is lost mid-way, the effect is interrupted and the result fails with `LockLost`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ *
+ * const rebalance = Effect.log("both shards are mine").pipe(
+ *   Lock.withLocks({ ids: ["shard-3", "shard-8"], timeout: "10 seconds" })
+ * )
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withLocks: {
+  (options: AcquireAllOptions): <A, E, R>(
+    self: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+  <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options: AcquireAllOptions
+  ): Effect.Effect<A, E | LockNotAcquired | LockLost | RedisError | InvalidOptions, R | Redis>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: AcquireAllOptions) => many.withLocks(options, self)
 )

@@ -146,6 +146,11 @@ export interface Service {
    */
   readonly sharded?: boolean | undefined
   /**
+   * Whether the keys of one script must share a hash slot (a Redis Cluster). Set by the ioredis backend
+   * on a cluster client; elsewhere one server holds every key, and any keys may go together.
+   */
+  readonly cluster?: boolean | undefined
+  /**
    * `WAIT replicas timeout` on the connection that carries the scripts for `key` (on a Cluster, the one
    * to the master of `key`'s slot): how many replicas have acknowledged every write sent there so far,
    * including the last script's; fewer than asked once `timeoutMs` has passed. While it waits, that

@@ -44,3 +44,10 @@ export * as Debounce from "./Debounce.js"
  * @since 0.1.0
  */
 export * as Semaphore from "./Semaphore.js"
+
+/**
+ * A distributed read-write lock: readers together or one writer alone, fair and fenced.
+ *
+ * @since 0.1.0
+ */
+export * as ReadWriteLock from "./ReadWriteLock.js"

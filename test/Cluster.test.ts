@@ -9,6 +9,7 @@ import { ConfigProvider, Effect, Exit, Fiber, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import * as Debounce from "../src/Debounce.js"
 import { DEFAULT_PREFIX, hashTag, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
+import { slotOf } from "../src/internal/slot.js"
 import * as Lock from "../src/Lock.js"
 import { Redis } from "../src/Redis.js"
 import * as IoRedisSubscriber from "../src/Redis/internal/ioredisSubscriber.js"
@@ -17,6 +18,8 @@ import * as Semaphore from "../src/Semaphore.js"
 import { onCluster } from "./conformance/backends.js"
 import { debounceConformance } from "./conformance/debounce.js"
 import { lockConformance } from "./conformance/lock.js"
+import { manyConformance } from "./conformance/many.js"
+import { readWriteLockConformance } from "./conformance/readWriteLock.js"
 import { semaphoreConformance } from "./conformance/semaphore.js"
 import * as Checker from "./safety/checker.js"
 import { commandCalls, eventually, scriptCalls } from "./utils/live.js"
@@ -414,10 +417,30 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
     120_000
   )
 
+  it.effect(
+    "two processes calling withLocks on [a, b] and [b, a] (two slots, taken one by one in slot order) 1,000 times never deadlock",
+    () =>
+      Effect.gen(function*() {
+        const cluster = yield* RedisCluster.RedisCluster
+        const a = yield* uniqueId("pair-a")
+        const b = yield* uniqueId("pair-b")
+        expect(slotOf(lockKeys(DEFAULT_PREFIX, a).lock)).not.toBe(slotOf(lockKeys(DEFAULT_PREFIX, b).lock))
+        const results = yield* Checker.runPairs({
+          redisUrl: `redis+cluster://${cluster.addresses.join(",")}`,
+          ids: [a, b],
+          count: 1000
+        })
+        expect(results).toEqual([{ done: 1000, code: 0 }, { done: 1000, code: 0 }])
+      }).pipe(Effect.provide(NodeContext.layer)),
+    120_000
+  )
+
   describe("conformance", () => {
     const backend = onCluster(it)
     lockConformance(backend)
     semaphoreConformance(backend)
     debounceConformance(backend)
+    readWriteLockConformance(backend)
+    manyConformance(backend)
   })
 })

@@ -20,6 +20,9 @@ it.scopedLive(
       expect(output).toContain("slow: interrupted with LockLost")
       expect(output).not.toContain("should not happen")
       expect(output).toContain("5 exports done, at most 2 at once")
+      expect(output).toMatch(/5 readers and 1 writer: up to [2-5] readers at once, the writer beside a reader 0 times/)
+      expect(output).toMatch(/a writer with fence (\d+) downgraded to a reader of version \1/)
+      expect(output).toContain("20 transfers, no deadlock")
       expect(output).toMatch(/store: rejected a stale holder's write with fence 1 \(it has seen 2\)/)
     }).pipe(Effect.provide(NodeContext.layer)),
   60_000

@@ -141,6 +141,7 @@ const service = (
       backend: "ioredis",
       subscriber,
       sharded,
+      cluster: IoRedisSubscriber.isCluster(client),
       timer,
       waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
       run: EvictionCheck.guard({

@@ -76,3 +76,37 @@ export const semaphoreKeyList = (keys: SemaphoreKeys): ReadonlyArray<string> => 
   keys.alive,
   keys.permits
 ]
+
+/** The keys of one read-write lock id: every one shares the id's hash tag ({@link hashTag}). */
+export interface ReadWriteKeys {
+  /** The writer's token, with PX (absent while no writer holds). */
+  readonly writer: string
+  /** The readers: a sorted set of tokens scored by expiry (Redis `TIME`, ms). */
+  readonly readers: string
+  /** The fence each reader carries: a sorted set, token → fence. */
+  readonly fences: string
+  /** The fencing counter of writes (as the lock's). */
+  readonly fence: string
+  /** Waiters in line, by arrival. */
+  readonly queue: string
+  /** The same waiters by the instant they count as gone unless they look again. */
+  readonly alive: string
+  /** What each waiter waits for: a sorted set, token → 1 (write) or 0 (read). */
+  readonly modes: string
+  /** The pub/sub channel on which waiters whose turn it is are woken. */
+  readonly channel: string
+}
+
+export const readWriteKeys = (prefix: string, id: string): ReadWriteKeys => {
+  const base = `${prefix}rwlock:${hashTag(id)}`
+  return {
+    writer: base,
+    readers: `${base}:readers`,
+    fences: `${base}:fences`,
+    fence: `${base}:fence`,
+    queue: `${base}:queue`,
+    alive: `${base}:alive`,
+    modes: `${base}:modes`,
+    channel: `${base}:wake`
+  }
+}

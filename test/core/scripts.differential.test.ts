@@ -1,6 +1,6 @@
 /**
- * The Lua scripts against their TypeScript twins: random sequences of operations go through a lock's
- * and a semaphore's operations on a real redis-server (the Lua, over the IoRedis backend) and on the
+ * The Lua scripts against their TypeScript twins: random sequences of operations go through a lock's,
+ * a semaphore's, a read-write lock's and several lock ids' operations on a real redis-server (the Lua, over the IoRedis backend) and on the
  * embedded store (the twins, `Memory.make` on the live clock), side by side. After every step both
  * sides must have given the same reply, hold the same keyspace and have published the same wake-ups.
  *
@@ -17,9 +17,11 @@
 import { describe, layer } from "@effect/vitest"
 import { Clock, Effect, FastCheck as fc, Layer } from "effect"
 import { ALIVE, RESERVATION } from "../../src/internal/core/wake.js"
-import { type LockKeys, lockKeys, semaphoreKeys } from "../../src/internal/keys.js"
+import { type LockKeys, lockKeys, readWriteKeys, semaphoreKeys } from "../../src/internal/keys.js"
+import * as manyScripts from "../../src/internal/lock/manyScripts.js"
 import * as LockOperations from "../../src/internal/lock/operations.js"
 import * as lockScripts from "../../src/internal/lock/scripts.js"
+import * as RwOperations from "../../src/internal/rwlock/operations.js"
 import * as SemaphoreOperations from "../../src/internal/semaphore/operations.js"
 import { randomToken } from "../../src/internal/token.js"
 import { Redis } from "../../src/Redis.js"
@@ -84,7 +86,37 @@ type SemaphoreStep =
   | { readonly op: "extend"; readonly token: Token; readonly ms: number; readonly mode: "add" | "set" }
   | { readonly op: "available"; readonly other: boolean }
 
-type Step = LockStep | SemaphoreStep
+type RwStep =
+  | Timing
+  | {
+    readonly op: "tryAcquire" | "tryAcquireFair"
+    readonly token: Token
+    readonly write: boolean
+    readonly lease: number
+  }
+  | { readonly op: "release" | "leave" | "downgrade"; readonly token: Token }
+  | { readonly op: "extend"; readonly token: Token; readonly ms: number; readonly mode: "add" | "set" }
+  | { readonly op: "inspect" }
+
+/** Steps on several lock ids at once (`ids`: which of three), or on one of them alone (the lock's own scripts). */
+type ManyStep =
+  | Timing
+  | {
+    readonly op: "tryAcquire" | "tryAcquireFair"
+    readonly token: Token
+    readonly ids: ReadonlyArray<number>
+    readonly lease: number
+  }
+  | { readonly op: "release" | "leave"; readonly token: Token; readonly ids: ReadonlyArray<number> }
+  | {
+    readonly op: "extend"
+    readonly token: Token
+    readonly ids: ReadonlyArray<number>
+    readonly ms: number
+    readonly mode: "add" | "set"
+  }
+
+type Step = LockStep | SemaphoreStep | RwStep | ManyStep
 
 // --- generators ---------------------------------------------------------------------------------
 
@@ -118,6 +150,41 @@ const semaphoreStep: fc.Arbitrary<SemaphoreStep> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constantFrom("release" as const, "leave" as const), token, other }), weight: 4 },
   { arbitrary: fc.record({ op: fc.constant("extend" as const), token, ms: lease, mode }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("available" as const), other }), weight: 1 },
+  { arbitrary: sleep, weight: 1 }
+)
+
+const rwStep: fc.Arbitrary<RwStep> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      op: fc.constantFrom("tryAcquire" as const, "tryAcquireFair" as const, "tryAcquireFair" as const),
+      token,
+      write: fc.boolean(),
+      lease
+    }),
+    weight: 7
+  },
+  {
+    arbitrary: fc.record({ op: fc.constantFrom("release" as const, "leave" as const, "downgrade" as const), token }),
+    weight: 4
+  },
+  { arbitrary: fc.record({ op: fc.constant("extend" as const), token, ms: lease, mode }), weight: 2 },
+  { arbitrary: fc.constant({ op: "inspect" } as const), weight: 1 },
+  { arbitrary: sleep, weight: 1 }
+)
+
+const ids = fc.subarray([0, 1, 2], { minLength: 1 })
+const manyStep: fc.Arbitrary<ManyStep> = fc.oneof(
+  {
+    arbitrary: fc.record({
+      op: fc.constantFrom("tryAcquire" as const, "tryAcquireFair" as const, "tryAcquireFair" as const),
+      token,
+      ids,
+      lease
+    }),
+    weight: 7
+  },
+  { arbitrary: fc.record({ op: fc.constantFrom("release" as const, "leave" as const), token, ids }), weight: 4 },
+  { arbitrary: fc.record({ op: fc.constant("extend" as const), token, ids, ms: lease, mode }), weight: 2 },
   { arbitrary: sleep, weight: 1 }
 )
 
@@ -259,7 +326,7 @@ const ServerLive = Server.Default.pipe(
 
 /** Both sides of one sequence: a fresh store, a fresh prefix on the server. */
 const sides = <S>(
-  channel: (prefix: string) => string,
+  channel: (prefix: string) => string | ReadonlyArray<string>,
   ops: (redis: RedisSeam.Service, prefix: string) => (step: S) => Effect.Effect<unknown>
 ) =>
   Effect.gen(function*() {
@@ -273,15 +340,23 @@ const sides = <S>(
         if (left.length > 0) await client.del(...left)
       })
     )
+    const channels = ([] as ReadonlyArray<string>).concat(channel(prefix))
+    const merged = (inboxes: ReadonlyArray<Inbox>): Inbox => ({
+      take: Effect.map(
+        Effect.forEach(inboxes, (inbox) => inbox.take),
+        (lists) =>
+          lists.flatMap((list, i) => list.map((message) => channels.length === 1 ? message : `${i}:${message}`))
+      )
+    })
     const redisSide: RedisSide<S> = {
       run: ops(redis, prefix),
       dump: dumpRedis(client, prefix),
-      inbox: messages.inbox(channel(prefix))
+      inbox: merged(channels.map((c) => messages.inbox(c)))
     }
     const memorySide: MemorySide<S> = {
       run: ops(memory, prefix),
       dump: dumpMemory(memory, prefix),
-      inbox: yield* memoryMessages(memory, channel(prefix))
+      inbox: merged(yield* Effect.forEach(channels, (c) => memoryMessages(memory, c)))
     }
     return { prefix, redis: redisSide, memory: memorySide }
   })
@@ -373,6 +448,109 @@ const runSemaphore = (run: Batch<SemaphoreStep, number>) =>
         redis,
         memory,
         (key) => key === keys.holders || key === keys.alive
+      )
+    })), { concurrency: "unbounded", discard: true })
+
+// --- the read-write lock ----------------------------------------------------------------------
+
+const rwOps = () => (redis: RedisSeam.Service, prefix: string) => {
+  const ops = RwOperations.make(redis, readWriteKeys(prefix, "RW"))
+  return (step: RwStep): Effect.Effect<unknown> => {
+    switch (step.op) {
+      case "tryAcquire":
+      case "tryAcquireFair":
+        return Effect.orDie(ops[step.write ? "write" : "read"][step.op](step.token, step.lease))
+      case "release":
+      case "leave":
+        return Effect.orDie(ops.read[step.op](step.token))
+      case "downgrade":
+        return Effect.orDie(Effect.map(ops.downgrade(step.token, LONG), (reply) => ({ downgraded: reply ?? null })))
+      case "extend":
+        return Effect.orDie(Effect.map(ops.read.extend(step.token, step.ms, step.mode), (ttl) => ({ ttl })))
+      case "inspect":
+        return Effect.orDie(ops.inspect)
+      default:
+        return Effect.void
+    }
+  }
+}
+
+const runRw = (run: Batch<RwStep, number>) =>
+  Effect.forEach(run.sequences, (sequence) =>
+    Effect.scoped(Effect.gen(function*() {
+      const { memory, prefix, redis } = yield* sides((prefix) => readWriteKeys(prefix, "RW").channel, rwOps())
+      const keys = readWriteKeys(prefix, "RW")
+      return yield* compare(
+        "read-write lock",
+        withWaitOut(run.waitOut, sequence),
+        redis,
+        memory,
+        (key) => key === keys.readers || key === keys.alive
+      )
+    })), { concurrency: "unbounded", discard: true })
+
+// --- several lock ids at once --------------------------------------------------------------------
+
+const MANY = ["M0", "M1", "M2"] as const
+
+const manyOps = () => (redis: RedisSeam.Service, prefix: string) => {
+  const all = MANY.map((id) => lockKeys(prefix, id))
+  const keysOf = (ids: ReadonlyArray<number>) => manyScripts.acquireAll.keysOf(ids.map((i) => all[i]!))
+  const sharded = "0"
+  const reservation = String(RESERVATION)
+  return (step: ManyStep): Effect.Effect<unknown> => {
+    switch (step.op) {
+      case "tryAcquire":
+      case "tryAcquireFair":
+        return Effect.orDie(manyScripts.acquireAll.run(redis, keysOf(step.ids), {
+          token: step.token,
+          lease: String(step.lease),
+          reservation,
+          lineTtl: "60000",
+          aliveMs: String(ALIVE),
+          fenceTtl: "0",
+          fair: step.op === "tryAcquireFair" ? "1" : "0",
+          sharded
+        }))
+      case "release":
+        return Effect.orDie(
+          manyScripts.releaseAll.run(redis, keysOf(step.ids), { token: step.token, reservation, sharded })
+        )
+      case "leave":
+        return Effect.orDie(
+          manyScripts.leaveAll.run(redis, keysOf(step.ids), { token: step.token, reservation, sharded })
+        )
+      case "extend":
+        return Effect.orDie(
+          Effect.map(
+            manyScripts.extendAll.run(redis, keysOf(step.ids), {
+              token: step.token,
+              ms: String(step.ms),
+              mode: step.mode
+            }),
+            (ttl) => ({ ttl })
+          )
+        )
+      default:
+        return Effect.void
+    }
+  }
+}
+
+const runMany = (run: Batch<ManyStep, number>) =>
+  Effect.forEach(run.sequences, (sequence) =>
+    Effect.scoped(Effect.gen(function*() {
+      const { memory, prefix, redis } = yield* sides(
+        (prefix) => MANY.map((id) => lockKeys(prefix, id).channel),
+        manyOps()
+      )
+      const alive = new Set(MANY.map((id) => lockKeys(prefix, id).alive))
+      return yield* compare(
+        "several lock ids",
+        withWaitOut(run.waitOut, sequence),
+        redis,
+        memory,
+        (key) => alive.has(key)
       )
     })), { concurrency: "unbounded", discard: true })
 
@@ -474,6 +652,57 @@ const semaphoreExamples: ReadonlyArray<Batch<SemaphoreStep, number>> = [
   }
 ]
 
+const rw = (token: Token, write: boolean, lease = LONG) => ({ op: "tryAcquireFair", token, write, lease }) as const
+
+const rwExamples: ReadonlyArray<Batch<RwStep, number>> = [
+  {
+    waitOut: false,
+    sequences: [
+      // readers share, a writer waits, a later reader waits behind it; a downgrade lets the reader in
+      one(0, [
+        rw("t1", false),
+        rw("t2", false),
+        rw("t3", true),
+        rw("t4", false),
+        { op: "inspect" },
+        { op: "release", token: "t1" },
+        { op: "leave", token: "t2" },
+        rw("t3", true),
+        rw("t4", false),
+        { op: "extend", token: "t3", ms: LONG, mode: "add" },
+        { op: "downgrade", token: "t3" },
+        rw("t4", false),
+        { op: "inspect" },
+        { op: "extend", token: "t4", ms: SHORT, mode: "set" },
+        { op: "release", token: "t3" }
+      ])
+    ]
+  }
+]
+
+const all = (token: Token, ids: ReadonlyArray<number>, lease = LONG) =>
+  ({ op: "tryAcquireFair", token, ids, lease }) as const
+
+const manyExamples: ReadonlyArray<Batch<ManyStep, number>> = [
+  {
+    waitOut: false,
+    sequences: [
+      // t2 waits for [0, 1] behind t1's 1; t1 releases: 1 is reserved for t2, which takes both
+      one(0, [
+        all("t1", [1]),
+        all("t2", [0, 1]),
+        all("t3", [0]),
+        { op: "release", token: "t1", ids: [1] },
+        all("t3", [0]),
+        all("t2", [0, 1]),
+        { op: "extend", token: "t2", ids: [0, 1], ms: LONG, mode: "add" },
+        { op: "leave", token: "t2", ids: [0, 1] },
+        all("t3", [0, 2])
+      ])
+    ]
+  }
+]
+
 // --- the properties ----------------------------------------------------------------------------
 
 /** Random runs per primitive, after its hand-written ones. */
@@ -501,6 +730,20 @@ layer(ServerLive, { timeout: 30_000, excludeTestServices: true })("scripts and t
       [batch(lockStep, fc.constantFrom(0, 60_000))],
       ([run]) => runLock(run),
       options(lockExamples)
+    )
+
+    it.effect.prop(
+      "the read-write lock's scripts reply alike, leave the same keys and publish the same wake-ups",
+      [batch(rwStep, fc.constant(0))],
+      ([run]) => runRw(run),
+      options(rwExamples)
+    )
+
+    it.effect.prop(
+      "the scripts of several lock ids reply alike, leave the same keys and publish the same wake-ups",
+      [batch(manyStep, fc.constant(0))],
+      ([run]) => runMany(run),
+      options(manyExamples)
     )
 
     it.effect.prop(

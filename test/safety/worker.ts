@@ -14,11 +14,20 @@
  *     timeout), hold it 0–20 ms and release it. On
  *     stdin, "hold" makes one more fiber take the lock and keep it until "release". Prints
  *     { e: "ready" | "wait" | "got" | "rel" | "gaveup", f: fiber ("H" for the holding one), t: µs }.
+ *   worker.ts rw <redisUrl> <id> <fibers> <count> <leaseMs> <writeShare>
+ *     the read-write checker's worker (checker.ts `runReadWrite`): `fibers` fibers each take `count`
+ *     reads or writes (a write with chance `writeShare`) and print, per section, { m: "r" | "w", fence,
+ *     arrive, start, end } in Redis TIME microseconds (`arrive`: just before asking), with `valid`: whether
+ *     the lease was still known held once `end` was read (a SIGSTOPped holder's was not); and
+ *     { stall: [from, to] } for every stall of its event loop over 150 ms (wall-clock µs).
+ *   worker.ts pairs <redisUrl> <idA> <idB> <count>
+ *     `count` times `Lock.withLocks({ ids: [idA, idB] })`, then prints { done: count }.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Queue, Random, Schedule } from "effect"
+import { Clock, Console, Effect, Layer, Queue, Random, Schedule } from "effect"
 import type { Cluster, Redis as IORedis } from "ioredis"
 import * as Lock from "../../src/Lock.js"
+import * as ReadWriteLock from "../../src/ReadWriteLock.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
 import { clusterNodes, plainClient } from "./checker.js"
 
@@ -112,7 +121,54 @@ const wait = (fibers: number, lease: number, calm: boolean) =>
     yield* Effect.all([holder, ...Array.from({ length: fibers }, (_, f) => waiter(f))], { concurrency: "unbounded" })
   })
 
-const program = mode === "sections"
+/** The shortest event-loop stall reported by the `rw` worker (µs). */
+const STALL = 150_000
+
+const readWrite = (fibers: number, count: number, lease: number, writeShare: number) =>
+  Effect.gen(function*() {
+    const client = yield* raw
+    // Stalls of this process's event loop (a loaded machine): a waiter stalled long enough drops out of
+    // line (it stops looking), so the checker leaves its waits out of the fairness check.
+    let last = nowMicros()
+    const watch = setInterval(() => {
+      const t = nowMicros()
+      if (t - last > STALL) process.stdout.write(`${JSON.stringify({ stall: [last, t] })}\n`)
+      last = t
+    }, 20)
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(watch)))
+    // Connected, scripts loaded: a first try is not held back by them (arrivals are read before it).
+    yield* ReadWriteLock.withReadLock({ id: `${id}:warm-up` })(Effect.void)
+    const section = Effect.gen(function*() {
+      const write = (yield* Random.next) < writeShare
+      const arrive = yield* micros(client)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const options = { id, lease, timeout: "60 seconds" } as const
+        const lease_ = write ? yield* ReadWriteLock.writeLock(options) : yield* ReadWriteLock.readLock(options)
+        const start = yield* micros(client)
+        yield* Effect.sleep(yield* Random.nextIntBetween(1, 5))
+        const end = yield* micros(client)
+        const now = Number(yield* Clock.currentTimeNanos) / 1e6
+        const valid = !(yield* lease_.isLost) && now < (yield* lease_.validUntil)
+        yield* Console.log(JSON.stringify({ m: write ? "w" : "r", fence: lease_.fence, arrive, start, end, valid }))
+      }))
+    })
+    yield* Effect.all(Array.from({ length: fibers }, () => Effect.repeatN(section, count - 1)), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  })
+
+const pairs = (other: string, count: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < count; i++) yield* Lock.withLocks({ ids: [id, other], timeout: "30 seconds" })(Effect.void)
+    yield* Console.log(JSON.stringify({ done: count }))
+  })
+
+const program = mode === "rw"
+  ? readWrite(Number(rest[0]), Number(rest[1]), Number(rest[2]), Number(rest[3]))
+  : mode === "pairs"
+  ? pairs(rest[0]!, Number(rest[1]))
+  : mode === "sections"
   ? sections(rest[0]!, Number(rest[1]), Number(rest[2]))
   : mode === "wait"
   ? wait(Number(rest[0]), Number(rest[1]), rest[2] === "calm")

@@ -82,3 +82,14 @@ export const deadWaiter = (keys: LockKeys, token = "dead-waiter", alive = 1000) 
         "0"
       ])
   )
+
+/** `PTTL` of a key of any type (-2 missing, -1 no expiry). */
+export const pttlOf = Redis.script<number>({
+  name: "test.pttl",
+  numberOfKeys: 1,
+  lua: "return redis.call('PTTL', KEYS[1])",
+  local: (ks, [key]) => ks.pttl(key!),
+  decode: Redis.decodeInteger
+})
+
+export const readTtl = (key: string) => Effect.flatMap(Redis.Redis, (redis) => redis.run(pttlOf, [key], []))

@@ -1,7 +1,8 @@
 /**
  * The metrics of every primitive, updated without an Effect each (they are on the hot path). One set of
  * metric names serves every primitive; each primitive's set is tagged `lock.primitive` (`Lock`,
- * `Semaphore`), and an update carries the id too only when the user opted in (cardinality is theirs).
+ * `Semaphore`, `ReadWriteLock`), and an update carries the id too only when the user opted in
+ * (cardinality is theirs).
  *
  * As OpenTelemetry reads them (`@effect/opentelemetry`): the counters are `incremental`, so they export
  * as monotonic sums (OTel `Counter`), not up-down counters; units are units, not parts of names: the
@@ -39,7 +40,11 @@ const make = (primitive: Primitive) => {
 export type Metrics = ReturnType<typeof make>
 
 /** Each primitive's metrics. */
-export const metrics: Record<Primitive, Metrics> = { Lock: make("Lock"), Semaphore: make("Semaphore") }
+export const metrics: Record<Primitive, Metrics> = {
+  Lock: make("Lock"),
+  Semaphore: make("Semaphore"),
+  ReadWriteLock: make("ReadWriteLock")
+}
 
 const none: ReadonlyArray<MetricLabel.MetricLabel> = []
 

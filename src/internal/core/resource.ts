@@ -42,7 +42,7 @@ export interface Operations<E = never> {
 }
 
 /** The primitives, as spans, metrics and logs name them. */
-export type Primitive = "Lock" | "Semaphore"
+export type Primitive = "Lock" | "Semaphore" | "ReadWriteLock"
 
 export interface Resource<E = never> {
   readonly primitive: Primitive

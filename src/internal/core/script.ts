@@ -129,3 +129,71 @@ export const define = <const K extends string, const V extends string, A>(
       : (redis, keys, args, deadline) => redis.run(script, keys, argNames.map((v) => args[v]), deadline)
   }
 }
+
+export interface EachDefinition<K extends string, V extends string, A> {
+  /** A stable name, used in spans, logs and errors. */
+  readonly name: string
+  /** The keys of one item: KEYS is these, item after item. */
+  readonly keys: ReadonlyArray<K>
+  readonly args: ReadonlyArray<V>
+  /** The body: `items[i].<key>Key` are the keys of item `i` (1-based), arguments as in {@link define}. */
+  readonly lua: string
+  /** The embedded store's twin, given the items' keys as records. */
+  readonly local: (keyspace: Redis.Keyspace, items: ReadonlyArray<Keys<K>>, args: Args<V>) => Redis.Reply
+  readonly decode: (reply: unknown) => Either.Either<A, string>
+}
+
+export interface EachCodec<K extends string, V extends string, A> {
+  readonly name: string
+  /** The positional KEYS of some items. */
+  readonly keysOf: (items: ReadonlyArray<Keys<K>>) => ReadonlyArray<string>
+  /** Runs the script over the items whose keys `keys` holds (as {@link EachCodec.keysOf} made them). */
+  readonly run: (
+    redis: Redis.Service,
+    keys: ReadonlyArray<string>,
+    args: Args<V>,
+    deadline?: number
+  ) => Effect.Effect<A, RedisError>
+}
+
+/**
+ * A script over any number of items that each have the same named keys (e.g. the locks of several ids):
+ * the Lua sees them as the table `items`, the twin as an array of records. One seam script per item count
+ * (the same Lua, so the same SHA), made when first needed.
+ */
+export const defineEach = <const K extends string, const V extends string, A>(
+  definition: EachDefinition<K, V, A>
+): EachCodec<K, V, A> => {
+  const { args: argNames, keys: keyNames } = definition
+  const width = keyNames.length
+  const lua = `local items = {}
+for i = 1, #KEYS / ${width} do
+  items[i] = {${keyNames.map((k, j) => `${k}Key = KEYS[(i - 1) * ${width} + ${j + 1}]`).join(", ")}}
+end
+${bind(argNames, "ARGV")}${definition.lua}`
+  const local = (keyspace: Redis.Keyspace, keys: ReadonlyArray<string>, args: ReadonlyArray<string>) => {
+    const items: Array<Keys<K>> = []
+    for (let i = 0; i < keys.length; i += width) {
+      const item: Record<string, string> = {}
+      for (let j = 0; j < width; j++) item[keyNames[j]!] = keys[i + j]!
+      items.push(item as Keys<K>)
+    }
+    const a: Record<string, string> = {}
+    for (let i = 0; i < argNames.length; i++) a[argNames[i]!] = args[i]!
+    return definition.local(keyspace, items, a as Args<V>)
+  }
+  const scripts = new Map<number, Redis.Script<A>>()
+  const scriptOf = (numberOfKeys: number) => {
+    let made = scripts.get(numberOfKeys)
+    if (made === undefined) {
+      made = Redis.script<A>({ name: definition.name, lua, numberOfKeys, local, decode: definition.decode })
+      scripts.set(numberOfKeys, made)
+    }
+    return made
+  }
+  return {
+    name: definition.name,
+    keysOf: (items) => items.flatMap((item) => keyNames.map((k) => item[k])),
+    run: (redis, keys, args, deadline) => redis.run(scriptOf(keys.length), keys, argNames.map((v) => args[v]), deadline)
+  }
+}

@@ -21,13 +21,16 @@ export const resourceOf = (
   const unsupported = Replicas.unsupported(acq, redis)
   if (unsupported !== undefined) return unsupported
   const ops = Operations.make(redis, acq.keys, fenceTtl)
+  const target = acq.replicas === 0 ? undefined : Replicas.targetOf(acq)
   return {
     primitive: "Lock",
     span: "Lock.acquire",
     id: acq.id,
     channel: acq.keys.channel,
     ops,
-    confirm: acq.replicas === 0 ? undefined : (token, deadline) => Replicas.confirm(acq, redis, ops, token, deadline)
+    confirm: target === undefined
+      ? undefined
+      : (token, deadline) => Replicas.confirm(target, redis, ops, token, deadline)
   }
 }
 

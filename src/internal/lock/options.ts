@@ -170,7 +170,8 @@ export const checkAcquisition = (
   return { ...base, policy, keys: lockKeys(base.prefix, base.id), replicas, replicaTimeout }
 }
 
-const FIELDS = [
+/** The fields of an acquisition's options, as `memo` compares them (every primitive with the lock's options). */
+export const FIELDS = [
   "id",
   "lease",
   "prefix",

@@ -17,7 +17,7 @@ const ANSWER_SLACK = 1000
 const GIVE_BACK_LIMIT = 1000
 
 /** For `replicas` on a backend that has none to ask: the `InvalidOptions` to fail with before anything is sent. */
-export const unsupported = (acq: Acquisition, redis: Redis.Service): InvalidOptions | undefined =>
+export const unsupported = (acq: Pick<Acquisition, "replicas">, redis: Redis.Service): InvalidOptions | undefined =>
   acq.replicas === 0 || redis.waitForReplicas !== undefined
     ? undefined
     : new InvalidOptions({
@@ -26,14 +26,34 @@ export const unsupported = (acq: Acquisition, redis: Redis.Service): InvalidOpti
       received: String(acq.replicas)
     })
 
+/** What is confirmed: the won resource's id, a key of its slot, and how many replicas, how long. */
+export interface Target {
+  /** What the message calls it: `"lock"`, `"read-write lock"`, `"locks"`. */
+  readonly kind: string
+  readonly id: string
+  readonly key: string
+  readonly replicas: number
+  readonly replicaTimeout: number
+}
+
+/** The lock of one acquisition, as a {@link Target}. */
+export const targetOf = (acq: Acquisition, kind = "lock", key = acq.keys.lock): Target => ({
+  kind,
+  id: acq.id,
+  key,
+  replicas: acq.replicas,
+  replicaTimeout: acq.replicaTimeout
+})
+
 /**
  * Waits until `acq.replicas` replicas have the winning write, for `replicaTimeout` at most (and never
- * past the acquisition's `deadline`). Fewer, no answer, or an interruption: gives the lock back first.
+ * past the acquisition's `deadline`). Fewer, no answer, or an interruption: gives the resource back first
+ * (with the primitive's owner-checked `leave`).
  */
 export const confirm = (
-  acq: Acquisition,
+  acq: Target,
   redis: Redis.Service,
-  ops: Operations,
+  ops: Pick<Operations, "leave">,
   token: string,
   deadline: number | undefined
 ): Effect.Effect<void, RedisError> =>
@@ -41,8 +61,8 @@ export const confirm = (
     const now = redis.timer.now()
     const ms = Math.max(1, Math.min(acq.replicaTimeout, deadline === undefined ? Infinity : deadline - now))
     const unconfirmed = (detail: string) =>
-      new RedisError({ operation: "wait", detail: `lock "${acq.id}" ${detail}; it was given back` })
-    return redis.waitForReplicas!(acq.keys.lock, acq.replicas, ms).pipe(
+      new RedisError({ operation: "wait", detail: `${acq.kind} "${acq.id}" ${detail}; it was given back` })
+    return redis.waitForReplicas!(acq.key, acq.replicas, ms).pipe(
       Effect.timeoutFail({
         duration: ms + ANSWER_SLACK,
         onTimeout: () => unconfirmed(`got no answer to WAIT within ${ms + ANSWER_SLACK} ms`)

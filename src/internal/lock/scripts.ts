@@ -89,7 +89,7 @@ return {0, redis.call('PTTL', lockKey)}`,
  * Lua: hand the lock to the first living waiter of the line, skipping every gone one in this one step,
  * or free it; the waiter is woken on `channel`.
  */
-const HAND_OVER = `if redis.call('EXISTS', queueKey) == 0 then
+export const HAND_OVER = `if redis.call('EXISTS', queueKey) == 0 then
   redis.call('DEL', lockKey)
 else
   ${Lua.NOW}
@@ -104,9 +104,9 @@ else
   end
 end`
 
-type LineKeys = { readonly lock: string; readonly queue: string; readonly alive: string }
+export type LineKeys = { readonly lock: string; readonly queue: string; readonly alive: string }
 
-const handOver = (ks: Redis.Keyspace, keys: LineKeys, reservation: string, channel: string) => {
+export const handOver = (ks: Redis.Keyspace, keys: LineKeys, reservation: string, channel: string) => {
   if (ks.pttl(keys.queue) === -2) return void ks.del(keys.lock)
   Lua.dropGoneLocal(ks, keys.queue, keys.alive)
   const head = ks.zrange(keys.queue, 0, 0)[0]
