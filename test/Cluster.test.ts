@@ -114,7 +114,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const fence = yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence)).pipe(
         Effect.provide(IoRedis.layerClient(client))
       )
-      expect(fence).toBe(1)
+      expect(fence).toBe(Number(yield* Effect.promise(() => client.get(lockKeys(DEFAULT_PREFIX, id).fence))))
       expect(client.status).toBe("ready")
       expect(yield* Effect.promise(() => client.exists(lockKeys(DEFAULT_PREFIX, id).lock))).toBe(0)
     }).pipe(Effect.scoped))
@@ -293,13 +293,13 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         { id, replicas: 1, replicaTimeout: "2 seconds" },
         (lease) => Effect.succeed(lease.fence)
       )
-      expect(fence).toBe(1)
+      expect(fence).toBeGreaterThan(0)
       const error = yield* Effect.flip(Lock.withLock({ id, replicas: 2, replicaTimeout: "50 millis" })(Effect.void))
       expect(error._tag === "RedisError" && error.message).toBe(
         `Redis wait failed: lock "${id}" was confirmed by 1 of 2 replica(s) within 50 ms; it was given back`
       )
       expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
-      expect(yield* Effect.promise(() => client.get(keys.fence))).toBe("2")
+      expect(yield* Effect.promise(() => client.get(keys.fence))).toBe(String(fence + 1))
     }).pipe(Effect.provide(backend), Effect.scoped))
 
   it.effect("resharding: the slot of a held and waited-for lock moves to another master; no overlap, the waiter is still woken", () =>

@@ -5,6 +5,7 @@
 import type { Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import { DEFAULT_FENCE_TTL } from "../core/lua.js"
 import type * as Core from "../core/resource.js"
 import { ALIVE, lineTtl, RESERVATION } from "../core/wake.js"
 import type { LockKeys } from "../keys.js"
@@ -17,8 +18,8 @@ export interface Operations extends Core.Operations {
 const reservation = String(RESERVATION)
 const aliveMs = String(ALIVE)
 
-/** The lock's operations; `fenceTtl` (ms, `0`: none) expires the fence counter (Debounce's run locks). */
-export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl = 0): Operations => {
+/** The lock's operations; the fence counter lives `fenceTtl` ms after the last acquisition. */
+export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DEFAULT_FENCE_TTL): Operations => {
   const plain = scripts.acquire.keysOf(keys)
   const fair = scripts.acquireFair.keysOf(keys)
   const line = scripts.release.keysOf(keys)

@@ -2,7 +2,8 @@
  * The lock's atomic operations, Lua beside its TypeScript twin, as typed codecs (`core/script.ts`).
  *
  * Keys: `lock` (`<prefix>lock:{id}`) holds the owner's token with PX (or `~<token>`: reserved for that
- * waiter, with a short PX); `fence` the fencing counter (no TTL unless asked); `queue` the waiters in
+ * waiter, with a short PX); `fence` the fencing counter (it lives `fenceTtl` after the last acquisition, and starts again
+ * above every fence it gave when gone: `core/lua.ts` `nextFence`); `queue` the waiters in
  * line (a sorted set by arrival) and `alive` the same waiters by the deadline they must look again by,
  * so that a dead waiter drops out on its own. Replies are integers only, so that no client-side decoding
  * of strings (e.g. `@upstash/redis` turning `"123"` into `123`) can break a comparison: tokens are
@@ -38,12 +39,9 @@ const decodeAcquire = (reply: unknown) =>
       ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!) }
   )
 
-/** Lua: the caller takes the lock for `lease` ms with the next fence (which expires after `fenceTtl` unless `0`). */
+/** Lua: the caller takes the lock for `lease` ms with the next fence (the counter lives `fenceTtl` ms more). */
 const WIN = `redis.call('SET', lockKey, token, 'PX', lease)
-  local fence = redis.call('INCR', fenceKey)
-  if fenceTtl ~= '0' then
-    redis.call('PEXPIRE', fenceKey, fenceTtl)
-  end
+  ${Lua.nextFence("fenceKey", "fenceTtl")}
   return {1, fence}`
 
 const win = (
@@ -54,9 +52,7 @@ const win = (
   fenceTtl: string
 ) => {
   ks.set(keys.lock, token, Number(lease))
-  const next = ks.incr(keys.fence)
-  if (fenceTtl !== "0") ks.pexpire(keys.fence, Number(fenceTtl))
-  return [1, next]
+  return [1, Lua.nextFenceLocal(ks, keys.fence, Number(fenceTtl))]
 }
 
 /** The `@upstash/lock` SET NX, outside the line: `[1, fence]` won (or already the caller's), `[0, PTTL]` held. */
