@@ -15,6 +15,23 @@ export interface Operations extends Core.Operations {
   readonly status: (token: string) => Effect.Effect<scripts.StatusReply, RedisError>
 }
 
+/** The lock's script at each batch size (the key count is part of a script), made when first needed. */
+const sized = new Map<number, Redis.Script<ReadonlyArray<number>>>()
+
+/** Every due lock lease of a connection extended in one script (`lock.extendMany`). */
+export const extendBatch: Core.ExtendBatch = {
+  run: (redis, keys, tokens, ms, deadline) => {
+    let script = sized.get(keys.length)
+    if (script === undefined) sized.set(keys.length, script = { ...scripts.extendMany, numberOfKeys: keys.length })
+    const args = new Array<string>(keys.length * 2)
+    for (let i = 0; i < keys.length; i++) {
+      args[2 * i] = tokens[i]!
+      args[2 * i + 1] = String(ms[i])
+    }
+    return redis.run(script, keys, args, deadline)
+  }
+}
+
 const reservation = String(RESERVATION)
 const aliveMs = String(ALIVE)
 
@@ -45,6 +62,7 @@ export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DE
     release: (token, deadline) => scripts.release.run(redis, line, { token, reservation, channel, sharded }, deadline),
     leave: (token, deadline) => scripts.leave.run(redis, line, { token, reservation, channel, sharded }, deadline),
     extend: (token, ms, mode, deadline) => scripts.extend.run(redis, lock, { token, ms: String(ms), mode }, deadline),
-    status: (token) => scripts.status.run(redis, lock, { token })
+    status: (token) => scripts.status.run(redis, lock, { token }),
+    batch: { script: extendBatch, key: keys.lock }
   }
 }

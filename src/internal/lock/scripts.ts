@@ -350,3 +350,52 @@ return {state, redis.call('PTTL', lockKey), fence}`,
         : Either.right({ holder, remaining: Math.max(0, ttl!), fence: fence! })
     })
 })
+
+/** Lua: the `"set"` {@link extend} of one lock, `key` held by `token`, to `ms`; its reply in `out[i]`. */
+const EXTEND_ONE = `if redis.call('GET', key) ~= token then
+    out[i] = 0
+  else
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 or ms > ttl then
+      redis.call('PEXPIRE', key, ms)
+      out[i] = ms
+    else
+      out[i] = ttl
+    end
+  end`
+
+/**
+ * The keep-alive of many locks in one script: `KEYS[i]` held by `ARGV[2i-1]` extended to `ARGV[2i]`
+ * ms, each exactly as {@link extend} in `"set"` mode. Replies each lock's PTTL now, or 0 for a lock its
+ * token no longer holds. Variadic, so not a named codec: its keys and arguments are pairs.
+ */
+export const extendMany = Redis.script<ReadonlyArray<number>>({
+  name: "lock.extendMany",
+  numberOfKeys: 0, // replaced per call: one key per lock (see `extendBatch`)
+  lua: `local out = {}
+for i = 1, #KEYS do
+  local key, token, ms = KEYS[i], ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  ${EXTEND_ONE}
+end
+return out`,
+  local: (ks, keys, args) =>
+    keys.map((key, i) => {
+      const token = args[2 * i]
+      const ms = Number(args[2 * i + 1])
+      if (ks.get(key) !== token) return 0
+      const ttl = ks.pttl(key)
+      if (ttl >= 0 && ms <= ttl) return ttl
+      ks.pexpire(key, ms)
+      return ms
+    }),
+  decode: (reply) => {
+    if (!Array.isArray(reply)) return Either.left("expected an array of integers")
+    const out: Array<number> = []
+    for (const item of reply) {
+      const n = Redis.decodeInteger(item)
+      if (Either.isLeft(n)) return Either.left(n.left)
+      out.push(n.right)
+    }
+    return Either.right(out)
+  }
+})
