@@ -31,7 +31,10 @@ describe("a Redis restart", () => {
         // a dropped connection to the same server loses nothing
         const admin = yield* raw(url)
         yield* Effect.promise(() => admin.client("KILL", "TYPE", "normal", "SKIPME", "yes"))
-        const probe = Lock.make({ id: `${id}-probe` }).pipe(Effect.flatMap((lock) => lock.status), Effect.provide(holder))
+        const probe = Lock.make({ id: `${id}-probe` }).pipe(
+          Effect.flatMap((lock) => lock.status),
+          Effect.provide(holder)
+        )
         yield* eventually(Effect.either(probe), Either.isRight)
         expect(yield* held.isLost).toBe(false)
 
