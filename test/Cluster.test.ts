@@ -5,7 +5,7 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Scope } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Option, Scope } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import * as Debounce from "../src/Debounce.js"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../src/internal/keys.js"
@@ -97,15 +97,24 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
         const keys = lockKeys(DEFAULT_PREFIX, id)
         const holder = yield* Lock.make({ id, lease: 10_000 })
         expect(yield* holder.acquire()).toBe(true)
+        const first = Option.getOrThrow(yield* holder.fence)
         const waiter = yield* Effect.fork(
           Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "10 seconds" }), (l) => l.fence))
         )
         yield* eventually(Effect.promise(() => client.zcard(keys.queue)), (n) => n === 1, "10 seconds")
         expect(yield* holder.release).toBe(true)
-        expect(yield* Fiber.join(waiter).pipe(Effect.timeout("5 seconds"))).toBe(2)
+        expect(yield* Fiber.join(waiter).pipe(Effect.timeout("5 seconds"))).toBe(first + 1)
         expect(yield* Effect.promise(() => client.exists(keys.lock))).toBe(0)
       }
     }).pipe(Effect.provide(backend), Effect.scoped))
+
+  it.effect("keep-alive of leases on many slots goes one script per slot: every lease is kept across ticks", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const ids = yield* Effect.forEach(Array.from({ length: 12 }, (_, i) => i), (i) => uniqueId(`keep-${i}`))
+      const leases = yield* Effect.forEach(ids, (id) => Lock.acquire({ id, lease: 900 }))
+      yield* Effect.sleep("2 seconds") // several ticks of 300 ms, more than two leases long
+      expect(yield* Effect.forEach(leases, (lease) => lease.isLost)).toEqual(ids.map(() => false))
+    })).pipe(Effect.provide(backend)))
 
   it.effect("layerClient runs over a Cluster the user made and never closes it", () =>
     Effect.gen(function*() {
@@ -314,6 +323,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const to = masters.find((port) => port !== from)!
       const holder = yield* Lock.make({ id, lease: 20_000 })
       expect(yield* holder.acquire()).toBe(true)
+      const first = Option.getOrThrow(yield* holder.fence)
       const waiter = yield* Effect.fork(
         Effect.scoped(Effect.map(Lock.acquire({ id, timeout: "20 seconds" }), (l) => l.fence))
       )
@@ -325,7 +335,7 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
       const other = yield* Lock.make({ id, retry: { attempts: 1 } })
       expect(yield* other.acquire()).toBe(false)
       expect(yield* holder.release).toBe(true)
-      expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(2)
+      expect(yield* Fiber.join(waiter).pipe(Effect.timeout("10 seconds"))).toBe(first + 1)
       // later hand-offs still wake their waiter at once: the sharded subscription followed the slot
       const scripts = scriptCalls(yield* rawNode(to))
       const delays: Array<number> = []
