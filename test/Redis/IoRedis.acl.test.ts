@@ -6,7 +6,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Exit, Fiber, Logger, Redacted, Scope } from "effect"
+import { Effect, Exit, Fiber, Logger, Option, Redacted, Scope } from "effect"
 import type { Redis as IORedisClient } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
@@ -34,12 +34,15 @@ const exercise = (layer: Layer.Layer<Redis, unknown>) =>
   Effect.gen(function*() {
     const id = yield* uniqueId("acl")
     const lock = yield* Lock.make({ id })
+    let first = 0
     for (let i = 0; i < 3; i++) {
       expect(yield* lock.acquire()).toBe(true)
+      if (i === 0) first = Option.getOrThrow(yield* lock.fence)
       expect(yield* lock.status).toBe("ACQUIRED")
       expect(yield* lock.release).toBe(true)
     }
-    return yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))
+    // the fourth acquisition's fence, counted from the first (which starts at Redis TIME in µs)
+    return yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence - first + 1))
   }).pipe(Effect.provide(layer))
 
 describe("a user with EVALSHA denied and EVAL allowed (issue 23 §8)", () => {
