@@ -40,8 +40,11 @@ const contention = Effect.gen(function*() {
     [1, 2, 3, 4].map((n) => contend({ worker: `worker-${n}`, id: "report", rounds: 2 })),
     { concurrency: "unbounded" }
   )
+  // A fresh counter starts at the store's clock in microseconds (so it never goes back, even once it
+  // expired): shown relative to the first.
+  const sorted = fences.flat().sort((a, b) => a - b)
   yield* Console.log(
-    `  ${fences.flat().length} critical sections, fences ${fences.flat().sort((a, b) => a - b).join(", ")}`
+    `  ${sorted.length} critical sections, fences ${sorted[0]} + ${sorted.map((f) => f - sorted[0]!).join(", ")}`
   )
 })
 
@@ -57,18 +60,18 @@ const lostLease = Effect.gen(function*() {
         : Effect.zipRight(Ref.set(highest, fence), Console.log(`  store: accepted ${who}'s write with fence ${fence}`)))
 
   // "slow" holds a 300 ms lease without keep-alive (think: a stalled process) and works for a second.
-  const slowHolds = yield* Deferred.make<void>()
+  const slowHolds = yield* Deferred.make<number>()
   const slow = Lock.withLease(
     { id: "ledger", lease: 300, keepAlive: false },
     (lease) =>
       Console.log(`  slow: acquired with fence ${lease.fence}, then stalls`).pipe(
-        Effect.zipRight(Deferred.succeed(slowHolds, undefined)),
+        Effect.zipRight(Deferred.succeed(slowHolds, lease.fence)),
         Effect.zipRight(Effect.sleep(1000)),
         Effect.zipRight(Console.log("  slow: finished (should not happen)"))
       )
   ).pipe(Effect.catchTag("LockLost", (e) => Console.log(`  slow: interrupted with ${e._tag}: ${e.message}`)))
   const slowFiber = yield* Effect.fork(slow)
-  yield* Deferred.await(slowHolds)
+  const slowFence = yield* Deferred.await(slowHolds)
 
   yield* Effect.scoped(Effect.gen(function*() {
     const lease = yield* Lock.acquire({ id: "ledger", timeout: "2 seconds" })
@@ -77,7 +80,7 @@ const lostLease = Effect.gen(function*() {
   }))
   yield* slowFiber.await
   // A holder that cannot detect loss would write late with its old fence: the store says no.
-  yield* write("a stale holder", 1)
+  yield* write("a stale holder", slowFence)
 })
 
 /** 4. A semaphore: at most 2 of 5 exports at a time. */

@@ -72,6 +72,13 @@ export interface Options {
   readonly retry?: RetryOptions | undefined
   /** Namespace for every key. Default `"effect-lock:"`; the lock's key is `<prefix>lock:{<id>}`. */
   readonly prefix?: string | undefined
+  /**
+   * How long the fence counter stays in Redis after the last acquisition. A number is milliseconds.
+   * Default 7 days. A counter that expired (or that a restart without persistence lost) starts again
+   * from the server's clock in microseconds, above every fence it gave before: fences of one id still
+   * strictly increase, and no key is left without a TTL.
+   */
+  readonly fenceTtl?: Duration.DurationInput | undefined
 }
 
 /**

@@ -159,6 +159,17 @@ export interface Service {
   readonly waitForReplicas?:
     | ((key: string, replicas: number, timeoutMs: number) => Effect.Effect<number, RedisError>)
     | undefined
+  /**
+   * Registers `listener`, called when the server turns out to have restarted (its `run_id` changed
+   * across a reconnection): every lock it held is gone, so every lease on it is lost at once, on the
+   * first reply from the restarted server. On backends that can tell (ioredis on one server).
+   */
+  readonly onRestart?: ((listener: () => void) => void) | undefined
+  /**
+   * The Cluster hash slot of a key, on a cluster (every key of one script must share one): the
+   * keep-alive of many leases goes in one script per slot.
+   */
+  readonly slotOf?: ((key: string) => number) | undefined
 }
 
 /**

@@ -54,6 +54,13 @@ export interface Options {
   readonly lease?: Duration.DurationInput | undefined
   /** Namespace for every key. Default `"effect-lock:"`. */
   readonly prefix?: string | undefined
+  /**
+   * How long the fence counter stays in Redis after the last take. A number is milliseconds.
+   * Default 7 days. A counter that expired (or that a restart without persistence lost) starts again
+   * from the server's clock in microseconds, above every fence it gave before: fences of one id still
+   * strictly increase, and no key is left without a TTL.
+   */
+  readonly fenceTtl?: Duration.DurationInput | undefined
 }
 
 /**

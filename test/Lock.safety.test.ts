@@ -46,7 +46,7 @@ describe("the lease's deadline only moves to what a reply proves", () => {
         expect(yield* lease.validUntil).toBeLessThanOrEqual(expiry)
 
         // The holder's network stalls; once Redis drops the key another process takes the lock…
-        holderClient.on("lock.extend", FaultyRedis.Hang)
+        holderClient.on("lock.extendMany", FaultyRedis.Hang)
         yield* TestClock.adjust(expiry - 2200 + 1)
         const other = yield* Lock.make({ id, retry: { attempts: 1 } })
         expect(yield* other.acquire()).toBe(true)
@@ -64,7 +64,7 @@ describe("the lease's deadline only moves to what a reply proves", () => {
         const holderClient = FaultyRedis.make()
         const lease = yield* Lock.acquire({ id, lease: 6000 }).pipe(Effect.provide(holderClient.layer))
         // The keeper's tick at 2000 (extend #1) is applied at once but answered 300 ms late…
-        holderClient.on("lock.extend", FaultyRedis.DelayReply(300), { nth: 1 })
+        holderClient.on("lock.extendMany", FaultyRedis.DelayReply(300), { nth: 1 })
         yield* TestClock.adjust(2000)
         // …while the user's extend(10 s), sent at 2100, is applied after it and answered first.
         yield* TestClock.adjust(100)

@@ -53,7 +53,7 @@ describe("a win heard late", () => {
       )
       yield* TestClock.adjust(800)
       yield* TestClock.adjust(1)
-      expect(client.runs("lock.extend")).toBe(1)
+      expect(client.runs("lock.extendMany")).toBe(1)
       for (let i = 0; i < 200; i++) yield* TestClock.adjust(10)
       expect(yield* Fiber.join(held)).toBe(false)
     }).pipe(Effect.provide(on(client)))

@@ -203,12 +203,12 @@ describe("Lock.acquire (the scoped lease)", () => {
       yield* TestClock.adjust(1000)
       expect(yield* Fiber.join(fiber)).toBe("done")
       // one extension a second; the one due at 30 s, the instant the work ends, may or may not run
-      const extensions = count("lock.extend")
+      const extensions = count("lock.extendMany")
       expect(extensions).toBeGreaterThanOrEqual(29)
       expect(extensions).toBeLessThanOrEqual(30)
       expect((yield* probe.state)._tag).toBe("Free")
       yield* TestClock.adjust(60_000)
-      expect(count("lock.extend")).toBe(extensions) // the keep-alive fiber ended with the scope
+      expect(count("lock.extendMany")).toBe(extensions) // the keep-alive fiber ended with the scope
     }).pipe(Effect.provide(layer))
   })
 
@@ -234,7 +234,7 @@ describe("Lock.acquire (the scoped lease)", () => {
 
   it.effect("when extensions hang, the lease is declared lost at its local deadline, before it expires in Redis", () => {
     const { client, layer } = setup()
-    client.on("lock.extend", FaultyRedis.Hang)
+    client.on("lock.extendMany", FaultyRedis.Hang)
     return Effect.gen(function*() {
       const lease = 3000
       const deadline = lease - (Math.floor(lease * 0.01) + 2) // 2968: lease minus drift
@@ -250,12 +250,12 @@ describe("Lock.acquire (the scoped lease)", () => {
 
   it.effect("a failed extension is retried on the next tick and a later success keeps the lease", () => {
     const { client, count, layer } = setup()
-    client.on("lock.extend", FaultyRedis.Fail, { nth: 1 })
+    client.on("lock.extendMany", FaultyRedis.Fail, { nth: 1 })
     return Effect.gen(function*() {
       const result = yield* Effect.fork(Lock.withLock({ id: "tr", lease: 3000 })(Effect.sleep("10 seconds")))
       yield* TestClock.adjust(10_000)
       expect(Exit.isSuccess(yield* Fiber.await(result))).toBe(true)
-      expect(count("lock.extend")).toBeGreaterThan(1)
+      expect(count("lock.extendMany")).toBeGreaterThan(1)
     }).pipe(Effect.provide(layer))
   })
 
@@ -266,7 +266,7 @@ describe("Lock.acquire (the scoped lease)", () => {
       yield* TestClock.adjust(1000)
       const error = (yield* Effect.flip(Fiber.join(fiber))) as LockLost
       expect(error.reason).toBe("expired")
-      expect(count("lock.extend")).toBe(0)
+      expect(count("lock.extendMany")).toBe(0)
     }).pipe(Effect.provide(layer))
   })
 

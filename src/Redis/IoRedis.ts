@@ -43,8 +43,10 @@ import * as Connection from "./internal/connection.js"
 import { makeRun } from "./internal/evalsha.js"
 import * as EvictionCheck from "./internal/eviction.js"
 import * as IoRedisFaults from "./internal/ioredisFaults.js"
+import * as IoRedisRestart from "./internal/ioredisRestart.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import { request } from "./internal/request.js"
+import { slotOf } from "./internal/slot.js"
 import * as Timer from "./internal/timer.js"
 
 /**
@@ -130,6 +132,8 @@ const service = (
       onError: (error) => logConnectionError(runtime, error)
     }, { sharded })
     const timer = yield* Timer.make
+    const cluster = IoRedisSubscriber.isCluster(client)
+    const onRestart = cluster ? undefined : yield* IoRedisRestart.track(client as IORedis)
     const bounds = { ...faults, timer }
     const run = makeRun({
       evalsha: (sha, numberOfKeys, keysAndArgs) => client.evalsha(sha, numberOfKeys, ...keysAndArgs),
@@ -144,6 +148,8 @@ const service = (
       cluster: IoRedisSubscriber.isCluster(client),
       timer,
       waitForReplicas: (key, replicas, timeoutMs) => waitForReplicas(client, key, replicas, timeoutMs),
+      onRestart,
+      slotOf: cluster ? slotOf : undefined,
       run: EvictionCheck.guard({
         mode: options.eviction ?? "warn",
         read: () => readEviction(client),

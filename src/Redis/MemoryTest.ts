@@ -27,6 +27,7 @@
  * @since 0.1.0
  */
 import { Clock, Context, Duration, Effect, Layer, Ref, type Scope } from "effect"
+import { DEFAULT_FENCE_TTL, nextFenceLocal } from "../internal/core/lua.js"
 import { DEFAULT_PREFIX, lockKeys } from "../internal/keys.js"
 import { randomToken } from "../internal/token.js"
 import { RedisError } from "../LockError.js"
@@ -175,7 +176,7 @@ export const make: Effect.Effect<Store, never, Scope.Scope> = Effect.gen(functio
           `stolen-${randomToken()}`,
           Math.max(1, Duration.toMillis(options.lease ?? "10 seconds"))
         )
-        return keyspace.incr(keys.fence)
+        return nextFenceLocal(keyspace, keys.fence, DEFAULT_FENCE_TTL)
       }),
     expire: (id, options = {}) =>
       atomically((keyspace) => void keyspace.del(lockKeys(options.prefix ?? DEFAULT_PREFIX, id).lock)),

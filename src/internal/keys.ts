@@ -17,7 +17,7 @@ export const hashTag = (id: string): string =>
 export interface LockKeys {
   /** Holds the owner token, with PX. */
   readonly lock: string
-  /** The fencing counter; no TTL, so fences never go back. */
+  /** The fencing counter: lives `fenceTtl` after the last acquisition; gone, it starts again above (`core/lua.ts`). */
   readonly fence: string
   /** Waiters in line: a sorted set of tokens scored by arrival (first come, first served). */
   readonly queue: string
@@ -40,7 +40,7 @@ export interface SemaphoreKeys {
   readonly count: string
   /** The fence of each holding: a sorted set, token → fence. */
   readonly fences: string
-  /** The fencing counter; no TTL, so fences never go back. */
+  /** The fencing counter: lives `fenceTtl` after the last acquisition; gone, it starts again above (`core/lua.ts`). */
   readonly fence: string
   /** Waiters in line, by arrival. */
   readonly queue: string

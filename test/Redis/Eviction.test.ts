@@ -73,7 +73,7 @@ const usedBy = (backend: Layer.Layer<Redis, unknown>) =>
   })
 
 const expectWorked = (result: Either.Either<unknown, unknown>) =>
-  expect(result).toEqual(Either.right({ fences: [1, 1, 1, 1], acquired: true }))
+  expect(result).toEqual(Either.right({ fences: Array(4).fill(expect.any(Number)), acquired: true }))
 
 describe("maxmemory-policy on a layer's first use, over ioredis (issue 22 §5)", () => {
   it.scopedLive(
@@ -86,8 +86,8 @@ describe("maxmemory-policy on a layer's first use, over ioredis (issue 22 §5)",
         // was: no word of it
         expect(warnings.map((w) => w.message)).toEqual([
           `127.0.0.1:${redis.port} has maxmemory-policy allkeys-lru (maxmemory 10485760 bytes): Redis may evict any ` +
-          "key, a held lock's, its fence counter or its waiting line. A lock evicted while held has two owners, a " +
-          "fence counter evicted starts again at 1: set maxmemory-policy noeviction"
+          "key, a held lock's, its fence counter or its waiting line. A lock evicted while held has two owners: set " +
+          "maxmemory-policy noeviction"
         ])
         const second = yield* usedBy(IoRedis.layer({ url: redis.url }))
         expect(second.warnings).toHaveLength(1) // once per layer, and each layer says it
@@ -114,7 +114,7 @@ describe("maxmemory-policy on a layer's first use, over ioredis (issue 22 §5)",
         const fence = yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence)).pipe(
           Effect.provide(backend)
         )
-        expect(fence).toBe(1)
+        expect(fence).toBeGreaterThan(0)
       }).pipe(Effect.provide(NodeContext.layer)),
     30_000
   )

@@ -6,7 +6,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { Layer } from "effect"
-import { Effect, Exit, Fiber, Logger, Redacted, Scope } from "effect"
+import { Effect, Exit, Fiber, Logger, Option, Redacted, Scope } from "effect"
 import type { Redis as IORedisClient } from "ioredis"
 import { DEFAULT_PREFIX, lockKeys, semaphoreKeys } from "../../src/internal/keys.js"
 import * as Lock from "../../src/Lock.js"
@@ -34,12 +34,15 @@ const exercise = (layer: Layer.Layer<Redis, unknown>) =>
   Effect.gen(function*() {
     const id = yield* uniqueId("acl")
     const lock = yield* Lock.make({ id })
+    let first = 0
     for (let i = 0; i < 3; i++) {
       expect(yield* lock.acquire()).toBe(true)
+      if (i === 0) first = Option.getOrThrow(yield* lock.fence)
       expect(yield* lock.status).toBe("ACQUIRED")
       expect(yield* lock.release).toBe(true)
     }
-    return yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence))
+    // the fourth acquisition's fence, counted from the first (which starts at Redis TIME in µs)
+    return yield* Effect.scoped(Effect.map(Lock.acquire({ id }), (lease) => lease.fence - first + 1))
   }).pipe(Effect.provide(layer))
 
 describe("a user with EVALSHA denied and EVAL allowed (issue 23 §8)", () => {
@@ -86,6 +89,8 @@ const handOffs = (layer: Layer.Layer<Redis, unknown>, admin: IORedisClient) =>
       )
     const holder = yield* Lock.make({ id })
     expect(yield* holder.acquire()).toBe(true)
+    // fences counted from the holder's (a fresh counter starts at Redis TIME in µs)
+    const base = Option.getOrThrow(yield* holder.fence) - 1
     const first = yield* waitFor(1)
     // was: RedisError "NOPERM … publish" although the lock had been handed over
     const released = yield* holder.release
@@ -106,7 +111,7 @@ const handOffs = (layer: Layer.Layer<Redis, unknown>, admin: IORedisClient) =>
     yield* eventually(Effect.promise(() => admin.zcard(queue)), (size) => size === 1, "10 seconds")
     yield* Scope.close(taking, Exit.void)
     expect(yield* Fiber.join(taker)).toBe("taken")
-    return { released, fences }
+    return { released, fences: fences.map((fence) => fence - base) }
   }).pipe(Effect.provide(layer), Effect.scoped)
 
 describe("a user without PUBLISH (issue 23 §8)", () => {

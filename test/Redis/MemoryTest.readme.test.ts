@@ -34,8 +34,10 @@ it.effect.prop(
     Effect.gen(function*() {
       yield* MemoryTest.failNext(faults)
       expect(yield* sendReport).toBe("sent")
-      // one acquisition (fence 1), released: only the fence counter is left
-      expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{report}:fence": { value: "1", pttl: -1 } })
+      // one acquisition (fence 1), released: only the fence counter is left, for 7 days
+      expect(yield* MemoryTest.keyspace).toEqual({
+        "effect-lock:lock:{report}:fence": { value: "1", pttl: 7 * 24 * 60 * 60 * 1000 }
+      })
     }).pipe(Effect.provide(MemoryTest.layer)),
   { fastCheck: { numRuns: 20 } } // each run builds a fresh store: 20 runs cover 0–3 faults many times over
 )

@@ -7,6 +7,8 @@ import { Cause, Effect, Exit, FastCheck, Fiber, Option, TestClock } from "effect
 import * as Lock from "../../src/Lock.js"
 import * as MemoryTest from "../../src/Redis/MemoryTest.js"
 
+const WEEK = 7 * 24 * 60 * 60 * 1000
+
 const failure = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
 
 describe("MemoryTest", () => {
@@ -18,7 +20,7 @@ describe("MemoryTest", () => {
       expect(thief).toBe(2)
       const keyspace = yield* MemoryTest.keyspace
       expect(keyspace["effect-lock:lock:{guarded}"]).toEqual({ value: expect.stringMatching(/^stolen-/), pttl: 10_000 })
-      expect(keyspace["effect-lock:lock:{guarded}:fence"]).toEqual({ value: "2", pttl: -1 })
+      expect(keyspace["effect-lock:lock:{guarded}:fence"]).toEqual({ value: "2", pttl: WEEK })
       yield* TestClock.adjust("1 second")
       const exit = yield* Fiber.await(guarded)
       expect(failure(exit)).toEqual(Option.some(expect.objectContaining({ _tag: "LockLost", id: "guarded", fence: 1 })))
@@ -31,7 +33,7 @@ describe("MemoryTest", () => {
       yield* MemoryTest.steal("x", { lease: "250 millis", prefix: "app:" })
       expect(yield* MemoryTest.keyspace).toEqual({
         "app:lock:{x}": { value: expect.stringMatching(/^stolen-/), pttl: 250 },
-        "app:lock:{x}:fence": { value: "1", pttl: -1 }
+        "app:lock:{x}:fence": { value: "1", pttl: WEEK }
       })
       const lock = yield* Lock.make({ id: "x", prefix: "app:" })
       expect(yield* lock.acquire({ retry: { attempts: 1 } })).toBe(false)
@@ -94,7 +96,7 @@ describe("MemoryTest", () => {
   it.effect("keyspace: what a released lock leaves behind is its fence counter only", () =>
     Effect.gen(function*() {
       yield* Effect.void.pipe(Lock.withLock({ id: "tidy" }))
-      expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{tidy}:fence": { value: "1", pttl: -1 } })
+      expect(yield* MemoryTest.keyspace).toEqual({ "effect-lock:lock:{tidy}:fence": { value: "1", pttl: WEEK } })
     }).pipe(Effect.provide(MemoryTest.layer)))
 
   it.effect("a fault count that is not an integer ≥ 0 is a defect naming the call", () =>

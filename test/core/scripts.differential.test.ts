@@ -16,6 +16,7 @@
  */
 import { describe, layer } from "@effect/vitest"
 import { Clock, Effect, FastCheck as fc, Layer } from "effect"
+import { DEFAULT_FENCE_TTL } from "../../src/internal/core/lua.js"
 import { ALIVE, RESERVATION } from "../../src/internal/core/wake.js"
 import { type LockKeys, lockKeys, readWriteKeys, semaphoreKeys } from "../../src/internal/keys.js"
 import * as manyScripts from "../../src/internal/lock/manyScripts.js"
@@ -45,6 +46,8 @@ const TOKENS = ["t1", "t2", "t3", "t4"] as const
 type Token = typeof TOKENS[number]
 /** Lapses within a settle; the long one never lapses within a sequence. */
 const SHORT = 5
+/** The fence counter's default TTL. */
+const WEEK = DEFAULT_FENCE_TTL
 const LONG = 60_000
 /** The sleep after a try with the short lease, and the `sleep` step. */
 const SETTLE = 25
@@ -189,7 +192,7 @@ const manyStep: fc.Arbitrary<ManyStep> = fc.oneof(
 )
 
 interface Sequence<S, P> {
-  /** The lock's fence TTL (0: none), or the semaphore's permits. */
+  /** The lock's fence TTL, or the semaphore's permits. */
   readonly param: P
   readonly steps: ReadonlyArray<S>
   /** Where the wait-out goes, in a run that has them: a fraction of the steps (some before, some after). */
@@ -333,7 +336,7 @@ const sides = <S>(
     const { client, messages, redis } = yield* Server
     const memory = yield* Memory.make
     const prefix = `${PREFIX}${randomToken().slice(0, 12)}:`
-    // the fence has no TTL: leave nothing behind on a server the tests may share (REDIS_URL)
+    // the fence lives a week: leave nothing behind on a server the tests may share (REDIS_URL)
     yield* Effect.addFinalizer(() =>
       Effect.promise(async () => {
         const left = await client.keys(`${prefix}*`)
@@ -574,7 +577,7 @@ const lockExamples: ReadonlyArray<Batch<LockStep, number>> = [
     waitOut: false,
     sequences: [
       // a hand-off: reserved for the first waiter, claimed by it, passed on by its leave
-      one(0, [
+      one(WEEK, [
         fair("t1"),
         fair("t2"),
         fair("t3"),
@@ -594,7 +597,7 @@ const lockExamples: ReadonlyArray<Batch<LockStep, number>> = [
       // the holder renews with a shorter lease: the lock lapses on that lease
       one(60_000, [plain("t1"), plain("t1", SHORT), plain("t2"), { op: "status", token: "t2" }]),
       // a holder's lease ends while others wait: reserved for the head, then the head takes it from the line
-      one(0, [
+      one(WEEK, [
         fair("t1"),
         fair("t2"),
         fair("t3"),
@@ -612,8 +615,8 @@ const lockExamples: ReadonlyArray<Batch<LockStep, number>> = [
     waitOut: true,
     sequences: [
       // waiters that stopped looking are dropped, and a reservation for one of them lapses
-      one(0, [fair("t1"), fair("t2"), fair("t3"), { op: "release", token: "t1" }], 3),
-      one(0, [fair("t1", SHORT), fair("t2"), fair("t3"), fair("t4"), { op: "inspect" }], 4)
+      one(WEEK, [fair("t1"), fair("t2"), fair("t3"), { op: "release", token: "t1" }], 3),
+      one(WEEK, [fair("t1", SHORT), fair("t2"), fair("t3"), fair("t4"), { op: "inspect" }], 4)
     ]
   }
 ]
@@ -727,7 +730,7 @@ layer(ServerLive, { timeout: 30_000, excludeTestServices: true })("scripts and t
   describe("on a real redis-server and on the embedded store, step by step", () => {
     it.effect.prop(
       "the lock's scripts reply alike, leave the same keys and publish the same wake-ups",
-      [batch(lockStep, fc.constantFrom(0, 60_000))],
+      [batch(lockStep, fc.constantFrom(WEEK, 60_000))],
       ([run]) => runLock(run),
       options(lockExamples)
     )

@@ -126,6 +126,15 @@ export interface Tolerance {
 /** Two times are the same when both are ≤ 0 (passed, or none left) or within `ms` of each other. */
 export const closeEnough = (a: number, b: number, ms: number): boolean => (a <= 0 && b <= 0) || Math.abs(a - b) <= ms
 
+/**
+ * Fences seeded from the clock (Redis `TIME` in µs, the store's ms × 1000 + 1) are instants too: two
+ * numbers from 10¹⁴ up are the same within the tolerance's microseconds. Counted on from the seed, both
+ * sides' fences still differ by exactly what they counted.
+ */
+const MICROS = 1e14
+export const sameFence = (a: number, b: number, ms: number): boolean =>
+  a === b || (a >= MICROS && b >= MICROS && Math.abs(a - b) <= ms * 1000)
+
 const show = (value: unknown) => JSON.stringify(value)
 
 /** What differs between the two keyspaces (empty when they agree). */
@@ -147,7 +156,9 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
       out.push(`${key}: PTTL ${r.pttl} on redis, ${m.pttl} on memory`)
     }
     if (typeof r.value === "string" || typeof m.value === "string") {
-      if (r.value !== m.value) out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
+      const fences = typeof r.value === "string" && typeof m.value === "string" &&
+        sameFence(Number(r.value), Number(m.value), tolerance.ms)
+      if (r.value !== m.value && !fences) out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
       continue
     }
     if (tolerance.timeScored(key)) {
@@ -156,7 +167,12 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
       const same = r.value.length === m.value.length &&
         r.value.every(([member, at]) => times.has(member) && closeEnough(at, times.get(member)!, tolerance.ms))
       if (!same) out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
-    } else if (show(r.value) !== show(m.value)) {
+    } else if (
+      r.value.length !== m.value.length ||
+      !r.value.every(([member, score], i) =>
+        member === m.value[i]![0] && sameFence(score, m.value[i]![1] as number, tolerance.ms)
+      )
+    ) {
       out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
     }
   }
@@ -168,6 +184,7 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
  * tolerance (see {@link closeEnough}), a `ttl` field too, but its 0 (the caller holds nothing) exactly.
  */
 export const sameReply = (a: unknown, b: unknown, ms: number, field?: string): boolean => {
+  if (typeof a === "number" && typeof b === "number" && field === "fence") return sameFence(a, b, ms)
   if (typeof a === "number" && typeof b === "number" && (field === "remaining" || field === "ttl")) {
     return field === "ttl" && (a === 0 || b === 0) ? a === b : closeEnough(a, b, ms)
   }

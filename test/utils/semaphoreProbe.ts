@@ -12,16 +12,18 @@ export const raw = (id: string, options: { readonly alive?: number } = {}) =>
     const list = semaphoreKeyList(keys)
     return {
       take: (token: string, n: number, lease: number, fair: boolean, permits = 3) =>
-        redis.run(scripts.take.script, list, [
+        scripts.take.run(redis, list, {
           token,
-          String(n),
-          String(lease),
-          String(permits),
-          keys.channel,
-          "60000",
-          String(options.alive ?? 1000),
-          fair ? "1" : "0"
-        ]),
+          asked: String(n),
+          lease: String(lease),
+          permits: String(permits),
+          channel: keys.channel,
+          lineTtl: "60000",
+          aliveMs: String(options.alive ?? 1000),
+          fenceTtl: String(7 * 24 * 60 * 60 * 1000),
+          fair: fair ? "1" : "0",
+          sharded: "0"
+        }),
       release: (token: string) => redis.run(scripts.release.script, list, [token, "3", keys.channel]),
       leave: (token: string) => redis.run(scripts.leave.script, list, [token, "3", keys.channel]),
       extend: (token: string, ms: number, mode: "add" | "set") =>

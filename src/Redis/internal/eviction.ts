@@ -2,7 +2,8 @@
  * The check, on a layer's first use, that Redis will not evict the keys a lock lives on. Under
  * `maxmemory`, every `maxmemory-policy` but `noeviction` lets Redis delete keys to make room: `allkeys-*`
  * any key (a held lock's, its fence counter, a waiting line), `volatile-*` any key with a TTL (every
- * lease has one). A lock evicted while held has two owners; a fence counter evicted starts again at 1.
+ * lease has one). A lock evicted while held has two owners; a fence counter evicted starts again from the
+ * server's clock (docs/fences.md), so fences still go up.
  * (docs/guarantees-eviction.md has the table.)
  *
  * The backend reads the policy (`CONFIG GET maxmemory*`, on every master of a cluster) on the service's
@@ -65,8 +66,7 @@ const describe = (setting: Setting): string =>
 
 /** The warning (or error) text for the settings that are not `noeviction`. */
 export const message = (risky: ReadonlyArray<Setting>): string =>
-  `${risky.map(describe).join("; ")}. A lock evicted while held has two owners, a fence counter evicted ` +
-  `starts again at 1: set maxmemory-policy noeviction`
+  `${risky.map(describe).join("; ")}. A lock evicted while held has two owners: set maxmemory-policy noeviction`
 
 export interface Check {
   readonly mode: Mode

@@ -17,7 +17,7 @@ import { type InvalidOptions, LockLost, type RedisError } from "../../LockError.
 import type * as Redis from "../../Redis.js"
 import * as validate from "../validate.js"
 import { persist } from "./persist.js"
-import type { Resource } from "./resource.js"
+import type { ExtendBatch, Resource } from "./resource.js"
 import { type Stepper, stepper } from "./schedule.js"
 
 /** Milliseconds taken off a lease when computing its local deadline (clock drift, as in Redlock). */
@@ -28,6 +28,104 @@ const MIN_STEP_FRACTION = 10
 
 /** A release waits at least this long for an answer (more while the lease still runs). */
 const RELEASE_LIMIT = 1000
+
+/**
+ * The instant of a default keep-alive step due `every` ms after `now`, on a grid of a quarter of
+ * `every` (rounded down: a step is never later than asked), so that the steps of many leases taken a
+ * little apart fall on the same instants and go in one script.
+ */
+const onGrid = (now: number, every: number): number => {
+  const q = Math.max(1, Math.floor(every / 4))
+  return Math.max(now + 1, Math.floor((now + every) / q) * q)
+}
+
+/**
+ * The keep-alive of every lease on one Redis service. Leases whose step comes due in the same turn of
+ * the timer are extended in one script (one per Cluster slot), each with its own reply: a lease its
+ * owner no longer holds is lost alone. It also hears a restart of the server, and loses every lease
+ * on it at once.
+ */
+class Keeper {
+  private readonly held = new Set<Lease>()
+  private due: Array<Lease> = []
+  readonly restarts: boolean
+
+  constructor(private readonly redis: Redis.Service) {
+    this.restarts = redis.onRestart !== undefined
+    redis.onRestart?.(() => {
+      for (const lease of Array.from(this.held)) lease.restarted()
+    })
+  }
+
+  add(lease: Lease): void {
+    this.held.add(lease)
+  }
+  remove(lease: Lease): void {
+    this.held.delete(lease)
+  }
+
+  /** A lease's step is due: it goes in the next batch, sent once this turn of the timer is over. */
+  enqueue(lease: Lease): void {
+    if (this.due.push(lease) === 1) this.redis.timer.fork(Effect.zipRight(Effect.yieldNow(), this.flush))
+  }
+
+  private readonly flush: Effect.Effect<void> = Effect.suspend(() => {
+    const due = this.due
+    this.due = []
+    const slotOf = this.redis.slotOf
+    const groups = new Map<ExtendBatch, Map<number, Array<Lease>>>()
+    for (const lease of due) {
+      const batch = lease.batch!
+      let slots = groups.get(batch.script)
+      if (slots === undefined) groups.set(batch.script, slots = new Map())
+      const slot = slotOf === undefined ? 0 : slotOf(batch.key)
+      const leases = slots.get(slot)
+      if (leases === undefined) slots.set(slot, [lease])
+      else leases.push(lease)
+    }
+    const sends: Array<Effect.Effect<void>> = []
+    for (const [script, slots] of groups) for (const leases of slots.values()) sends.push(this.send(script, leases))
+    return sends.length === 1 ? sends[0]! : Effect.all(sends, { concurrency: "unbounded", discard: true })
+  })
+
+  private send(script: ExtendBatch, leases: ReadonlyArray<Lease>): Effect.Effect<void> {
+    const sentAt = this.redis.timer.now()
+    const n = leases.length
+    const keys = new Array<string>(n)
+    const tokens = new Array<string>(n)
+    const ms = new Array<number>(n)
+    let deadline = 0
+    for (let i = 0; i < n; i++) {
+      const lease = leases[i]!
+      keys[i] = lease.batch!.key
+      tokens[i] = lease.token
+      ms[i] = lease.leaseMs
+      deadline = Math.max(deadline, lease.deadlineMs)
+    }
+    return script.run(this.redis, keys, tokens, ms, deadline).pipe(
+      Effect.matchEffect({
+        onFailure: (error) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              for (const lease of leases) lease.settle(sentAt, undefined)
+            }),
+            Effect.logWarning(`lease extension failed for ${n} lease(s) (${error.message})`)
+          ),
+        onSuccess: (ttls) =>
+          Effect.sync(() => {
+            for (let i = 0; i < n; i++) leases[i]!.settle(sentAt, ttls[i] ?? 0)
+          })
+      })
+    )
+  }
+}
+
+const keepers = new WeakMap<Redis.Service, Keeper>()
+const keeperOf = (redis: Redis.Service): Keeper => {
+  let keeper = keepers.get(redis)
+  if (keeper === undefined) keepers.set(redis, keeper = new Keeper(redis))
+  return keeper
+}
 
 /** When to extend: every `every` ms (the default), on a schedule of the user's, or never (`false`). */
 export type KeepAlive =
@@ -122,6 +220,9 @@ class Lease implements Held {
   private schedule: Stepper<void> | undefined
   private cancel: (() => void) | undefined
   private readonly timer: Redis.Timer
+  private readonly keeper: Keeper
+  /** Where its default keep-alive steps go in one script with others' (`undefined`: alone). */
+  readonly batch: { readonly script: ExtendBatch; readonly key: string } | undefined
   private get minStep(): number {
     return Math.max(1, Math.floor(this.options.lease / MIN_STEP_FRACTION))
   }
@@ -130,8 +231,11 @@ class Lease implements Held {
     this.id = options.resource.id
     this.fence = options.fence
     this.timer = options.redis.timer
+    this.keeper = keeperOf(options.redis)
     this.deadline = options.sentAt + options.lease - driftOf(options.lease)
     const keepAlive = options.keepAlive
+    this.batch = keepAlive !== false && keepAlive.every !== undefined ? options.resource.ops.batch : undefined
+    if (this.keeper.restarts) this.keeper.add(this)
     if (keepAlive !== false && keepAlive.schedule !== undefined) {
       // A schedule of the user's: its first step runs in a fiber, like every later one.
       this.schedule = stepper(keepAlive.schedule)
@@ -142,7 +246,7 @@ class Lease implements Held {
       // A win heard late (less than one interval left) is extended at once, not lost for nothing.
       const tick = keepAlive === false
         ? Infinity
-        : Math.min(now + keepAlive.every, Math.max(now, this.deadline - keepAlive.every))
+        : Math.min(onGrid(now, keepAlive.every), Math.max(now, this.deadline - keepAlive.every))
       this.phase = Phase.Idle({ tick })
     }
     this.arm()
@@ -177,13 +281,16 @@ class Lease implements Held {
         this.arm()
         break
       case "Busy":
-        this.timer.fork(this.keep())
+        if (this.batch !== undefined) this.keeper.enqueue(this)
+        else this.timer.fork(this.keep())
         this.arm()
         break
       case "Lost":
+        this.keeper.remove(this)
         this.onLost(after.reason)
         break
       case "Released":
+        this.keeper.remove(this)
         this.cancel?.()
     }
     return true
@@ -205,6 +312,35 @@ class Lease implements Held {
 
   private lose(reason: LockLost["reason"]): void {
     this.on({ _tag: "Lose", reason })
+  }
+
+  get token(): string {
+    return this.options.token
+  }
+  get leaseMs(): number {
+    return this.options.lease
+  }
+  get deadlineMs(): number {
+    return this.deadline
+  }
+
+  /** The server restarted without the lock: lost now, not at the next step. */
+  restarted(): void {
+    this.lose("expired")
+  }
+
+  /**
+   * The reply to a batched step sent at `sentAt`: the lock's PTTL (0: no longer ours), or `undefined`
+   * when the batch failed (the deadline still stands); then the next step is planned.
+   */
+  settle(sentAt: number, ttl: number | undefined): void {
+    if (this.phase._tag !== "Busy") return
+    if (ttl !== undefined) {
+      if (ttl <= 0) return this.lose("expired")
+      this.prove(sentAt, ttl)
+    }
+    const every = (this.options.keepAlive as { readonly every: number }).every
+    this.on({ _tag: "Planned", tick: onGrid(this.timer.now(), every) })
   }
 
   /** Moves the deadline to what a reply proves: the expiry is at least `ttl` after `sentAt`. */
@@ -234,7 +370,7 @@ class Lease implements Held {
     const next: Effect.Effect<number | undefined> = keepAlive === false
       ? Effect.succeed(Infinity)
       : keepAlive.every !== undefined
-      ? Effect.succeed(now + keepAlive.every)
+      ? Effect.succeed(onGrid(now, keepAlive.every))
       : this.schedule!.next(now, undefined)
     return next.pipe(
       // A user's schedule steps at most every tenth of the lease (`Schedule.forever` would spin).

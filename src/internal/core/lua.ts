@@ -80,3 +80,32 @@ export const publish = (channel: string, message: string) =>
 if type(published) == 'table' and published.err then
   ${UNHEARD} = published.err
 end`
+
+/** How long a fence counter lives after the last acquisition, by default: 7 days. */
+export const DEFAULT_FENCE_TTL = 7 * 24 * 60 * 60 * 1000
+
+/**
+ * Lua: `fence`, the next fence of the counter `counter`, which then lives `ttl` ms more. A counter that
+ * is gone (it expired, or a restart without persistence lost it) starts again at Redis `TIME` in
+ * microseconds (+ 1): above every fence it gave before, since it never gave more than one a
+ * microsecond (each script takes longer than that). That holds as long as the server's clock does not
+ * step back by more than the time since that counter's last acquisition (see docs/fences.md).
+ */
+export const nextFence = (counter: string, ttl: string) =>
+  `local fence = redis.call('INCR', ${counter})
+if fence == 1 then
+  local t = redis.call('TIME')
+  fence = redis.call('INCRBY', ${counter}, t[1] .. string.format('%06d', tonumber(t[2])))
+end
+redis.call('PEXPIRE', ${counter}, ${ttl})`
+
+/** The twin of {@link nextFence}: the store's clock in microseconds (its milliseconds × 1000). */
+export const nextFenceLocal = (ks: Redis.Keyspace, counter: string, ttl: number): number => {
+  let fence = ks.incr(counter)
+  if (fence === 1) {
+    fence = ks.now * 1000 + 1
+    ks.set(counter, String(fence))
+  }
+  ks.pexpire(counter, ttl)
+  return fence
+}

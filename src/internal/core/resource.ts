@@ -5,6 +5,22 @@
  */
 import type { Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
+import type * as Redis from "../../Redis.js"
+
+/**
+ * Extends many holdings of one kind (e.g. every lock) in one script, owner-checked and never shortening,
+ * each by itself: `keys[i]` held by `tokens[i]` to `ms[i]`. Replies each one's PTTL now, or 0 when its
+ * token does not hold it, so a lost one is lost alone.
+ */
+export interface ExtendBatch {
+  readonly run: (
+    redis: Redis.Service,
+    keys: ReadonlyArray<string>,
+    tokens: ReadonlyArray<string>,
+    ms: ReadonlyArray<number>,
+    deadline: number
+  ) => Effect.Effect<ReadonlyArray<number>, RedisError>
+}
 
 /**
  * `acquired` with the fence when the caller holds the resource now; otherwise how long the holder's
@@ -39,6 +55,11 @@ export interface Operations<E = never> {
     mode: "add" | "set",
     deadline?: number
   ) => Effect.Effect<number, RedisError>
+  /**
+   * Where the keep-alive of many holdings goes in one script: the batch's kind and this holding's key
+   * in it (`extend(token, ms, "set")` of every due holding at once). Without it, each extends alone.
+   */
+  readonly batch?: { readonly script: ExtendBatch; readonly key: string } | undefined
 }
 
 /** The primitives, as spans, metrics and logs name them. */

@@ -1,7 +1,6 @@
 /**
  * A debounce run's lock: runs of one key never overlap. It is a plain lock on the acquisition core,
- * whose fence counter expires with the rest of the key's state (nobody reads these fences): the TTL is
- * the run lock's own, and never reaches `Lock.acquire`'s options.
+ * whose fence counter (the `fenceTtl` option every lock has) expires with the rest of the key's state.
  */
 import { Duration, type Effect, Schedule } from "effect"
 import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } from "../../LockError.js"
@@ -44,12 +43,13 @@ export const withRunLock = (options: RunLock) =>
     id: runLockId(options.id, options.key),
     prefix: `${options.prefix}${RUN_LOCK_PREFIX}`,
     lease: options.lease,
+    fenceTtl: options.fenceTtl,
     retry: Schedule.spaced(Duration.millis(Math.max(1, Math.min(100, Math.floor(options.wait / 10)))))
   }
   return Core.withHeld((redis) => {
     const acq = checkAcquisition(input, MAX_RUN_LOCK_ID)
     if (acq instanceof InvalidOptions) return acq
-    const resource = resourceOf(acq, redis, options.fenceTtl)
+    const resource = resourceOf(acq, redis)
     return resource instanceof InvalidOptions ? resource : { resource, policy: acq.policy }
   }, () => self)
 }

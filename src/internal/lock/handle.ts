@@ -59,7 +59,7 @@ export const make = (
     const retry = yield* validate.lift(checkRetry(options?.retry, { attempts: DEFAULT_ATTEMPTS, delay: DEFAULT_DELAY }))
     const redis = yield* Redis
     const keys = lockKeys(base.prefix, base.id)
-    const ops = Operations.make(redis, keys)
+    const ops = Operations.make(redis, keys, base.fenceTtl)
     const defaultPolicy = policyOf(base.id, base.lease, retry)
     let held: { readonly token: string; readonly fence: number } | undefined
 

@@ -15,12 +15,11 @@ import * as Replicas from "./replicas.js"
 /** The lock of one resolved acquisition on one Redis service, as the core sees it. */
 export const resourceOf = (
   acq: Acquisition,
-  redis: Redis["Type"],
-  fenceTtl = 0
+  redis: Redis["Type"]
 ): Resource<never> | InvalidOptions => {
   const unsupported = Replicas.unsupported(acq, redis)
   if (unsupported !== undefined) return unsupported
-  const ops = Operations.make(redis, acq.keys, fenceTtl)
+  const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
   const target = acq.replicas === 0 ? undefined : Replicas.targetOf(acq)
   return {
     primitive: "Lock",

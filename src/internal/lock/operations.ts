@@ -5,6 +5,7 @@
 import type { Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import { DEFAULT_FENCE_TTL } from "../core/lua.js"
 import type * as Core from "../core/resource.js"
 import { ALIVE, lineTtl, RESERVATION } from "../core/wake.js"
 import type { LockKeys } from "../keys.js"
@@ -14,11 +15,28 @@ export interface Operations extends Core.Operations {
   readonly status: (token: string) => Effect.Effect<scripts.StatusReply, RedisError>
 }
 
+/** The lock's script at each batch size (the key count is part of a script), made when first needed. */
+const sized = new Map<number, Redis.Script<ReadonlyArray<number>>>()
+
+/** Every due lock lease of a connection extended in one script (`lock.extendMany`). */
+export const extendBatch: Core.ExtendBatch = {
+  run: (redis, keys, tokens, ms, deadline) => {
+    let script = sized.get(keys.length)
+    if (script === undefined) sized.set(keys.length, script = { ...scripts.extendMany, numberOfKeys: keys.length })
+    const args = new Array<string>(keys.length * 2)
+    for (let i = 0; i < keys.length; i++) {
+      args[2 * i] = tokens[i]!
+      args[2 * i + 1] = String(ms[i])
+    }
+    return redis.run(script, keys, args, deadline)
+  }
+}
+
 const reservation = String(RESERVATION)
 const aliveMs = String(ALIVE)
 
-/** The lock's operations; `fenceTtl` (ms, `0`: none) expires the fence counter (Debounce's run locks). */
-export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl = 0): Operations => {
+/** The lock's operations; the fence counter lives `fenceTtl` ms after the last acquisition. */
+export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DEFAULT_FENCE_TTL): Operations => {
   const plain = scripts.acquire.keysOf(keys)
   const fair = scripts.acquireFair.keysOf(keys)
   const line = scripts.release.keysOf(keys)
@@ -44,6 +62,7 @@ export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl = 0): Operat
     release: (token, deadline) => scripts.release.run(redis, line, { token, reservation, channel, sharded }, deadline),
     leave: (token, deadline) => scripts.leave.run(redis, line, { token, reservation, channel, sharded }, deadline),
     extend: (token, ms, mode, deadline) => scripts.extend.run(redis, lock, { token, ms: String(ms), mode }, deadline),
-    status: (token) => scripts.status.run(redis, lock, { token })
+    status: (token) => scripts.status.run(redis, lock, { token }),
+    batch: { script: extendBatch, key: keys.lock }
   }
 }

@@ -7,6 +7,7 @@ import { Schedule } from "effect"
 import { InvalidOptions, type LockNotAcquired } from "../../LockError.js"
 import type { Policy } from "../core/acquire.js"
 import type { KeepAlive } from "../core/lease.js"
+import { DEFAULT_FENCE_TTL } from "../core/lua.js"
 import { memo } from "../core/options.js"
 import { DEFAULT_PREFIX, type LockKeys, lockKeys } from "../keys.js"
 import * as validate from "../validate.js"
@@ -26,6 +27,8 @@ export interface Base {
   readonly id: string
   readonly lease: number
   readonly prefix: string
+  /** How long the fence counter lives after the last acquisition, in ms. */
+  readonly fenceTtl: number
 }
 
 const { check } = validate
@@ -58,6 +61,7 @@ export interface BaseInput {
   readonly id?: unknown
   readonly lease?: unknown
   readonly prefix?: unknown
+  readonly fenceTtl?: unknown
 }
 
 export const checkBase = (options: BaseInput | undefined, maxId = validate.MAX_ID_LENGTH): Base | InvalidOptions => {
@@ -67,7 +71,9 @@ export const checkBase = (options: BaseInput | undefined, maxId = validate.MAX_I
   if (isInvalid(lease)) return lease
   const prefix = or(options?.prefix, DEFAULT_PREFIX, (u) => check.prefix("prefix", u))
   if (isInvalid(prefix)) return prefix
-  return { id, lease, prefix }
+  const fenceTtl = or(options?.fenceTtl, DEFAULT_FENCE_TTL, (u) => check.millis("fenceTtl", u, 1))
+  if (isInvalid(fenceTtl)) return fenceTtl
+  return { id, lease, prefix, fenceTtl }
 }
 
 /** `attempts` tries `delay` apart, as a schedule fed each failed try. */
@@ -175,6 +181,7 @@ export const FIELDS = [
   "id",
   "lease",
   "prefix",
+  "fenceTtl",
   "retry",
   "timeout",
   "fair",

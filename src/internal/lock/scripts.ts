@@ -2,7 +2,8 @@
  * The lock's atomic operations, Lua beside its TypeScript twin, as typed codecs (`core/script.ts`).
  *
  * Keys: `lock` (`<prefix>lock:{id}`) holds the owner's token with PX (or `~<token>`: reserved for that
- * waiter, with a short PX); `fence` the fencing counter (no TTL unless asked); `queue` the waiters in
+ * waiter, with a short PX); `fence` the fencing counter (it lives `fenceTtl` after the last acquisition, and starts again
+ * above every fence it gave when gone: `core/lua.ts` `nextFence`); `queue` the waiters in
  * line (a sorted set by arrival) and `alive` the same waiters by the deadline they must look again by,
  * so that a dead waiter drops out on its own. Replies are integers only, so that no client-side decoding
  * of strings (e.g. `@upstash/redis` turning `"123"` into `123`) can break a comparison: tokens are
@@ -38,12 +39,9 @@ const decodeAcquire = (reply: unknown) =>
       ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!) }
   )
 
-/** Lua: the caller takes the lock for `lease` ms with the next fence (which expires after `fenceTtl` unless `0`). */
+/** Lua: the caller takes the lock for `lease` ms with the next fence (the counter lives `fenceTtl` ms more). */
 const WIN = `redis.call('SET', lockKey, token, 'PX', lease)
-  local fence = redis.call('INCR', fenceKey)
-  if fenceTtl ~= '0' then
-    redis.call('PEXPIRE', fenceKey, fenceTtl)
-  end
+  ${Lua.nextFence("fenceKey", "fenceTtl")}
   return {1, fence}`
 
 const win = (
@@ -54,9 +52,7 @@ const win = (
   fenceTtl: string
 ) => {
   ks.set(keys.lock, token, Number(lease))
-  const next = ks.incr(keys.fence)
-  if (fenceTtl !== "0") ks.pexpire(keys.fence, Number(fenceTtl))
-  return [1, next]
+  return [1, Lua.nextFenceLocal(ks, keys.fence, Number(fenceTtl))]
 }
 
 /** The `@upstash/lock` SET NX, outside the line: `[1, fence]` won (or already the caller's), `[0, PTTL]` held. */
@@ -353,4 +349,53 @@ return {state, redis.call('PTTL', lockKey), fence}`,
         ? Either.left(`unknown lock state ${state}`)
         : Either.right({ holder, remaining: Math.max(0, ttl!), fence: fence! })
     })
+})
+
+/** Lua: the `"set"` {@link extend} of one lock, `key` held by `token`, to `ms`; its reply in `out[i]`. */
+const EXTEND_ONE = `if redis.call('GET', key) ~= token then
+    out[i] = 0
+  else
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 or ms > ttl then
+      redis.call('PEXPIRE', key, ms)
+      out[i] = ms
+    else
+      out[i] = ttl
+    end
+  end`
+
+/**
+ * The keep-alive of many locks in one script: `KEYS[i]` held by `ARGV[2i-1]` extended to `ARGV[2i]`
+ * ms, each exactly as {@link extend} in `"set"` mode. Replies each lock's PTTL now, or 0 for a lock its
+ * token no longer holds. Variadic, so not a named codec: its keys and arguments are pairs.
+ */
+export const extendMany = Redis.script<ReadonlyArray<number>>({
+  name: "lock.extendMany",
+  numberOfKeys: 0, // replaced per call: one key per lock (see `extendBatch`)
+  lua: `local out = {}
+for i = 1, #KEYS do
+  local key, token, ms = KEYS[i], ARGV[2 * i - 1], tonumber(ARGV[2 * i])
+  ${EXTEND_ONE}
+end
+return out`,
+  local: (ks, keys, args) =>
+    keys.map((key, i) => {
+      const token = args[2 * i]
+      const ms = Number(args[2 * i + 1])
+      if (ks.get(key) !== token) return 0
+      const ttl = ks.pttl(key)
+      if (ttl >= 0 && ms <= ttl) return ttl
+      ks.pexpire(key, ms)
+      return ms
+    }),
+  decode: (reply) => {
+    if (!Array.isArray(reply)) return Either.left("expected an array of integers")
+    const out: Array<number> = []
+    for (const item of reply) {
+      const n = Redis.decodeInteger(item)
+      if (Either.isLeft(n)) return Either.left(n.left)
+      out.push(n.right)
+    }
+    return Either.right(out)
+  }
 })

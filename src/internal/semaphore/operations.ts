@@ -5,6 +5,7 @@
 import { Effect } from "effect"
 import { InvalidOptions, type RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import { DEFAULT_FENCE_TTL } from "../core/lua.js"
 import type { Operations, TryReply } from "../core/resource.js"
 import { ALIVE, lineTtl } from "../core/wake.js"
 import type { SemaphoreKeys } from "../keys.js"
@@ -18,7 +19,13 @@ export interface SemaphoreOperations {
   readonly available: Effect.Effect<number, RedisError>
 }
 
-export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number): SemaphoreOperations => {
+export const make = (
+  redis: Redis.Service,
+  keys: SemaphoreKeys,
+  permits: number,
+  fenceTtl = DEFAULT_FENCE_TTL
+): SemaphoreOperations => {
+  const fenceTtlArg = String(fenceTtl)
   const list = scripts.take.keysOf(keys)
   const capacity = String(permits)
   const toAcquire = (reply: scripts.TakeReply): Effect.Effect<TryReply, InvalidOptions> =>
@@ -50,6 +57,7 @@ export const make = (redis: Redis.Service, keys: SemaphoreKeys, permits: number)
           channel,
           lineTtl: String(lineTtl(lease)),
           aliveMs,
+          fenceTtl: fenceTtlArg,
           fair,
           sharded
         }, deadline),

@@ -3,7 +3,7 @@
  *
  * Keys (every script takes all of them): `holders` (sorted set: token → expiry, Redis `TIME` ms),
  * `count` (token → permits held or asked for), `fences` (token → the holding's fence), `fence` (the
- * fencing counter), `queue` (waiters by arrival), `alive` (waiters by the instant they count as gone),
+ * fencing counter, living `fenceTtl` after the last take: `core/lua.ts` `nextFence`), `queue` (waiters by arrival), `alive` (waiters by the instant they count as gone),
  * `permits` (the capacity the current holders and waiters agreed on).
  *
  * Every script first drops expired holdings and gone waiters, so a dead holder's permits come back when
@@ -102,7 +102,7 @@ const capacity = (ks: Redis.Keyspace, keys: SemaphoreKeys, fallback: string) => 
 export const take = define({
   name: "semaphore.take",
   keys: KEYS,
-  args: ["token", "asked", "lease", "permits", "channel", "lineTtl", "aliveMs", "fair", "sharded"],
+  args: ["token", "asked", "lease", "permits", "channel", "lineTtl", "aliveMs", "fenceTtl", "fair", "sharded"],
   lua: `${PRUNE}
 local n = tonumber(asked)
 local cap = tonumber(permits)
@@ -125,7 +125,7 @@ local head = redis.call('ZRANGE', queueKey, 0, 0)[1]
 if n <= free and (not head or head == token) then
   redis.call('ZADD', holdersKey, now + tonumber(lease), token)
   redis.call('ZADD', countKey, n, token)
-  local fence = redis.call('INCR', fenceKey)
+  ${Lua.nextFence("fenceKey", "fenceTtl")}
   redis.call('ZADD', fencesKey, fence, token)
   keep(line)
   if head then
@@ -176,7 +176,7 @@ return {0, math.max(remaining, 0)}`,
     if (n <= free && (head === undefined || head === token)) {
       ks.zadd(keys.holders, ks.now + Number(lease), token)
       ks.zadd(keys.count, n, token)
-      const next = ks.incr(keys.fence)
+      const next = Lua.nextFenceLocal(ks, keys.fence, Number(args.fenceTtl))
       ks.zadd(keys.fences, next, token)
       keep(ks, keys, line)
       if (head !== undefined) {

@@ -29,7 +29,7 @@ export const make: (options: Options) => Effect.Effect<Semaphore, InvalidOptions
     const permits = yield* validate.integer("permits", options?.permits, 1, MAX_PERMITS)
     const redis = yield* Redis
     const keys = semaphoreKeys(base.prefix, base.id)
-    const ops = Operations.make(redis, keys, permits)
+    const ops = Operations.make(redis, keys, permits, base.fenceTtl)
     const policyOf = memo<TakeOptions, Core.Policy>(
       FIELDS,
       (take) => checkPolicy(base.id, base.lease, take, false),
