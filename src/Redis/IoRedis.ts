@@ -46,7 +46,7 @@ import * as IoRedisFaults from "./internal/ioredisFaults.js"
 import * as IoRedisRestart from "./internal/ioredisRestart.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import { request } from "./internal/request.js"
-import { slotOf } from "./internal/slot.js"
+import { slotOf } from "../internal/slot.js"
 import * as Timer from "./internal/timer.js"
 
 /**
