@@ -12,15 +12,19 @@ import * as Operations from "./operations.js"
 import { type AcquireInput, type Acquisition, resolve } from "./options.js"
 import * as Replicas from "./replicas.js"
 
-/** The lock of one resolved acquisition on one Redis service, as the core sees it. */
+/**
+ * The lock of one resolved acquisition on one Redis service, as the core sees it; with `announce`, its
+ * changes of holder are published there (an election's).
+ */
 export const resourceOf = (
   acq: Acquisition,
   redis: Redis["Type"],
-  fenceTtl = 0
+  fenceTtl = 0,
+  announce?: string
 ): Resource<never> | InvalidOptions => {
   const unsupported = Replicas.unsupported(acq, redis)
   if (unsupported !== undefined) return unsupported
-  const ops = Operations.make(redis, acq.keys, fenceTtl)
+  const ops = Operations.make(redis, acq.keys, fenceTtl, announce)
   const target = acq.replicas === 0 ? undefined : Replicas.targetOf(acq)
   return {
     primitive: "Lock",
