@@ -34,25 +34,23 @@ export const electionConformance = (backend: Backend) =>
     test("a campaign on a free election leads at once, with term 1 and its identity readable by others", (client) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("free")
-        const leadership = yield* Election.campaign({ id, identity: "worker-1", lease: 5000 }).pipe(
-          Effect.provide(client)
-        )
+        const leadership = yield* Election.campaign({ id, identity: "worker-1", lease: 5000 })
         expect(leadership.term).toBe(1)
         expect(leadership.identity).toBe("worker-1")
-        const seen = yield* Election.leader({ id }).pipe(Effect.provide(client))
+        const seen = yield* Election.leader({ id })
         expect(Option.map(seen, (l) => [l.identity, l.term])).toEqual(Option.some(["worker-1", 1]))
         expect(Duration.toMillis(Option.getOrThrow(seen).remaining)).toBeGreaterThan(4000)
         // The key layout: the election's own namespace, the token's random part then the identity, PX = lease.
         const keys = electionKeys("effect-lock:", id)
         expect(keys.lock).toBe(`effect-lock:election:{${id}}`)
-        const raw = yield* readKey(keys.lock).pipe(Effect.provide(client))
+        const raw = yield* readKey(keys.lock)
         expect(raw.value).toMatch(HEX_TOKEN)
         expect(raw.value!.slice(32)).toBe("worker-1")
         expect(raw.pttl).toBeGreaterThan(4000)
         expect(raw.pttl).toBeLessThanOrEqual(5000)
         // A lock of the same id is another resource.
-        expect((yield* readKey(`effect-lock:lock:{${id}}`).pipe(Effect.provide(client))).value).toBeNull()
-      }))
+        expect((yield* readKey(`effect-lock:lock:{${id}}`)).value).toBeNull()
+      }).pipe(Effect.scoped, Effect.provide(client)))
 
     test("candidates lead one at a time in arrival order; each resignation hands over with the next term", (client) =>
       Effect.gen(function*() {
@@ -145,12 +143,12 @@ export const electionConformance = (backend: Backend) =>
           yield* until(Ref.get(seen), (s) => Option.isNone(s[s.length - 1]!))
         }
         // A leader whose lease lapses (no resignation) is seen gone too.
-        yield* Election.campaign({ id, identity: "d", lease: backend.short, keepAlive: false }).pipe(
-          Effect.provide(client)
-        )
-        yield* until(Ref.get(seen), (s) => s.length === 8)
-        yield* backend.elapse(backend.short + backend.margin + 50)
-        yield* until(Ref.get(seen), (s) => s.length === 9)
+        yield* Effect.gen(function*() {
+          yield* Election.campaign({ id, identity: "d", lease: backend.short, keepAlive: false })
+          yield* until(Ref.get(seen), (s) => s.length === 8)
+          yield* backend.elapse(backend.short + backend.margin + 50)
+          yield* until(Ref.get(seen), (s) => s.length === 9)
+        }).pipe(Effect.scoped, Effect.provide(client))
         yield* Fiber.interrupt(observer)
         expect(yield* Ref.get(seen)).toEqual([
           Option.none(),
