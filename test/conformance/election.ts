@@ -178,7 +178,9 @@ export const electionConformance = (backend: Backend) =>
           [0, 1, 2, 3],
           (i) =>
             Effect.fork(
-              Election.whileLeader({ id, identity: `c${i}`, lease: 5000 })(backend.elapse(10)).pipe(Effect.provide(client))
+              Election.whileLeader({ id, identity: `c${i}`, lease: 5000 })(backend.elapse(10)).pipe(
+                Effect.provide(client)
+              )
             )
         )
         yield* backend.within(5000, Fiber.join(Fiber.all(candidates)))
@@ -188,9 +190,7 @@ export const electionConformance = (backend: Backend) =>
         expect(new Set(seen).size).toBe(seen.length)
       }))
 
-    test("runAsLeader campaigns again after its work ends, and a waiting candidate takes over when it stops", (
-      client
-    ) =>
+    test("runAsLeader campaigns again after its work ends, and a waiting candidate takes over when it stops", (client) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("requeue")
         const terms = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
@@ -216,7 +216,10 @@ export const electionConformance = (backend: Backend) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("singleton")
         const runs = yield* Ref.make(0)
-        const layer = Election.singleton({ id, identity: "only" }, Effect.zipRight(Ref.update(runs, (n) => n + 1), Effect.never))
+        const layer = Election.singleton(
+          { id, identity: "only" },
+          Effect.zipRight(Ref.update(runs, (n) => n + 1), Effect.never)
+        )
         yield* Effect.scoped(Effect.gen(function*() {
           yield* Layer.build(layer.pipe(Layer.provide(client)))
           yield* until(Ref.get(runs), (n) => n === 1)
@@ -253,7 +256,9 @@ export const electionConformance = (backend: Backend) =>
         }
         const looked = yield* Effect.either(Election.leader({ id: "" }).pipe(Effect.provide(client)))
         expect(looked._tag === "Left" && looked.left).toBeInstanceOf(InvalidOptions)
-        const streamed = yield* Effect.either(Stream.runDrain(Election.observe({ id: "" })).pipe(Effect.provide(client)))
+        const streamed = yield* Effect.either(
+          Stream.runDrain(Election.observe({ id: "" })).pipe(Effect.provide(client))
+        )
         expect(streamed._tag === "Left" && streamed.left).toBeInstanceOf(InvalidOptions)
         expect((yield* readKey(electionKeys("effect-lock:", id).fence).pipe(Effect.provide(client))).value).toBeNull()
         expect((yield* readKey(electionKeys("effect-lock:", "").lock).pipe(Effect.provide(client))).value).toBeNull()

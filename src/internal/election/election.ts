@@ -81,33 +81,33 @@ const FAULT_BACKOFF = Schedule.exponential("100 millis").pipe(Schedule.union(Sch
 /** A fault a candidate campaigns again after (Redis unreachable, a campaign's timeout), not the body's own. */
 const isFault = (e: unknown): boolean => e instanceof RedisError || e instanceof LockNotAcquired
 
-export const runAsLeader = (options: Input) =>
-<A, E, R>(self: Body<A, E, R>): Effect.Effect<never, E | InvalidOptions, R | Redis> =>
-  Effect.suspend(() => {
-    const checked = resolve(options)
-    if (checked instanceof InvalidOptions) return Effect.fail(checked)
-    const term = whileLeader(options)(self).pipe(
-      Effect.asVoid,
-      Effect.catchIf(
-        (e): e is LeadershipLost => e instanceof LeadershipLost,
-        (e) => Effect.logWarning(e.message).pipe(Effect.annotateLogs("election.id", checked.id))
-      ),
-      Effect.tapError((e) =>
-        isFault(e)
-          ? Effect.logWarning(`campaign failed (${(e as Error).message}); campaigning again`).pipe(
-            Effect.annotateLogs("election.id", checked.id)
-          )
-          : Effect.void
+export const runAsLeader =
+  (options: Input) => <A, E, R>(self: Body<A, E, R>): Effect.Effect<never, E | InvalidOptions, R | Redis> =>
+    Effect.suspend(() => {
+      const checked = resolve(options)
+      if (checked instanceof InvalidOptions) return Effect.fail(checked)
+      const term = whileLeader(options)(self).pipe(
+        Effect.asVoid,
+        Effect.catchIf(
+          (e): e is LeadershipLost => e instanceof LeadershipLost,
+          (e) => Effect.logWarning(e.message).pipe(Effect.annotateLogs("election.id", checked.id))
+        ),
+        Effect.tapError((e) =>
+          isFault(e)
+            ? Effect.logWarning(`campaign failed (${(e as Error).message}); campaigning again`).pipe(
+              Effect.annotateLogs("election.id", checked.id)
+            )
+            : Effect.void
+        )
       )
-    )
-    // Loss and end: campaign again at once; a fault: after a pause. The schedule never ends, so only
-    // the body's own failures (and bad options) come out.
-    return Effect.forever(Effect.retry(term, { schedule: FAULT_BACKOFF, while: isFault })) as Effect.Effect<
-      never,
-      E | InvalidOptions,
-      R | Redis
-    >
-  })
+      // Loss and end: campaign again at once; a fault: after a pause. The schedule never ends, so only
+      // the body's own failures (and bad options) come out.
+      return Effect.forever(Effect.retry(term, { schedule: FAULT_BACKOFF, while: isFault })) as Effect.Effect<
+        never,
+        E | InvalidOptions,
+        R | Redis
+      >
+    })
 
 export const singleton = <A, E, R>(
   options: Input,
@@ -118,10 +118,13 @@ export const singleton = <A, E, R>(
       Effect.catchAllCause((cause) => Effect.logError("singleton's work failed; campaigning again", cause))
     )
   return Layer.scopedDiscard(
-    Effect.flatMap(Effect.suspend(() => {
-      const checked = resolve(options)
-      return checked instanceof InvalidOptions ? Effect.fail(checked) : Effect.void
-    }), () => Effect.forkScoped(Effect.catchAll(runAsLeader(options)(body), () => Effect.void)))
+    Effect.flatMap(
+      Effect.suspend(() => {
+        const checked = resolve(options)
+        return checked instanceof InvalidOptions ? Effect.fail(checked) : Effect.void
+      }),
+      () => Effect.forkScoped(Effect.catchAll(runAsLeader(options)(body), () => Effect.void))
+    )
   )
 }
 

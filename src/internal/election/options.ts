@@ -5,8 +5,8 @@
  */
 import { InvalidOptions } from "../../LockError.js"
 import { memo } from "../core/options.js"
-import { randomToken } from "../token.js"
 import { type Acquisition, checkAcquisition, checkLease } from "../lock/options.js"
+import { randomToken } from "../token.js"
 import * as validate from "../validate.js"
 import { type ElectionKeys, electionKeys } from "./keys.js"
 
@@ -31,7 +31,14 @@ export interface Election extends Acquisition {
   readonly identity: string
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/
+/** Whether `s` has a control character (C0 or DEL): an identity is printed on one line. */
+const hasControl = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return true
+  }
+  return false
+}
 
 const isInvalid = (u: unknown): u is InvalidOptions => u instanceof InvalidOptions
 
@@ -54,7 +61,7 @@ export const checkIdentity = (u: unknown): string | InvalidOptions => {
   if (u === undefined) return defaultIdentity()
   const identity = validate.check.text("identity", u, MAX_IDENTITY)
   if (isInvalid(identity)) return identity
-  return CONTROL.test(identity)
+  return hasControl(identity)
     ? new InvalidOptions({
       option: "identity",
       expected: `a non-empty string of at most ${MAX_IDENTITY} characters, without control characters`,
@@ -65,7 +72,11 @@ export const checkIdentity = (u: unknown): string | InvalidOptions => {
 
 export const check = (options: Input | undefined): Election | InvalidOptions => {
   if (typeof options !== "object" || options === null) {
-    return new InvalidOptions({ option: "options", expected: "an object with an id", received: validate.render(options) })
+    return new InvalidOptions({
+      option: "options",
+      expected: "an object with an id",
+      received: validate.render(options)
+    })
   }
   const lease = checkLease(options.lease, DEFAULT_LEASE)
   if (isInvalid(lease)) return lease

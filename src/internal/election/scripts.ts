@@ -44,14 +44,17 @@ return {1, redis.call('PTTL', lockKey), fence, '=' .. string.sub(current, ${TOKE
     }
     const identity = reply[3]
     if (typeof identity !== "string" || !identity.startsWith("=")) return Either.left("malformed identity in reply")
-    return Either.flatMap(Redis.decodeIntegers(3)(reply.slice(0, 3)), ([state, ttl, fence]) =>
-      state === 0 || state === 2
-        ? Either.right<LeaderReply>({ leader: undefined, fence: fence! })
-        : state === 1
-        ? Either.right<LeaderReply>({
-          leader: { identity: identity.slice(1), term: fence!, remaining: Math.max(0, ttl!) },
-          fence: fence!
-        })
-        : Either.left(`unknown election state ${state}`))
+    return Either.flatMap(
+      Redis.decodeIntegers(3)(reply.slice(0, 3)),
+      ([state, ttl, fence]) =>
+        state === 0 || state === 2
+          ? Either.right<LeaderReply>({ leader: undefined, fence: fence! })
+          : state === 1
+          ? Either.right<LeaderReply>({
+            leader: { identity: identity.slice(1), term: fence!, remaining: Math.max(0, ttl!) },
+            fence: fence!
+          })
+          : Either.left(`unknown election state ${state}`)
+    )
   }
 })
