@@ -24,7 +24,7 @@ import { join } from "node:path"
 import * as RedisServer from "../utils/RedisServer.js"
 import { lines } from "./checker.js"
 
-type Record =
+export type Record =
   | { readonly e: "ready"; readonly pid: number }
   | { readonly e: "start"; readonly term: number; readonly t: number; readonly d: number }
   | { readonly e: "d"; readonly term: number; readonly d: number }
@@ -79,7 +79,7 @@ interface Worker {
  * The worker, bundled once per run by esbuild (packages stay external, resolved from node_modules): a
  * process then starts in a fraction of the time tsx's loader takes, so a replaced process soon campaigns.
  */
-const bundleWorker = Effect.acquireRelease(
+export const bundleWorker = Effect.acquireRelease(
   Effect.promise(async () => {
     const root = mkdtempSync(join("node_modules", ".cache-effect-lock-election-"))
     const outfile = join(root, "electionWorker.mjs")

@@ -2,7 +2,10 @@
  * A worker OS process for the election checker (./electionChecker.ts): `Election.runAsLeader` with a
  * body that makes fenced writes while it leads, for 5–30 ms a term, then ends (and campaigns again).
  *
- *   electionWorker.ts <redisUrl> <electionId> <identity> <leaseMs> <storeKey> <logKey>
+ *   electionWorker.ts <redisUrl> <electionId> <identity> <leaseMs> <storeKey> <logKey> [holdMs]
+ *
+ * `<redisUrl>` may be the Upstash REST fixture's `http://…` (the token in UPSTASH_REDIS_REST_TOKEN);
+ * `<storeKey>` `-` makes no fenced writes (the hand-over benchmark); `holdMs` fixes each term's length.
  *
  * Prints one JSON line per event, times in the machine's monotonic milliseconds (`process.hrtime`,
  * CLOCK_MONOTONIC: the same clock for every process):
@@ -15,13 +18,15 @@
  * lease as far as it knows (a process frozen between that look and its write is what the fence is for).
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Clock, Effect, Random } from "effect"
+import { Clock, Effect, Random, Redacted } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as Election from "../../src/Election.js"
 import * as IoRedis from "../../src/Redis/IoRedis.js"
+import * as Upstash from "../../src/Redis/Upstash.js"
 
-const [url = "", id = "", identity = "", leaseArg = "1000", storeKey = "", logKey = ""] = process.argv.slice(2)
+const [url = "", id = "", identity = "", leaseArg = "1000", storeKey = "", logKey = "", holdArg] = process.argv.slice(2)
 const lease = Number(leaseArg)
+const writing = storeKey !== "-"
 
 /** The fenced write: refused (0) when a newer term has written; else recorded in the log, in order. */
 const FENCED = `local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -38,10 +43,12 @@ const print = (record: Record<string, unknown>) =>
   Effect.sync(() => process.stdout.write(`${JSON.stringify(record)}\n`))
 
 const program = Effect.gen(function*() {
-  const client = yield* Effect.acquireRelease(
-    Effect.sync(() => new IORedis(url, { maxRetriesPerRequest: null })),
-    (c) => Effect.sync(() => c.disconnect())
-  )
+  const client = writing
+    ? yield* Effect.acquireRelease(
+      Effect.sync(() => new IORedis(url, { maxRetriesPerRequest: null })),
+      (c) => Effect.sync(() => c.disconnect())
+    )
+    : undefined
   // The offset from the Clock's milliseconds (the lease's deadline) to the monotonic clock's.
   const clockNanos = yield* Clock.currentTimeNanos
   const offset = mono() - Number(clockNanos) / 1e6
@@ -55,12 +62,16 @@ const program = Effect.gen(function*() {
       yield* print({ e: "start", term, t: mono(), d })
       let ok = 0
       let stale = 0
-      const until = mono() + (yield* Random.nextIntBetween(5, 31))
+      const until = mono() + (holdArg === undefined ? yield* Random.nextIntBetween(5, 31) : Number(holdArg))
       yield* Effect.gen(function*() {
         while (mono() < until) {
           const now = yield* deadlineOf(leadership)
           if (now !== d) yield* print({ e: "d", term, d: (d = now) })
           if (mono() >= d) return
+          if (client === undefined) {
+            yield* Effect.sleep(Math.max(0, Math.min(5, until - mono())))
+            continue
+          }
           const accepted = yield* Effect.promise(() => client.eval(FENCED, 2, storeKey, logKey, String(term)))
           if (accepted === 1) ok++
           else stale++
@@ -74,4 +85,8 @@ const program = Effect.gen(function*() {
   return yield* Election.runAsLeader({ id, identity, lease })(body)
 })
 
-NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(IoRedis.layer({ url }))))
+const backend = url.startsWith("http")
+  ? Upstash.layer({ url, token: Redacted.make(process.env.UPSTASH_REDIS_REST_TOKEN ?? "") })
+  : IoRedis.layer({ url })
+
+NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(backend)))
