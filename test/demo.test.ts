@@ -5,7 +5,7 @@ import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 
 it.scopedLive(
-  "the demo runs on the embedded store and shows exclusion, fencing and a lost lease",
+  "the demo runs on the embedded store and shows exclusion, fencing, a lost lease and an election",
   () =>
     Effect.gen(function*() {
       const env = { ...process.env }
@@ -24,6 +24,7 @@ it.scopedLive(
       expect(output).toMatch(/a writer with fence (\d+) downgraded to a reader of version \1/)
       expect(output).toContain("20 transfers, no deadlock")
       expect(output).toMatch(/store: rejected a stale holder's write with fence 1 \(it has seen 2\)/)
+      expect(output).toMatch(/observed: nobody → worker-\w#1 → nobody → worker-\w#2 → nobody → worker-\w#3 → nobody/)
     }).pipe(Effect.provide(NodeContext.layer)),
   60_000
 )
