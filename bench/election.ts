@@ -86,7 +86,13 @@ const candidates = (
       )
       yield* Deferred.await(ready)
       yield* Effect.addFinalizer(() =>
-        Effect.sync(() => process.kill(pids.get(identity)!, "SIGKILL")).pipe(Effect.ignore)
+        Effect.sync(() => {
+          try {
+            process.kill(pids.get(identity)!, "SIGKILL")
+          } catch {
+            // killed already
+          }
+        })
       )
       return identity
     })
@@ -117,16 +123,28 @@ const resignGaps = (outfile: string, backend: Backend) =>
 const killGaps = (outfile: string, backend: Backend) =>
   Effect.scoped(Effect.gen(function*() {
     const c = yield* candidates(outfile, backend, `bench-kill-${Date.now()}`, undefined)
+    const killed = new Set<string>()
+    /** The first start after `t` by a process not killed. */
+    const startAfter = (t: number) =>
+      Effect.gen(function*() {
+        while (true) {
+          const found = (yield* Ref.get(c.starts)).find((s) => s.t > t && !killed.has(s.identity))
+          if (found !== undefined) return found
+          yield* Effect.sleep(Duration.millis(2))
+        }
+      })
     const gaps: Array<number> = []
+    let leader = yield* startAfter(0)
     for (let i = 0; i < kills; i++) {
-      const before = yield* c.untilStarts(i + 1)
-      const leader = before[before.length - 1]!
       // Let the leader keep its lease a while (a keep-alive step or two), at a random point of the interval.
       yield* Effect.sleep(Duration.millis(400 + Math.floor(Math.random() * 400)))
+      const latest = (yield* Ref.get(c.starts)).filter((s) => !killed.has(s.identity)).at(-1)!
+      leader = latest.t > leader.t ? latest : leader
       const killedAt = mono()
       process.kill(c.pids.get(leader.identity)!, "SIGKILL")
-      const after = yield* c.untilStarts(i + 2)
-      gaps.push(after[after.length - 1]!.t - killedAt)
+      killed.add(leader.identity)
+      leader = yield* startAfter(killedAt)
+      gaps.push(leader.t - killedAt)
       yield* c.spawn // a new process joins the line behind the waiting one
     }
     return gaps
