@@ -31,15 +31,6 @@ export interface Election extends Acquisition {
   readonly identity: string
 }
 
-/** Whether `s` has a control character (C0 or DEL): an identity is printed on one line. */
-const hasControl = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x20 || c === 0x7f) return true
-  }
-  return false
-}
-
 const isInvalid = (u: unknown): u is InvalidOptions => u instanceof InvalidOptions
 
 /** `hostname:pid:<8 random hex digits>` where the runtime tells them (Node), else `host:0:<random>`. */
@@ -57,18 +48,9 @@ export const defaultIdentity = (): string => {
   return `${host}:${proc?.pid ?? 0}:${randomToken().slice(0, 8)}`
 }
 
-export const checkIdentity = (u: unknown): string | InvalidOptions => {
-  if (u === undefined) return defaultIdentity()
-  const identity = validate.check.text("identity", u, MAX_IDENTITY)
-  if (isInvalid(identity)) return identity
-  return hasControl(identity)
-    ? new InvalidOptions({
-      option: "identity",
-      expected: `a non-empty string of at most ${MAX_IDENTITY} characters, without control characters`,
-      received: validate.render(u)
-    })
-    : identity
-}
+/** An identity: printed on one line by `leader`, so printable like an id (`validate.check.text`). */
+export const checkIdentity = (u: unknown): string | InvalidOptions =>
+  u === undefined ? defaultIdentity() : validate.check.text("identity", u, MAX_IDENTITY)
 
 export const check = (options: Input | undefined): Election | InvalidOptions => {
   if (typeof options !== "object" || options === null) {
