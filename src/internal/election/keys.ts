@@ -9,7 +9,7 @@
  * - `<base>:wake` the channel a candidate is woken on, `<base>:leader` the channel every change of
  *   leader is announced on (channels hold nothing).
  */
-import type { LockKeys } from "../keys.js"
+import { hashTag, type LockKeys } from "../keys.js"
 
 export interface ElectionKeys extends LockKeys {
   /** The channel every change of leader is announced on. */
@@ -17,7 +17,7 @@ export interface ElectionKeys extends LockKeys {
 }
 
 export const electionKeys = (prefix: string, id: string): ElectionKeys => {
-  const lock = `${prefix}election:{${id}}`
+  const lock = `${prefix}election:${hashTag(id)}`
   return {
     lock,
     fence: `${lock}:fence`,
