@@ -6,7 +6,7 @@ import { Command } from "@effect/platform"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Deferred, Duration, Effect, Option, Ref, Stream } from "effect"
 import { Redis as IORedis } from "ioredis"
-import { Lock, ReadWriteLock, Semaphore } from "../src/index.js"
+import { Election, Lock, ReadWriteLock, Semaphore } from "../src/index.js"
 import { randomToken } from "../src/internal/token.js"
 import * as Memory from "../src/Redis/Memory.js"
 import { contend } from "./contend.js"
@@ -136,6 +136,31 @@ const readWrite = Effect.gen(function*() {
   )
 })
 
+/** 6. Leader election: one of three workers leads at a time; each term is higher; everyone sees who leads. */
+const election = Effect.gen(function*() {
+  yield* title("6. Leader election: three workers, one leader at a time, terms increasing, observed")
+  const seen = yield* Ref.make<ReadonlyArray<string>>([])
+  const watching = yield* Deferred.make<void>()
+  const name = Option.match({ onNone: () => "nobody", onSome: (l: Election.Leader) => `${l.identity}#${l.term}` })
+  const observer = yield* Effect.fork(
+    Election.observe({ id: "scheduler" }).pipe(
+      Stream.take(7),
+      Stream.runForEach((leader) =>
+        Effect.zipRight(Ref.update(seen, (s) => [...s, name(leader)]), Deferred.succeed(watching, undefined))
+      )
+    )
+  )
+  yield* Deferred.await(watching) // the observer has seen who leads now: nobody yet
+  // Each worker leads for one term (20 ms of scheduling), then resigns: the next in line leads at once.
+  const worker = (name: string) =>
+    Election.whileLeader({ id: "scheduler", identity: name })((leadership) =>
+      Console.log(`  ${name}: leading, term ${leadership.term}`).pipe(Effect.zipRight(Effect.sleep(20)))
+    )
+  yield* Effect.all(["worker-a", "worker-b", "worker-c"].map(worker), { concurrency: "unbounded" })
+  yield* observer.await
+  yield* Console.log(`  observed: ${(yield* Ref.get(seen)).join(" → ")}`)
+})
+
 const local = Effect.gen(function*() {
   yield* Console.log("effect-lock demo on the embedded Memory store (set REDIS_URL to run on a real Redis)")
   yield* parity
@@ -143,6 +168,7 @@ const local = Effect.gen(function*() {
   yield* lostLease
   yield* semaphore
   yield* readWrite
+  yield* election
 }).pipe(Effect.provide(Memory.layer))
 
 /** With REDIS_URL: four OS processes increment one counter under the lock. */

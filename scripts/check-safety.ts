@@ -5,11 +5,14 @@
  * a private redis-server, or on REDIS_URL if set; then the Semaphore's checker (the same processes ×
  * sections, three fibers each, permits = 3); then the read-write lock's checker (8 processes × 3 fibers ×
  * 40 reads or writes, SIGSTOP faults every 700 ms and two SIGKILLs) and two processes taking `[a, b]` and
- * `[b, a]` with `Lock.withLocks` 1,000 times each (`-- --only=rw`: these alone).
+ * `[b, a]` with `Lock.withLocks` 1,000 times each (`-- --only=rw`: these alone); then the election's
+ * checker (6 processes running `runAsLeader`, 1000 terms, 4 rounds of SIGKILL and SIGSTOP of the leader,
+ * CLIENT KILL, SCRIPT FLUSH and a restart of its own redis-server; `-- --only=election`: it alone).
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import * as Checker from "../test/safety/checker.js"
+import * as ElectionChecker from "../test/safety/electionChecker.js"
 import * as Liveness from "../test/safety/liveness.js"
 import * as SemaphoreChecker from "../test/safety/semaphoreChecker.js"
 import * as RedisServer from "../test/utils/RedisServer.js"
@@ -17,6 +20,8 @@ import * as RedisServer from "../test/utils/RedisServer.js"
 const args = process.argv.slice(2)
 /** `--only=rw`: the read-write lock's checks alone. */
 const onlyReadWrite = args.includes("--only=rw")
+/** `--only=election`: the election's checker alone. */
+const onlyElection = args.includes("--only=election")
 const [processes = 8, sections = 100, livenessSeconds = 60] = args.filter((a) => !a.startsWith("--")).map(Number)
 
 /** One reservation (1 s) plus a round trip, with a margin for a busy machine. */
@@ -118,7 +123,45 @@ const readWrite = Effect.gen(function*() {
   return ok && pairsOk
 })
 
+const quantiles = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]?.toFixed(1) ?? "-"
+  return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms (${sorted.length})`
+}
+
+const election = Effect.gen(function*() {
+  const [processes, terms, rounds] = [6, 1000, 4]
+  yield* Console.log(`\nelection: ${processes} processes running runAsLeader, ${terms} terms, ${rounds} fault rounds…`)
+  const report = yield* ElectionChecker.run({ processes, terms, rounds, progress: (m) => Console.log(`  ${m}`) })
+  const f = report.faults
+  yield* Console.log(
+    `terms:             ${report.terms.length} (${report.terms.filter((t) => !t.ended).length} never ended: killed)`
+  )
+  yield* Console.log(
+    `faults:            SIGKILL ${f.sigkill} and SIGSTOP ${f.sigstop} of the leader, CLIENT KILL ${f.clientKill}, ` +
+      `SCRIPT FLUSH ${f.scriptFlush}, restarts ${f.restart}`
+  )
+  yield* Console.log(`overlaps:          ${report.overlaps.length}`)
+  yield* Console.log(`term inversions:   ${report.inversions.length}`)
+  yield* Console.log(
+    `fenced writes:     ${report.writes} (${report.staleRefused} refused as stale; log inversions ${report.logInversions})`
+  )
+  yield* Console.log(
+    `hand-over gaps:    after an end ${quantiles(report.gaps.resign)}; after a SIGKILL (from the lost deadline) ${
+      quantiles(report.gaps.sigkill)
+    }`
+  )
+  const ok = report.terms.length >= terms && report.overlaps.length === 0 && report.inversions.length === 0 &&
+    report.logInversions === 0
+  yield* Console.log(ok ? "SAFE" : "UNSAFE")
+  return ok
+})
+
 const program = Effect.gen(function*() {
+  if (onlyElection) {
+    if (!(yield* election)) return yield* Effect.fail("two leaders at once, or terms out of order")
+    return
+  }
   if (onlyReadWrite) {
     if (!(yield* readWrite)) return yield* Effect.fail("the read-write lock or withLocks failed its checks")
     return
@@ -127,6 +170,8 @@ const program = Effect.gen(function*() {
   const live = yield* liveness
   const semaphoreSafe = yield* semaphore
   const readWriteSafe = yield* readWrite
+  const electionSafe = yield* election
+  if (!electionSafe) return yield* Effect.fail("two leaders at once, or terms out of order")
   if (!readWriteSafe) return yield* Effect.fail("the read-write lock or withLocks failed its checks")
   if (!safe) return yield* Effect.fail("mutual exclusion violated")
   if (!semaphoreSafe) return yield* Effect.fail("the semaphore let more than its permits in")

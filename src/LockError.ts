@@ -71,6 +71,27 @@ export class LockLost extends Data.TaggedError("LockLost")<{
 }
 
 /**
+ * An election's leadership is gone: its lease expired, was taken over, or could not be confirmed
+ * before it would lapse. Work run as leader is interrupted with it, before the lease can lapse.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeadershipLost extends Data.TaggedError("LeadershipLost")<{
+  /** The election. */
+  readonly id: string
+  /** The term (fence) of the lost leadership. */
+  readonly term: number
+  readonly reason: "expired" | "unconfirmed"
+}> {
+  override get message(): string {
+    return this.reason === "expired"
+      ? `leadership of election "${this.id}" (term ${this.term}) expired or was taken over`
+      : `leadership of election "${this.id}" (term ${this.term}) could not be confirmed before it would lapse`
+  }
+}
+
+/**
  * An option or argument was rejected before anything was sent to Redis.
  *
  * @since 0.1.0
@@ -113,7 +134,7 @@ export class RedisError extends Data.TaggedError("RedisError")<{
  * @since 0.1.0
  * @category errors
  */
-export type LockError = LockNotAcquired | LockLost | InvalidOptions | RedisError
+export type LockError = LockNotAcquired | LockLost | LeadershipLost | InvalidOptions | RedisError
 
 /**
  * Whether `u` is one of the library's errors.
@@ -124,5 +145,6 @@ export type LockError = LockNotAcquired | LockLost | InvalidOptions | RedisError
 export const isLockError = (u: unknown): u is LockError =>
   Predicate.isTagged(u, "LockNotAcquired") ||
   Predicate.isTagged(u, "LockLost") ||
+  Predicate.isTagged(u, "LeadershipLost") ||
   Predicate.isTagged(u, "InvalidOptions") ||
   Predicate.isTagged(u, "RedisError")

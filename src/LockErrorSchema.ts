@@ -48,6 +48,18 @@ export const LockLost = schemaOf(Errors.LockLost, "LockLost", {
 })
 
 /**
+ * `LockError.LeadershipLost`: `{ _tag, id, term, reason }`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LeadershipLost = schemaOf(Errors.LeadershipLost, "LeadershipLost", {
+  id: Schema.String,
+  term: Schema.Number,
+  reason: Schema.Literal("expired", "unconfirmed")
+})
+
+/**
  * `LockError.InvalidOptions`: `{ _tag, option, expected, received }`.
  *
  * @since 0.1.0
@@ -79,6 +91,7 @@ export const RedisError = schemaOf(Errors.RedisError, "RedisError", {
 export const LockError: Schema.Union<[
   typeof LockNotAcquired,
   typeof LockLost,
+  typeof LeadershipLost,
   typeof InvalidOptions,
   typeof RedisError
-]> = Schema.Union(LockNotAcquired, LockLost, InvalidOptions, RedisError)
+]> = Schema.Union(LockNotAcquired, LockLost, LeadershipLost, InvalidOptions, RedisError)

@@ -51,3 +51,10 @@ export * as Semaphore from "./Semaphore.js"
  * @since 0.1.0
  */
 export * as ReadWriteLock from "./ReadWriteLock.js"
+
+/**
+ * Leader election: one leader at a time per id, fenced by a strictly increasing term, observable.
+ *
+ * @since 0.1.0
+ */
+export * as Election from "./Election.js"

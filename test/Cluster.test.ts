@@ -1,6 +1,6 @@
 /**
  * Redis Cluster: a real 3-master/3-replica cluster started by the harness (test/utils/RedisCluster.ts),
- * shared by the file. The Lock and Debounce conformance suites run on it through `IoRedis.layerCluster`,
+ * shared by the file. The Lock, Semaphore, Debounce and Election conformance suites run on it through `IoRedis.layerCluster`,
  * and locks whose slots are on each of the three masters hand off across the cluster.
  */
 import { NodeContext } from "@effect/platform-node"
@@ -17,6 +17,7 @@ import * as IoRedis from "../src/Redis/IoRedis.js"
 import * as Semaphore from "../src/Semaphore.js"
 import { onCluster } from "./conformance/backends.js"
 import { debounceConformance } from "./conformance/debounce.js"
+import { electionConformance } from "./conformance/election.js"
 import { lockConformance } from "./conformance/lock.js"
 import { manyConformance } from "./conformance/many.js"
 import { readWriteLockConformance } from "./conformance/readWriteLock.js"
@@ -453,5 +454,6 @@ layer(RedisCluster.layer, { timeout: 120_000, excludeTestServices: true })("Redi
     debounceConformance(backend)
     readWriteLockConformance(backend)
     manyConformance(backend)
+    electionConformance(backend)
   })
 })

@@ -17,7 +17,8 @@ const samples = [
   new LockError.LockNotAcquired({ id: "report", remaining: 0, reason: "timeout" }),
   new LockError.LockLost({ id: "ledger", fence: 42, reason: "unconfirmed" }),
   new LockError.InvalidOptions({ option: "lease", expected: "a duration", received: "-1" }),
-  new LockError.RedisError({ operation: "eval lock.acquire", detail: "connect ECONNREFUSED 127.0.0.1:6399" })
+  new LockError.RedisError({ operation: "eval lock.acquire", detail: "connect ECONNREFUSED 127.0.0.1:6399" }),
+  new LockError.LeadershipLost({ id: "scheduler", term: 12, reason: "unconfirmed" })
 ] as const
 
 const json = Schema.parseJson(LockErrorSchema.LockError)

@@ -5,7 +5,7 @@ import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 
 it.scopedLive(
-  "the demo runs on the embedded store and shows exclusion, fencing and a lost lease",
+  "the demo runs on the embedded store and shows exclusion, fencing, a lost lease and an election",
   () =>
     Effect.gen(function*() {
       const env = { ...process.env }
@@ -27,6 +27,10 @@ it.scopedLive(
         /store: rejected a stale holder's write with fence (\d+) \(it has seen (\d+)\)/
       )!
       expect(Number(seen)).toBe(Number(stale) + 1)
+      const terms = output.match(
+        /observed: nobody → worker-\w#(\d+) → nobody → worker-\w#(\d+) → nobody → worker-\w#(\d+) → nobody/
+      )!.slice(1).map(Number)
+      expect(terms).toEqual([terms[0], terms[0]! + 1, terms[0]! + 2])
     }).pipe(Effect.provide(NodeContext.layer)),
   60_000
 )

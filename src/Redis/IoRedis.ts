@@ -36,6 +36,7 @@
 import { Config, type ConfigError, Effect, Layer, Option, Redacted, Runtime, type Scope } from "effect"
 import type { ClusterOptions as IORedisClusterOptions, RedisOptions } from "ioredis"
 import { Cluster, Redis as IORedis } from "ioredis"
+import { slotOf } from "../internal/slot.js"
 import { render } from "../internal/validate.js"
 import { InvalidOptions, RedisError } from "../LockError.js"
 import * as Redis from "../Redis.js"
@@ -46,7 +47,6 @@ import * as IoRedisFaults from "./internal/ioredisFaults.js"
 import * as IoRedisRestart from "./internal/ioredisRestart.js"
 import * as IoRedisSubscriber from "./internal/ioredisSubscriber.js"
 import { request } from "./internal/request.js"
-import { slotOf } from "../internal/slot.js"
 import * as Timer from "./internal/timer.js"
 
 /**

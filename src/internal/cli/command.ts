@@ -27,8 +27,10 @@ import type { InvalidOptions, RedisError } from "../../LockError.js"
 import type { Redis } from "../../Redis.js"
 import * as connection from "./connection.js"
 import * as duration from "./duration.js"
+import { electCommand } from "./elect.js"
 import { escape } from "./escape.js"
 import { CliFailure, ExitCodes } from "./exitCodes.js"
+import { leaderCommand } from "./leader.js"
 import * as output from "./output.js"
 import { run, type Wait } from "./run.js"
 import * as scrub from "./scrub.js"
@@ -257,10 +259,25 @@ const statusCommand = Command.make("status", {
   Command.withHandler((o) => withRedis(o, false, Effect.as(status(o), 0)))
 )
 
+/** What the commands defined in files of their own (`elect`, `leader`) share with these. */
+const shared = {
+  prefix,
+  redis,
+  redisFile,
+  quiet,
+  durationOption,
+  withRedis,
+  childEnv,
+  ExitStatus,
+  connectionHelp,
+  exitCodesHelp
+}
+export type Shared = typeof shared
+
 /** The root command, with `run` and `status` below it. */
 export const command = Command.make("effect-lock").pipe(
   Command.withDescription("Run any program under a distributed lock on Redis or Upstash."),
-  Command.withSubcommands([runCommand, statusCommand])
+  Command.withSubcommands([runCommand, statusCommand, electCommand(shared), leaderCommand(shared)])
 )
 
 /**

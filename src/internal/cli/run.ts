@@ -113,8 +113,14 @@ type Outcome =
   | { readonly _tag: "Gone"; readonly expired: boolean }
   | { readonly _tag: "Lost"; readonly message: string }
 
+/** What {@link supervise} needs of a run (`elect` hands it a term's). */
+export type Supervised = Pick<
+  RunOptions,
+  "id" | "prefix" | "lease" | "killAfter" | "command" | "args" | "env" | "report"
+>
+
 /** Says why a lease was lost: an extension found another owner, no owner, or nothing was confirmed. */
-const describeLoss = (options: RunOptions, lost: LockLost): Effect.Effect<string, never, Redis> => {
+const describeLoss = (options: Supervised, lost: LockLost): Effect.Effect<string, never, Redis> => {
   const lease = `lost the lease on lock ${quote(options.id)} (fence ${lost.fence})`
   if (lost.reason === "unconfirmed") {
     return Effect.succeed(`${lease}: no extension could be confirmed before it would expire`)
@@ -142,8 +148,8 @@ const endingSoon = (lease: Lock.Lease, before: number): Effect.Effect<void> =>
   })
 
 /** The command's part of the run: the group under its watchdog, from start to gone. */
-const supervise = (
-  options: RunOptions,
+export const supervise = (
+  options: Supervised,
   lease: Lock.Lease
 ): Effect.Effect<
   number,
@@ -322,7 +328,7 @@ const supervise = (
   })
 
 /** Says so when SIGTSTP (Ctrl-Z) is ignored: a stopped `run` would let the lease lapse under the command. */
-const ignoreStops = Effect.flatMap(Signals, ({ stops }) =>
+export const ignoreStops = Effect.flatMap(Signals, ({ stops }) =>
   Effect.forever(Effect.zipRight(
     Queue.take(stops),
     Effect.logWarning("ignoring SIGTSTP: run does not stop while it waits for or holds the lock (Ctrl-C ends it)")

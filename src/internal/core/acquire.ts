@@ -41,7 +41,7 @@ export const acquireIn = <E>(
     const span = Span.start(fiber, resource.span, resource.primitive, resource.id)
     const measure = metrics[resource.primitive]
     const tags = labels(resource.id, policy.labelMetrics)
-    const token = randomToken()
+    const token = resource.token === undefined ? randomToken() : resource.token()
     const startedAt = redis.timer.now()
     const counted = () => measure.attempts.unsafeUpdate(1, tags)
     const failed = <X>(cause: Cause.Cause<X>): Effect.Effect<never, X> => {

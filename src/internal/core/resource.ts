@@ -74,6 +74,11 @@ export interface Resource<E = never> {
   readonly channel: string
   readonly ops: Operations<E>
   /**
+   * Makes the owner token of one acquisition (default: 128 random bits as hex). An election's token
+   * carries its candidate's identity after the random part, so the holder's identity needs no key.
+   */
+  readonly token?: (() => string) | undefined
+  /**
    * Confirms a won acquisition before it counts as held (the lock's `replicas`); on failure the core
    * has nothing more to undo: `confirm` gives the resource back itself.
    */

@@ -12,14 +12,18 @@ import * as Operations from "./operations.js"
 import { type AcquireInput, type Acquisition, resolve } from "./options.js"
 import * as Replicas from "./replicas.js"
 
-/** The lock of one resolved acquisition on one Redis service, as the core sees it. */
+/**
+ * The lock of one resolved acquisition on one Redis service, as the core sees it; with `announce`, its
+ * changes of holder are published there (an election's).
+ */
 export const resourceOf = (
   acq: Acquisition,
-  redis: Redis["Type"]
+  redis: Redis["Type"],
+  announce?: string
 ): Resource<never> | InvalidOptions => {
   const unsupported = Replicas.unsupported(acq, redis)
   if (unsupported !== undefined) return unsupported
-  const ops = Operations.make(redis, acq.keys, acq.fenceTtl)
+  const ops = Operations.make(redis, acq.keys, acq.fenceTtl, announce)
   const target = acq.replicas === 0 ? undefined : Replicas.targetOf(acq)
   return {
     primitive: "Lock",

@@ -35,11 +35,24 @@ export const extendBatch: Core.ExtendBatch = {
 const reservation = String(RESERVATION)
 const aliveMs = String(ALIVE)
 
-/** The lock's operations; the fence counter lives `fenceTtl` ms after the last acquisition. */
-export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DEFAULT_FENCE_TTL): Operations => {
-  const plain = scripts.acquire.keysOf(keys)
-  const fair = scripts.acquireFair.keysOf(keys)
-  const line = scripts.release.keysOf(keys)
+/** The line's scripts that announce every change of holder (an election's), made when first needed. */
+let announcedScripts: ReturnType<typeof scripts.lineScripts> | undefined
+
+/**
+ * The lock's operations; the fence counter lives `fenceTtl` ms after the last acquisition; with
+ * `announce` (a channel), every change of holder is published there (an election's).
+ */
+export const make = (
+  redis: Redis.Service,
+  keys: LockKeys,
+  fenceTtl: number = DEFAULT_FENCE_TTL,
+  announce?: string
+): Operations => {
+  const lineOps = announce === undefined ? scripts : (announcedScripts ??= scripts.lineScripts(true))
+  const announceArg = announce ?? ""
+  const plain = lineOps.acquire.keysOf(keys)
+  const fair = lineOps.acquireFair.keysOf(keys)
+  const line = lineOps.release.keysOf(keys)
   const lock = scripts.extend.keysOf(keys)
   const { channel } = keys
   // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
@@ -47,9 +60,14 @@ export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DE
   const fenceTtlArg = String(fenceTtl)
   return {
     tryAcquire: (token, lease, deadline) =>
-      scripts.acquire.run(redis, plain, { token, lease: String(lease), fenceTtl: fenceTtlArg }, deadline),
+      lineOps.acquire.run(
+        redis,
+        plain,
+        { token, lease: String(lease), fenceTtl: fenceTtlArg, announce: announceArg, sharded },
+        deadline
+      ),
     tryAcquireFair: (token, lease, deadline) =>
-      scripts.acquireFair.run(redis, fair, {
+      lineOps.acquireFair.run(redis, fair, {
         token,
         lease: String(lease),
         reservation,
@@ -57,10 +75,13 @@ export const make = (redis: Redis.Service, keys: LockKeys, fenceTtl: number = DE
         lineTtl: String(lineTtl(lease)),
         aliveMs,
         fenceTtl: fenceTtlArg,
-        sharded
+        sharded,
+        announce: announceArg
       }, deadline),
-    release: (token, deadline) => scripts.release.run(redis, line, { token, reservation, channel, sharded }, deadline),
-    leave: (token, deadline) => scripts.leave.run(redis, line, { token, reservation, channel, sharded }, deadline),
+    release: (token, deadline) =>
+      lineOps.release.run(redis, line, { token, reservation, channel, sharded, announce: announceArg }, deadline),
+    leave: (token, deadline) =>
+      lineOps.leave.run(redis, line, { token, reservation, channel, sharded, announce: announceArg }, deadline),
     extend: (token, ms, mode, deadline) => scripts.extend.run(redis, lock, { token, ms: String(ms), mode }, deadline),
     status: (token) => scripts.status.run(redis, lock, { token }),
     batch: { script: extendBatch, key: keys.lock }

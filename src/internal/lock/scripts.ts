@@ -39,53 +39,41 @@ const decodeAcquire = (reply: unknown) =>
       ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!) }
   )
 
+/**
+ * Scripts made `announced` (an election's) also publish every change of holder on the channel given as
+ * the argument `announce`: `+<fence> <lease> <token>` for a win, `-` when the holder is gone. The lock's
+ * own scripts are made without: their Lua and arguments are those of a plain lock.
+ */
+export type Announced = boolean
+
+/** Lua: publish `message` on the `announce` channel, in announced scripts only. */
+const announceLua = (announced: Announced, message: string) =>
+  announced ? `\n  ${Lua.publish("announce", message)}` : ""
+
 /** Lua: the caller takes the lock for `lease` ms with the next fence (the counter lives `fenceTtl` ms more). */
-const WIN = `redis.call('SET', lockKey, token, 'PX', lease)
-  ${Lua.nextFence("fenceKey", "fenceTtl")}
+const WIN = (announced: Announced) =>
+  `redis.call('SET', lockKey, token, 'PX', lease)
+  ${Lua.nextFence("fenceKey", "fenceTtl")}${announceLua(announced, `'+' .. fence .. ' ' .. lease .. ' ' .. token`)}
   return {1, fence}`
 
 const win = (
   ks: Redis.Keyspace,
   keys: { lock: string; fence: string },
-  token: string,
-  lease: string,
-  fenceTtl: string
+  args: { token: string; lease: string; fenceTtl: string; announce?: string | undefined },
+  announced: Announced
 ) => {
-  ks.set(keys.lock, token, Number(lease))
-  return [1, Lua.nextFenceLocal(ks, keys.fence, Number(fenceTtl))]
+  ks.set(keys.lock, args.token, Number(args.lease))
+  const next = Lua.nextFenceLocal(ks, keys.fence, Number(args.fenceTtl))
+  if (announced) ks.publish(args.announce!, `+${next} ${args.lease} ${args.token}`)
+  return [1, next]
 }
-
-/** The `@upstash/lock` SET NX, outside the line: `[1, fence]` won (or already the caller's), `[0, PTTL]` held. */
-export const acquire = define({
-  name: "lock.acquire",
-  keys: ["lock", "fence"],
-  args: ["token", "lease", "fenceTtl"],
-  lua: `local current = redis.call('GET', lockKey)
-if current == false then
-  ${WIN}
-end
-if current == token then
-  redis.call('PEXPIRE', lockKey, lease)
-  return {1, tonumber(redis.call('GET', fenceKey) or '0')}
-end
-return {0, redis.call('PTTL', lockKey)}`,
-  local: (ks, keys, { fenceTtl, lease, token }) => {
-    const current = ks.get(keys.lock)
-    if (current === null) return win(ks, keys, token, lease, fenceTtl)
-    if (current === token) {
-      ks.pexpire(keys.lock, Number(lease))
-      return [1, Number(ks.get(keys.fence) ?? "0")]
-    }
-    return [0, ks.pttl(keys.lock)]
-  },
-  decode: decodeAcquire
-})
 
 /**
  * Lua: hand the lock to the first living waiter of the line, skipping every gone one in this one step,
- * or free it; the waiter is woken on `channel`.
+ * or free it; the waiter is woken on `channel` (and, announced, the change published on `announce`).
  */
-export const HAND_OVER = `if redis.call('EXISTS', queueKey) == 0 then
+const handOverLua = (announced: Announced) =>
+  `if redis.call('EXISTS', queueKey) == 0 then
   redis.call('DEL', lockKey)
 else
   ${Lua.NOW}
@@ -98,89 +86,138 @@ else
   else
     redis.call('DEL', lockKey)
   end
-end`
+end${announceLua(announced, "'-'")}`
+
+/** The lock's hand-over (for the scripts of other primitives made of it). */
+export const HAND_OVER = handOverLua(false)
 
 export type LineKeys = { readonly lock: string; readonly queue: string; readonly alive: string }
 
-export const handOver = (ks: Redis.Keyspace, keys: LineKeys, reservation: string, channel: string) => {
+const handOverOf = (announced: Announced) =>
+(
+  ks: Redis.Keyspace,
+  keys: LineKeys,
+  args: { reservation: string; channel: string; announce?: string | undefined }
+) => {
+  if (announced) ks.publish(args.announce!, "-")
   if (ks.pttl(keys.queue) === -2) return void ks.del(keys.lock)
   Lua.dropGoneLocal(ks, keys.queue, keys.alive)
   const head = ks.zrange(keys.queue, 0, 0)[0]
   if (head === undefined) return void ks.del(keys.lock)
   Lua.leaveLineLocal(ks, keys.queue, keys.alive, head)
-  ks.set(keys.lock, `~${head}`, Number(reservation))
-  ks.publish(channel, head)
+  ks.set(keys.lock, `~${head}`, Number(args.reservation))
+  ks.publish(args.channel, head)
 }
 
-/**
- * 1 when the caller held the lock and has handed it on (to the first living waiter, or to nobody),
- * else 0.
- */
-export const release = define({
-  name: "lock.release",
-  keys: ["lock", "queue", "alive"],
-  args: ["token", "reservation", "channel", "sharded"],
-  lua: `if redis.call('GET', lockKey) ~= token then
+const plainHandOver = handOverOf(false)
+
+/** {@link HAND_OVER}'s twin. */
+export const handOver = (ks: Redis.Keyspace, keys: LineKeys, reservation: string, channel: string) =>
+  plainHandOver(ks, keys, { reservation, channel })
+
+/** The scripts of the line, made plain (the lock's) or announced (an election's): see {@link Announced}. */
+export const lineScripts = (announced: Announced) => {
+  /** The arguments an announced script takes beyond a plain one's. */
+  const announce = announced ? ["announce"] as const : []
+
+  /** The `@upstash/lock` SET NX, outside the line: `[1, fence]` won (or already the caller's), `[0, PTTL]` held. */
+  const acquire = define({
+    name: announced ? "election.acquire" : "lock.acquire",
+    keys: ["lock", "fence"],
+    args: ["token", "lease", "fenceTtl", ...(announced ? ["announce", "sharded"] as const : [])],
+    lua: `local current = redis.call('GET', lockKey)
+if current == false then
+  ${WIN(announced)}
+end
+if current == token then
+  redis.call('PEXPIRE', lockKey, lease)
+  return {1, tonumber(redis.call('GET', fenceKey) or '0')}
+end
+return {0, redis.call('PTTL', lockKey)}`,
+    local: (ks, keys, args) => {
+      const current = ks.get(keys.lock)
+      if (current === null) return win(ks, keys, args, announced)
+      if (current === args.token) {
+        ks.pexpire(keys.lock, Number(args.lease))
+        return [1, Number(ks.get(keys.fence) ?? "0")]
+      }
+      return [0, ks.pttl(keys.lock)]
+    },
+    decode: decodeAcquire
+  })
+
+  const HAND_OVER = handOverLua(announced)
+  const handOver = handOverOf(announced)
+
+  /**
+   * 1 when the caller held the lock and has handed it on (to the first living waiter, or to nobody),
+   * else 0.
+   */
+  const release = define({
+    name: announced ? "election.release" : "lock.release",
+    keys: ["lock", "queue", "alive"],
+    args: ["token", "reservation", "channel", "sharded", ...announce],
+    lua: `if redis.call('GET', lockKey) ~= token then
   return 0
 end
 ${HAND_OVER}
 return 1`,
-  local: (ks, keys, { channel, reservation, token }) => {
-    if (ks.get(keys.lock) !== token) return 0
-    handOver(ks, keys, reservation, channel)
-    return 1
-  },
-  decode: decodeFlag
-})
+    local: (ks, keys, args) => {
+      if (ks.get(keys.lock) !== args.token) return 0
+      handOver(ks, keys, args)
+      return 1
+    },
+    decode: decodeFlag
+  })
 
-/**
- * A token is done with the lock, whatever it knows: a waiter that gave up or was interrupted, or a try
- * whose answer never came (it may have joined the line, or even won). The token leaves the line; if the
- * lock is held by it or reserved for it, the lock passes to the next living waiter. 1 when it passed
- * the lock on.
- */
-export const leave = define({
-  name: "lock.leave",
-  keys: ["lock", "queue", "alive"],
-  args: ["token", "reservation", "channel", "sharded"],
-  lua: `${Lua.leaveLine("queueKey", "aliveKey", "token")}
+  /**
+   * A token is done with the lock, whatever it knows: a waiter that gave up or was interrupted, or a try
+   * whose answer never came (it may have joined the line, or even won). The token leaves the line; if the
+   * lock is held by it or reserved for it, the lock passes to the next living waiter. 1 when it passed
+   * the lock on.
+   */
+  const leave = define({
+    name: announced ? "election.leave" : "lock.leave",
+    keys: ["lock", "queue", "alive"],
+    args: ["token", "reservation", "channel", "sharded", ...announce],
+    lua: `${Lua.leaveLine("queueKey", "aliveKey", "token")}
 local owner = redis.call('GET', lockKey)
 if owner ~= token and owner ~= '~' .. token then
   return 0
 end
 ${HAND_OVER}
 return 1`,
-  local: (ks, keys, { channel, reservation, token }) => {
-    Lua.leaveLineLocal(ks, keys.queue, keys.alive, token)
-    const owner = ks.get(keys.lock)
-    if (owner !== token && owner !== `~${token}`) return 0
-    handOver(ks, keys, reservation, channel)
-    return 1
-  },
-  decode: decodeFlag
-})
+    local: (ks, keys, args) => {
+      Lua.leaveLineLocal(ks, keys.queue, keys.alive, args.token)
+      const owner = ks.get(keys.lock)
+      if (owner !== args.token && owner !== `~${args.token}`) return 0
+      handOver(ks, keys, args)
+      return 1
+    },
+    decode: decodeFlag
+  })
 
-/**
- * Acquire in line. `lineTtl`: how long the line lives after this look; `aliveMs`: how long the caller
- * counts as waiting without looking again. `[1, fence]` when the caller holds the lock now; `[0, PTTL,
- * first]` when it waits in line (`first`: 1 when it is first).
- *
- * The caller takes the lock when it is reserved for it, or free with nobody living ahead. When the lock is
- * free but another living waiter is first (the holder's lease ran out, or a reservation lapsed), the lock
- * is reserved for that waiter and it is woken; the caller joins the line. Each look renews the caller's
- * deadline. Waiters past their deadline are dropped first, all in this one step.
- */
-export const acquireFair = define({
-  name: "lock.acquireFair",
-  keys: ["lock", "fence", "queue", "alive"],
-  args: ["token", "lease", "reservation", "channel", "lineTtl", "aliveMs", "fenceTtl", "sharded"],
-  lua: `local owner = redis.call('GET', lockKey)
+  /**
+   * Acquire in line. `lineTtl`: how long the line lives after this look; `aliveMs`: how long the caller
+   * counts as waiting without looking again. `[1, fence]` when the caller holds the lock now; `[0, PTTL,
+   * first]` when it waits in line (`first`: 1 when it is first).
+   *
+   * The caller takes the lock when it is reserved for it, or free with nobody living ahead. When the lock
+   * is free but another living waiter is first (the holder's lease ran out, or a reservation lapsed), the
+   * lock is reserved for that waiter and it is woken; the caller joins the line. Each look renews the
+   * caller's deadline. Waiters past their deadline are dropped first, all in this one step.
+   */
+  const acquireFair = define({
+    name: announced ? "election.acquireFair" : "lock.acquireFair",
+    keys: ["lock", "fence", "queue", "alive"],
+    args: ["token", "lease", "reservation", "channel", "lineTtl", "aliveMs", "fenceTtl", "sharded", ...announce],
+    lua: `local owner = redis.call('GET', lockKey)
 if owner == token then
   redis.call('PEXPIRE', lockKey, lease)
   return {1, tonumber(redis.call('GET', fenceKey) or '0')}
 end
 if owner == false and redis.call('EXISTS', queueKey) == 0 then
-  ${WIN}
+  ${WIN(announced)}
 end
 ${Lua.NOW}
 ${Lua.dropGone("queueKey", "aliveKey")}
@@ -195,7 +232,7 @@ if owner == false then
 end
 if owner == false or owner == '~' .. token then
   ${Lua.leaveLine("queueKey", "aliveKey", "token")}
-  ${WIN}
+  ${WIN(announced)}
 end
 ${Lua.joinLine("queueKey", "aliveKey", "token", "aliveMs", "lineTtl")}
 local first = 0
@@ -203,37 +240,44 @@ if redis.call('ZRANGE', queueKey, 0, 0)[1] == token then
   first = 1
 end
 return {0, redis.call('PTTL', lockKey), first}`,
-  local: (ks, keys, args) => {
-    const { aliveMs, channel, fenceTtl, lease, lineTtl, reservation, token } = args
-    let owner = ks.get(keys.lock)
-    if (owner === token) {
-      ks.pexpire(keys.lock, Number(lease))
-      return [1, Number(ks.get(keys.fence) ?? "0")]
-    }
-    if (owner === null && ks.pttl(keys.queue) === -2) return win(ks, keys, token, lease, fenceTtl)
-    Lua.dropGoneLocal(ks, keys.queue, keys.alive)
-    if (owner === null) {
-      const head = ks.zrange(keys.queue, 0, 0)[0]
-      if (head !== undefined && head !== token) {
-        Lua.leaveLineLocal(ks, keys.queue, keys.alive, head)
-        owner = `~${head}`
-        ks.set(keys.lock, owner, Number(reservation))
-        ks.publish(channel, head)
+    local: (ks, keys, args) => {
+      const { aliveMs, channel, lease, lineTtl, reservation, token } = args
+      let owner = ks.get(keys.lock)
+      if (owner === token) {
+        ks.pexpire(keys.lock, Number(lease))
+        return [1, Number(ks.get(keys.fence) ?? "0")]
       }
-    }
-    if (owner === null || owner === `~${token}`) {
-      Lua.leaveLineLocal(ks, keys.queue, keys.alive, token)
-      return win(ks, keys, token, lease, fenceTtl)
-    }
-    Lua.joinLineLocal(ks, keys.queue, keys.alive, token, Number(aliveMs), Number(lineTtl))
-    return [0, ks.pttl(keys.lock), ks.zrange(keys.queue, 0, 0)[0] === token ? 1 : 0]
-  },
-  decode: (reply) =>
-    Array.isArray(reply) && reply.length === 3
-      ? Either.map(decodeTriple(reply), ([ok, n, first]): AcquireReply =>
-        ok === 1 ? { acquired: true, fence: n! } : { acquired: false, remaining: Math.max(0, n!), first: first === 1 })
-      : decodeAcquire(reply)
-})
+      if (owner === null && ks.pttl(keys.queue) === -2) return win(ks, keys, args, announced)
+      Lua.dropGoneLocal(ks, keys.queue, keys.alive)
+      if (owner === null) {
+        const head = ks.zrange(keys.queue, 0, 0)[0]
+        if (head !== undefined && head !== token) {
+          Lua.leaveLineLocal(ks, keys.queue, keys.alive, head)
+          owner = `~${head}`
+          ks.set(keys.lock, owner, Number(reservation))
+          ks.publish(channel, head)
+        }
+      }
+      if (owner === null || owner === `~${token}`) {
+        Lua.leaveLineLocal(ks, keys.queue, keys.alive, token)
+        return win(ks, keys, args, announced)
+      }
+      Lua.joinLineLocal(ks, keys.queue, keys.alive, token, Number(aliveMs), Number(lineTtl))
+      return [0, ks.pttl(keys.lock), ks.zrange(keys.queue, 0, 0)[0] === token ? 1 : 0]
+    },
+    decode: (reply) =>
+      Array.isArray(reply) && reply.length === 3
+        ? Either.map(decodeTriple(reply), ([ok, n, first]): AcquireReply =>
+          ok === 1
+            ? { acquired: true, fence: n! }
+            : { acquired: false, remaining: Math.max(0, n!), first: first === 1 })
+        : decodeAcquire(reply)
+  })
+
+  return { acquire, release, leave, acquireFair }
+}
+
+export const { acquire, acquireFair, leave, release } = lineScripts(false)
 
 /**
  * Owner-checked extension that never shortens a lease. `mode`: `"add"` asks for PTTL + `ms`, `"set"`
