@@ -1,8 +1,9 @@
 /**
  * `npm run build` (also run by `prepare`, so `npm pack`, `npm publish` and git installs build): tsc
- * emits ESM, declarations and their maps into `dist/`; esbuild transpiles the same sources to CommonJS
- * in `dist/cjs/` (for `require`), beside copies of the declarations, which a `{"type":"commonjs"}`
- * marker makes CommonJS declarations. One type-check, so a build stays fast on a busy machine.
+ * emits ESM and declarations into `dist/`; esbuild transpiles the same sources to CommonJS in
+ * `dist/cjs/` (for `require`), beside copies of the declarations, which a `{"type":"commonjs"}` marker
+ * makes CommonJS declarations. No source maps: the package ships no sources for them to point at.
+ * Then the command line's package (`cli/`, ESM only) is compiled against that build into `cli/dist/`.
  */
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
@@ -14,15 +15,14 @@ const root = path.resolve(import.meta.dirname, "..")
 const dist = path.join(root, "dist")
 const cjs = path.join(dist, "cjs")
 
+const tsc = (project: string) =>
+  execFileSync(process.execPath, [createRequire(import.meta.url).resolve("typescript/bin/tsc"), "-p", project], {
+    cwd: root,
+    stdio: "inherit"
+  })
+
 fs.rmSync(dist, { recursive: true, force: true })
-execFileSync(process.execPath, [
-  createRequire(import.meta.url).resolve("typescript/bin/tsc"),
-  "-p",
-  "tsconfig.build.json"
-], {
-  cwd: root,
-  stdio: "inherit"
-})
+tsc("tsconfig.build.json")
 
 const sources = fs.readdirSync(path.join(root, "src"), { recursive: true, encoding: "utf8" })
   .filter((file) => file.endsWith(".ts"))
@@ -33,7 +33,6 @@ await build({
   format: "cjs",
   platform: "node",
   target: "node20",
-  sourcemap: true,
   logLevel: "warning"
 })
 fs.writeFileSync(path.join(cjs, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`)
@@ -41,8 +40,9 @@ fs.writeFileSync(path.join(cjs, "package.json"), `${JSON.stringify({ type: "comm
 for (const file of sources) {
   const base = file.replace(/\.ts$/, "")
   fs.copyFileSync(path.join(dist, `${base}.d.ts`), path.join(cjs, `${base}.d.ts`))
-  // the map's sources are relative to it: one directory deeper now
-  const map = JSON.parse(fs.readFileSync(path.join(dist, `${base}.d.ts.map`), "utf8")) as { sources: Array<string> }
-  map.sources = map.sources.map((source) => `../${source}`)
-  fs.writeFileSync(path.join(cjs, `${base}.d.ts.map`), JSON.stringify(map))
 }
+
+const cli = path.join(root, "cli")
+fs.rmSync(path.join(cli, "dist"), { recursive: true, force: true })
+tsc("cli/tsconfig.build.json")
+fs.copyFileSync(path.join(root, "LICENSE"), path.join(cli, "LICENSE"))

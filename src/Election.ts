@@ -210,6 +210,39 @@ export const leader: (options: Options) => Effect.Effect<Option.Option<Leader>, 
   internal.leader
 
 /**
+ * What {@link inspect} sees of an election: its leader now, if any, and the latest term begun.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Inspection {
+  readonly id: string
+  readonly leader: Option.Option<Leader>
+  /** The latest term begun (the leader's, when there is one); 0 if nobody ever led. */
+  readonly term: number
+}
+
+/**
+ * A read-only look at an election for an observer (a dashboard, the command line's `leader`): the leader
+ * now, if any, and the latest term begun, even while nobody leads. One script, nothing written.
+ *
+ * @example
+ * import { Effect, Option } from "effect"
+ * import { Election } from "effect-lock"
+ *
+ * const report = Effect.map(Election.inspect({ id: "outbox-relay" }), ({ leader, term }) =>
+ *   Option.match(leader, {
+ *     onNone: () => `nobody leads (latest term ${term})`,
+ *     onSome: (l) => `${l.identity} leads, term ${l.term}`
+ *   }))
+ *
+ * @since 0.1.0
+ * @category observing
+ */
+export const inspect: (options: Options) => Effect.Effect<Inspection, RedisError | InvalidOptions, Redis> =
+  internal.inspect
+
+/**
  * The leader now, then every change in order: a new leader (terms only increase), or nobody once the
  * leader resigned or its lease ran out; never the same twice in a row. Pushed where the backend
  * pushes (each win and resignation is announced by the script that made it), else polled every

@@ -40,6 +40,7 @@ import { Data, Duration, type Option, type Schedule, type Scope } from "effect"
 import { dual } from "effect/Function"
 import { metrics as coreMetrics } from "./internal/core/metrics.js"
 import * as handle from "./internal/lock/handle.js"
+import * as inspection from "./internal/lock/inspect.js"
 import * as internal from "./internal/lock/lock.js"
 import * as many from "./internal/lock/many.js"
 import type { InvalidOptions, LockLost, LockNotAcquired, RedisError } from "./LockError.js"
@@ -447,3 +448,36 @@ export const withLocks: {
   2,
   <A, E, R>(self: Effect.Effect<A, E, R>, options: AcquireAllOptions) => many.withLocks(options, self)
 )
+
+/**
+ * What {@link inspect} sees of a lock: `free`, `held`, or `reserved` (just released and handed to the next
+ * waiter, who has a moment to claim it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Inspection {
+  readonly id: string
+  readonly state: "free" | "held" | "reserved"
+  /** Milliseconds left on the holder's lease (or the reservation); 0 when free. */
+  readonly remaining: number
+  /** The fence of the latest acquisition (the holder's, when held); 0 if the lock was never taken. */
+  readonly fence: number
+}
+
+/**
+ * A read-only look at a lock, for an observer that holds no token (a dashboard, the command line's
+ * `status`): one script, nothing written. Options as the lock's: `id` and `prefix`.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Lock } from "effect-lock"
+ *
+ * const report = Effect.map(Lock.inspect({ id: "nightly-report" }), (lock) => `${lock.state}, fence ${lock.fence}`)
+ *
+ * @since 0.1.0
+ * @category inspection
+ */
+export const inspect: (
+  options: { readonly id: string; readonly prefix?: string | undefined }
+) => Effect.Effect<Inspection, RedisError | InvalidOptions, Redis> = inspection.inspect

@@ -1,10 +1,9 @@
 /**
- * The `effect-lock` bin from a packed install: `npm pack` of the package (its package.json, with the
- * JS compiled from src by esbuild: the types do not matter to the bin), installed into an empty
- * directory, then `npx effect-lock`. Peers are not installed (`--legacy-peer-deps`, as strict package
- * managers do), so this proves that every package the command loads is a dependency; `effect`, the
- * peer every user has, is linked from this repository (installing it would cost most of the test's
- * time). Packages come from npm's cache when they are there.
+ * The `effect-lock` bin from a packed install: `npm pack` of the library and of the command line's
+ * package `effect-lock-cli` (each its package.json, with the JS compiled from its sources by esbuild: the
+ * types do not matter to the bin), both installed into an empty directory, then `npx effect-lock`. Peers are not installed (`--legacy-peer-deps`, as strict package
+ * managers do), so this proves that every package the command loads is a dependency of one of the two
+ * (`effect` is the command line's own). Packages come from npm's cache when they are there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { build } from "esbuild"
@@ -17,12 +16,11 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync
 } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { afterAll } from "vitest"
 
 const work = mkdtempSync(join(tmpdir(), "effect-lock-packed-"))
@@ -63,20 +61,27 @@ const freePort = () =>
 
 describe("effect-lock from a packed install", () => {
   it("npx effect-lock --help and --version work, --redis finds ioredis, Upstash needs no @upstash/redis", async () => {
-    const pkg = join(work, "package")
-    mkdirSync(pkg)
-    copyFileSync("package.json", join(pkg, "package.json"))
-    await build({
-      entryPoints: sources("src"),
-      outdir: join(pkg, "dist"),
-      outbase: "src",
-      platform: "node",
-      format: "esm",
-      logLevel: "error"
-    })
-    const packed = await exec("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], pkg)
-    expect(packed.code).toBe(0)
-    const tarball = join(work, packed.stdout.trim().split("\n").at(-1)!)
+    /** A package directory: its package.json, and its sources compiled to dist/; packed. */
+    const pack = async (name: string, manifest: string, src: string) => {
+      const pkg = join(work, name)
+      mkdirSync(pkg)
+      copyFileSync(manifest, join(pkg, "package.json"))
+      await build({
+        entryPoints: sources(src),
+        outdir: join(pkg, "dist"),
+        outbase: src,
+        platform: "node",
+        format: "esm",
+        logLevel: "error"
+      })
+      const packed = await exec("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", work], pkg)
+      expect(packed.code).toBe(0)
+      return join(work, packed.stdout.trim().split("\n").at(-1)!)
+    }
+    const [library, cli] = await Promise.all([
+      pack("library", "package.json", "src"),
+      pack("cli", "cli/package.json", "cli/src")
+    ])
 
     const app = join(work, "app")
     mkdirSync(app)
@@ -91,13 +96,13 @@ describe("effect-lock from a packed install", () => {
         "--ignore-scripts",
         "--legacy-peer-deps",
         "--loglevel=error",
-        tarball
+        library,
+        cli
       ],
       app
     )
     expect(installed.stderr).toBe("")
     expect(installed.code).toBe(0)
-    symlinkSync(resolve("node_modules/effect"), join(app, "node_modules", "effect"), "dir")
 
     // npx as a user would type it; then the same bin link directly (the shebang makes it executable).
     const bin = join(app, "node_modules", ".bin", "effect-lock")
@@ -115,7 +120,7 @@ describe("effect-lock from a packed install", () => {
     expect(help.stdout).toContain("run --id")
     expect(help.stdout).toContain("status --id")
     expect(help.stdout).toContain("Exit codes")
-    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version)
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync("cli/package.json", "utf8")).version)
     // 69 (Redis unreachable), not 64 (ioredis missing): the --redis backend came with the install.
     expect(down.stderr).toContain("Redis")
     expect(down.code).toBe(69)

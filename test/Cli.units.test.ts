@@ -3,9 +3,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as duration from "../src/internal/cli/duration.js"
-import { escape, json, quote } from "../src/internal/cli/escape.js"
-import { masked } from "../src/internal/cli/scrub.js"
+import * as duration from "../cli/src/internal/duration.js"
+import { escape, json, quote } from "../cli/src/internal/escape.js"
+import { masked } from "../cli/src/internal/scrub.js"
 
 describe("effect-lock's parts", () => {
   it("durations: a number and a unit, short or as Effect spells them; a bare number only as 0", () => {

@@ -1,5 +1,5 @@
 /**
- * Every export of a public module (src/*.ts, src/Redis/*.ts) has a doc comment that says what it is,
+ * Every export of a public module (src/*.ts, src/Redis/*.ts, and the command line's cli/src/Cli.ts) has a doc comment that says what it is,
  * with `@since` and `@category`, as every module of `effect/src` has.
  */
 import { expect, it } from "@effect/vitest"
@@ -9,7 +9,8 @@ import * as path from "node:path"
 const src = path.resolve(import.meta.dirname, "../src")
 const modules = [
   ...fs.readdirSync(src).filter((f) => f.endsWith(".ts") && f !== "index.ts"),
-  ...fs.readdirSync(path.join(src, "Redis")).filter((f) => f.endsWith(".ts")).map((f) => `Redis/${f}`)
+  ...fs.readdirSync(path.join(src, "Redis")).filter((f) => f.endsWith(".ts")).map((f) => `Redis/${f}`),
+  "../cli/src/Cli.ts"
 ]
 
 const undocumented = (file: string): Array<string> => {

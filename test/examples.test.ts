@@ -12,10 +12,13 @@ const root = path.resolve(import.meta.dirname, "..")
 const out = path.join(root, `node_modules/.cache/effect-lock-examples-${process.pid}`)
 
 const fromSources = (): Array<readonly [string, string]> =>
-  fs.readdirSync(path.join(root, "src"), { recursive: true, encoding: "utf8" })
-    .filter((file) => file.endsWith(".ts"))
+  ["src", "cli/src"].flatMap((dir) =>
+    fs.readdirSync(path.join(root, dir), { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".ts"))
+      .map((file) => path.join(dir, file))
+  )
     .flatMap((file) => {
-      const text = fs.readFileSync(path.join(root, "src", file), "utf8")
+      const text = fs.readFileSync(path.join(root, file), "utf8")
       // Doc comments at any indentation (an option inside an interface too), and examples in a row.
       return [...text.matchAll(/^([ \t]*)\* @example\n((?:\1\*(?: .*)?\n)+?)(?=\1\*(?: @|\/))/gm)].map((match, i) =>
         [
@@ -66,7 +69,8 @@ it("every @example and every TypeScript block of the docs compiles", async () =>
       baseUrl: root,
       paths: {
         "effect-lock": ["src/index.ts"],
-        "effect-lock/*": ["src/*.ts"]
+        "effect-lock/*": ["src/*.ts"],
+        "effect-lock-cli": ["cli/src/Cli.ts"]
       },
       allowImportingTsExtensions: true
     }

@@ -59,7 +59,7 @@ export const harness = (): Harness => {
     const [started] = await Promise.all([
       servers.runPromise(RedisServer.RedisServer),
       build({
-        entryPoints: ["src/bin/effect-lock.ts"],
+        entryPoints: ["cli/src/bin/effect-lock.ts"],
         bundle: true,
         platform: "node",
         format: "esm",

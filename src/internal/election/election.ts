@@ -5,7 +5,7 @@
  * `announce` channel), and the holder's token carries its identity after its random part.
  */
 import { Duration, Effect, Layer, Option, Schedule, type Scope } from "effect"
-import type { Leader, Leadership } from "../../Election.js"
+import type { Inspection, Leader, Leadership } from "../../Election.js"
 import { InvalidOptions, LeadershipLost, LockLost, LockNotAcquired, RedisError } from "../../LockError.js"
 import { Redis } from "../../Redis.js"
 import * as Core from "../core/acquire.js"
@@ -146,6 +146,19 @@ export const leader = (options: Input): Effect.Effect<Option.Option<Leader>, Red
     const election = resolve(options)
     if (election instanceof InvalidOptions) return Effect.fail(election)
     return Effect.flatMap(Redis, (redis) => Effect.map(look(election, redis), toLeader))
+  })
+
+/** The leader now, and the latest term begun (the leader's, when there is one; 0 if nobody ever led). */
+export const inspect = (options: Input): Effect.Effect<Inspection, RedisError | InvalidOptions, Redis> =>
+  Effect.suspend((): Effect.Effect<Inspection, RedisError | InvalidOptions, Redis> => {
+    const election = resolve(options)
+    if (election instanceof InvalidOptions) return Effect.fail(election)
+    return Effect.flatMap(Redis, (redis) =>
+      Effect.map(look(election, redis), (reply) => ({
+        id: election.id,
+        leader: toLeader(reply),
+        term: reply.fence
+      })))
   })
 
 export { toLeader }

@@ -2,10 +2,9 @@
  * `effect-lock status`: a read-only look at a lock, for people (one line) or scripts (`--json`).
  */
 import { Console, Effect } from "effect"
-import type { RedisError } from "../../LockError.js"
-import { Redis } from "../../Redis.js"
-import { lockKeys } from "../keys.js"
-import * as scripts from "../lock/scripts.js"
+import * as Lock from "effect-lock/Lock"
+import type { InvalidOptions, RedisError } from "effect-lock/LockError"
+import type { Redis } from "effect-lock/Redis"
 import { json } from "./escape.js"
 
 export interface StatusOptions {
@@ -25,14 +24,10 @@ export interface StatusReport {
   readonly fence: number
 }
 
-export const report = (options: Omit<StatusOptions, "json">): Effect.Effect<StatusReport, RedisError, Redis> =>
-  Effect.gen(function*() {
-    const redis = yield* Redis
-    const keys = lockKeys(options.prefix, options.id)
-    const reply = yield* scripts.inspect.run(redis, [keys.lock, keys.fence], {})
-    const state = reply.holder === "none" ? "free" : reply.holder === "owner" ? "held" : "reserved"
-    return { id: options.id, state, remainingMs: reply.remaining, fence: reply.fence } as const
-  })
+export const report = (
+  options: Omit<StatusOptions, "json">
+): Effect.Effect<StatusReport, RedisError | InvalidOptions, Redis> =>
+  Effect.map(Lock.inspect(options), ({ fence, id, remaining, state }) => ({ id, state, remainingMs: remaining, fence }))
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
 
@@ -44,5 +39,5 @@ const describe = (r: StatusReport): string =>
     : `reserved for the next waiter, ${seconds(r.remainingMs)} left (latest fence ${r.fence})`
 
 /** Prints the status on stdout. */
-export const status = (options: StatusOptions): Effect.Effect<void, RedisError, Redis> =>
+export const status = (options: StatusOptions): Effect.Effect<void, RedisError | InvalidOptions, Redis> =>
   Effect.flatMap(report(options), (r) => Console.log(options.json ? json(r) : describe(r)))

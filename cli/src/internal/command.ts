@@ -22,9 +22,9 @@ import {
   Queue,
   Redacted
 } from "effect"
+import type { InvalidOptions, RedisError } from "effect-lock/LockError"
+import type { Redis } from "effect-lock/Redis"
 import { constants } from "node:os"
-import type { InvalidOptions, RedisError } from "../../LockError.js"
-import type { Redis } from "../../Redis.js"
 import * as connection from "./connection.js"
 import * as duration from "./duration.js"
 import { electCommand } from "./elect.js"

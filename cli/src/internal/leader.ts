@@ -4,11 +4,10 @@
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import { Console, Effect } from "effect"
-import { InvalidOptions, type RedisError } from "../../LockError.js"
-import { Redis } from "../../Redis.js"
-import { look } from "../election/election.js"
-import { resolve } from "../election/options.js"
+import { Console, Duration, Effect, Option } from "effect"
+import * as Election from "effect-lock/Election"
+import type { InvalidOptions, RedisError } from "effect-lock/LockError"
+import type { Redis } from "effect-lock/Redis"
 import type { Shared } from "./command.js"
 import { escape, json } from "./escape.js"
 
@@ -30,15 +29,14 @@ export interface LeaderReport {
 export const report = (
   options: Omit<LeaderOptions, "json">
 ): Effect.Effect<LeaderReport, RedisError | InvalidOptions, Redis> =>
-  Effect.gen(function*() {
-    const election = resolve({ id: options.id, prefix: options.prefix })
-    if (election instanceof InvalidOptions) return yield* election
-    const reply = yield* look(election, yield* Redis)
-    const leader = reply.leader === undefined
-      ? null
-      : { identity: reply.leader.identity, term: reply.leader.term, remainingMs: reply.leader.remaining }
-    return { id: options.id, leader, term: reply.fence }
-  })
+  Effect.map(Election.inspect({ id: options.id, prefix: options.prefix }), ({ id, leader, term }) => ({
+    id,
+    leader: Option.match(leader, {
+      onNone: () => null,
+      onSome: (l) => ({ identity: l.identity, term: l.term, remainingMs: Duration.toMillis(l.remaining) })
+    }),
+    term
+  }))
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
 

@@ -14,11 +14,9 @@ import * as Options from "@effect/cli/Options"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Duration, Effect, Fiber, Option, Schedule } from "effect"
-import { InvalidOptions, type RedisError } from "../../LockError.js"
-import type { Redis } from "../../Redis.js"
-import * as Core from "../core/acquire.js"
-import { specOf } from "../election/election.js"
-import { type Input, resolve } from "../election/options.js"
+import * as Election from "effect-lock/Election"
+import type { InvalidOptions, RedisError } from "effect-lock/LockError"
+import type { Redis } from "effect-lock/Redis"
 import type { Shared } from "./command.js"
 import { quote } from "./escape.js"
 import * as executable from "./executable.js"
@@ -50,18 +48,20 @@ export interface ElectOptions {
 const FAULT_BACKOFF = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
 
 /** One term: campaign, run the child while leading, resign. The child's exit status, or the lost code. */
-const term = (options: ElectOptions, input: Input, identity: string) =>
+const term = (options: ElectOptions, input: Election.Options) =>
   Effect.scoped(Effect.gen(function*() {
     options.report(undefined)
-    const waiting = yield* Effect.log(`waiting to lead ${quote(options.id)} as ${quote(identity)}`).pipe(
+    const as = input.identity === undefined ? "" : ` as ${quote(input.identity)}`
+    const waiting = yield* Effect.log(`waiting to lead ${quote(options.id)}${as}`).pipe(
       Effect.delay(Duration.millis(500)),
       Effect.fork
     )
-    const held = yield* Core.acquire((redis) => specOf(input, redis)).pipe(
+    const leadership = yield* Election.campaign(input).pipe(
       Effect.catchTag("LockNotAcquired", (e) => Effect.die(e)), // no timeout: a campaign waits until it leads
       Effect.ensuring(Fiber.interrupt(waiting))
     )
-    yield* Effect.log(`leading ${quote(options.id)} as ${quote(identity)}, term ${held.fence}`)
+    const { identity } = leadership
+    yield* Effect.log(`leading ${quote(options.id)} as ${quote(identity)}, term ${leadership.term}`)
     return yield* Effect.scoped(supervise({
       id: options.id,
       prefix: options.prefix,
@@ -70,8 +70,8 @@ const term = (options: ElectOptions, input: Input, identity: string) =>
       command: options.command,
       args: options.args,
       report: options.report,
-      env: { ...options.env, EFFECT_LOCK_TERM: String(held.fence), EFFECT_LOCK_IDENTITY: identity }
-    }, held))
+      env: { ...options.env, EFFECT_LOCK_TERM: String(leadership.term), EFFECT_LOCK_IDENTITY: identity }
+    }, { fence: leadership.term, lost: leadership.lost, validUntil: leadership.validUntil }))
   }))
 
 /** The whole `elect`: the exit code to leave with (only `--once`, or a command that cannot run, ends it). */
@@ -81,20 +81,18 @@ export const elect = (
   options: ElectOptions
 ): Effect.Effect<number, RedisError | InvalidOptions | CliFailure, Requirements> =>
   Effect.suspend(() => {
-    const input: Input = {
+    const input: Election.Options = {
       id: options.id,
       identity: options.identity,
       prefix: options.prefix,
       lease: options.lease
     }
-    const election = resolve(input)
-    if (election instanceof InvalidOptions) return Effect.fail(election)
     // The command is looked for once, before the first campaign; SIGTSTP is ignored throughout.
     const prepare = Effect.zipRight(
       executable.find(options.command, options.env.PATH),
       Effect.forkScoped(ignoreStops)
     )
-    const once = term(options, input, election.identity)
+    const once = term(options, input)
     if (options.once) return Effect.scoped(Effect.zipRight(prepare, once))
     const again = once.pipe(
       Effect.tapError((e) => Effect.logWarning(`${e.message}; campaigning again`)),

@@ -5,7 +5,7 @@
  * seconds or ten milliseconds?), except `0`, which is the same in every unit.
  */
 import { Either } from "effect"
-import { MAX_MILLIS } from "../validate.js"
+import { MAX_MILLIS } from "./limits.js"
 
 const UNITS: ReadonlyArray<readonly [ReadonlyArray<string>, number]> = [
   [["ms", "milli", "millis", "millisecond", "milliseconds"], 1],

@@ -6,7 +6,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
-import type { Redis } from "../../Redis.js"
+import type { Redis } from "effect-lock/Redis"
 import { CliFailure, ExitCodes } from "./exitCodes.js"
 
 export type Connection =
@@ -92,7 +92,7 @@ export const layer = (connection: Connection): Layer.Layer<Redis, CliFailure> =>
   Layer.unwrapEffect(
     connection._tag === "IoRedis"
       ? Effect.map(
-        load("ioredis", "ioredis", () => import("../../Redis/IoRedis.js")),
+        load("ioredis", "ioredis", () => import("effect-lock/Redis/IoRedis")),
         (IoRedis) =>
           IoRedis.layer({
             url: connection.url,
@@ -100,7 +100,7 @@ export const layer = (connection: Connection): Layer.Layer<Redis, CliFailure> =>
           }).pipe(Layer.mapError((e) => usage(e.message)))
       )
       : Effect.map(
-        load("Upstash", "@upstash/redis", () => import("../../Redis/Upstash.js")),
+        load("Upstash", "@upstash/redis", () => import("effect-lock/Redis/Upstash")),
         (Upstash) =>
           Upstash.layer({ url: connection.url, token: connection.token, timeout: "5 seconds" }).pipe(
             Layer.mapError((e) => usage(e.message))

@@ -14,16 +14,16 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Queue, Schedule, type Scope } from "effect"
-import * as Lock from "../../Lock.js"
-import { type InvalidOptions, type LockLost, RedisError } from "../../LockError.js"
-import type { Redis } from "../../Redis.js"
-import { MAX_MILLIS } from "../validate.js"
+import * as Lock from "effect-lock/Lock"
+import { type InvalidOptions, type LeadershipLost, type LockLost, RedisError } from "effect-lock/LockError"
+import type { Redis } from "effect-lock/Redis"
 import { format } from "./duration.js"
 import { quote } from "./escape.js"
 import * as executable from "./executable.js"
 import type { CliFailure } from "./exitCodes.js"
 import { ExitCodes } from "./exitCodes.js"
 import * as group from "./group.js"
+import { MAX_MILLIS } from "./limits.js"
 import { type Signal, Signals } from "./signals.js"
 import { report as lockStatus } from "./status.js"
 import * as Watchdog from "./watchdog.js"
@@ -120,7 +120,25 @@ export type Supervised = Pick<
 >
 
 /** Says why a lease was lost: an extension found another owner, no owner, or nothing was confirmed. */
-const describeLoss = (options: Supervised, lost: LockLost): Effect.Effect<string, never, Redis> => {
+/**
+ * What {@link supervise} needs of what it runs the command under: a lock's lease, or an election's
+ * leadership (its term as the fence).
+ */
+export interface Guard {
+  readonly fence: number
+  readonly lost: Effect.Effect<never, LockLost | LeadershipLost>
+  readonly validUntil: Effect.Effect<number>
+}
+
+const describeLoss = (options: Supervised, lost: LockLost | LeadershipLost): Effect.Effect<string, never, Redis> => {
+  if (lost._tag === "LeadershipLost") {
+    const leadership = `lost leadership of ${quote(options.id)} (term ${lost.term})`
+    return Effect.succeed(
+      lost.reason === "unconfirmed"
+        ? `${leadership}: no extension could be confirmed before it would expire`
+        : `${leadership}: its lease expired or another candidate leads`
+    )
+  }
   const lease = `lost the lease on lock ${quote(options.id)} (fence ${lost.fence})`
   if (lost.reason === "unconfirmed") {
     return Effect.succeed(`${lease}: no extension could be confirmed before it would expire`)
@@ -137,7 +155,7 @@ const describeLoss = (options: Supervised, lost: LockLost): Effect.Effect<string
 }
 
 /** Completes when the lease has less than `margin + grace` left and nothing extends it. */
-const endingSoon = (lease: Lock.Lease, before: number): Effect.Effect<void> =>
+const endingSoon = (lease: Guard, before: number): Effect.Effect<void> =>
   Effect.gen(function*() {
     while (true) {
       const until = (yield* lease.validUntil) - before
@@ -150,7 +168,7 @@ const endingSoon = (lease: Lock.Lease, before: number): Effect.Effect<void> =>
 /** The command's part of the run: the group under its watchdog, from start to gone. */
 export const supervise = (
   options: Supervised,
-  lease: Lock.Lease
+  lease: Guard
 ): Effect.Effect<
   number,
   CliFailure,

@@ -21,7 +21,7 @@
  *
  * @example
  * import { Effect } from "effect"
- * import * as Cli from "effect-lock/Cli"
+ * import * as Cli from "effect-lock-cli"
  *
  * // `effect-lock status --id nightly-report`, in process; the exit code comes back
  * const code = Cli.run(["node", "effect-lock", "status", "--id", "nightly-report"], "0.1.0")
@@ -32,10 +32,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Exit, Layer } from "effect"
-import { command as rootCommand, ExitStatus, program } from "./internal/cli/command.js"
-import { ExitCodes as codes } from "./internal/cli/exitCodes.js"
-import * as Scrub from "./internal/cli/scrub.js"
-import * as Signals from "./internal/cli/signals.js"
+import { command as rootCommand, ExitStatus, program } from "./internal/command.js"
+import { ExitCodes as codes } from "./internal/exitCodes.js"
+import * as Scrub from "./internal/scrub.js"
+import * as Signals from "./internal/signals.js"
 
 /**
  * The exit codes of `effect-lock run`, beside the child's own (or 128 + the signal that ended it).
