@@ -45,7 +45,7 @@ it("every @example and every TypeScript block of the docs compiles", async () =>
   const examples = [...fromSources(), ...fromMarkdown()]
   expect(examples.length).toBeGreaterThan(15)
   // an indented example (an option's, inside an interface) is collected too
-  expect(examples.some(([name, code]) => name.startsWith("Lock_ts") && code.includes("replicas: 1"))).toBe(true)
+  expect(examples.some(([name, code]) => name.startsWith("src_Lock_ts") && code.includes("replicas: 1"))).toBe(true)
   fs.rmSync(out, { recursive: true, force: true })
   fs.mkdirSync(out, { recursive: true })
   const files = examples.map(([name, code]) => {
