@@ -29,7 +29,8 @@ describe("a leader whose Redis fails", () => {
             Effect.onInterrupt(() => Effect.flatMap(TestClock.currentTimeMillis, (t) => Ref.set(interruptedAt, t)))
           )
         ).pipe(Effect.provide(faulty.layer))
-        faulty.on("lock.extend", fault)
+        // Default keep-alive steps go in the service's batch (`lock.extendMany`, docs/scale.md).
+        faulty.on("lock.extend*", fault)
         const fiber = yield* Effect.fork(work)
         yield* TestClock.adjust(3000)
         const exit = yield* Fiber.await(fiber)
@@ -59,9 +60,10 @@ describe("observe on a real redis-server", () => {
             )
           )
           yield* eventually(Ref.get(seen), (s) => s.length === 1)
-          yield* Effect.scoped(Effect.gen(function*() {
-            yield* Election.campaign({ id, identity: "announced" })
+          const announced = yield* Effect.scoped(Effect.gen(function*() {
+            const leadership = yield* Election.campaign({ id, identity: "announced" })
             yield* eventually(Ref.get(seen), (s) => s.length === 2)
+            return leadership.term
           }))
           yield* eventually(Ref.get(seen), (s) => s.length === 3)
           // The subscriber's connection goes; meanwhile a leader takes over without any announcement
@@ -73,7 +75,7 @@ describe("observe on a real redis-server", () => {
           yield* eventually(Ref.get(seen), (s) => s.length === 4, "5 seconds")
           expect(yield* Ref.get(seen)).toEqual([
             Option.none(),
-            Option.some(["announced", 1]),
+            Option.some(["announced", announced]),
             Option.none(),
             Option.some(["unannounced", term])
           ])
@@ -84,6 +86,37 @@ describe("observe on a real redis-server", () => {
             const leadership = yield* Election.campaign({ id, identity: "after" })
             const s = yield* eventually(Ref.get(seen), (s) => s.length === 6)
             expect(s[5]).toEqual(Option.some(["after", leadership.term]))
+          }))
+        }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
+      }).pipe(Effect.provide(NodeContext.layer)),
+    60_000
+  )
+
+  it.scopedLive(
+    "an announcement whose term is not written digit for digit is ignored; the winner is seen with its exact term",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const client = yield* raw(server.url)
+        const id = yield* uniqueId("observe-exact")
+        const seen = yield* Ref.make<ReadonlyArray<Option.Option<readonly [string, number]>>>([])
+        yield* Effect.gen(function*() {
+          yield* Effect.forkScoped(
+            Election.observe({ id }).pipe(
+              Stream.runForEach((l) =>
+                Ref.update(seen, (s) => [...s, Option.map(l, (l) => [l.identity, l.term] as const)])
+              )
+            )
+          )
+          // Subscribed before its first look: the message below is heard.
+          yield* eventually(Ref.get(seen), (s) => s.length === 1)
+          // A term as Lua's default number formatting writes it (14 significant digits): not exact.
+          const announce = electionKeys("effect-lock:", id).announce
+          expect(yield* Effect.promise(() => client.publish(announce, `+1e+15 5000 ${randomToken()}rounded`))).toBe(1)
+          yield* Effect.scoped(Effect.gen(function*() {
+            const leadership = yield* Election.campaign({ id, identity: "exact" })
+            yield* eventually(Ref.get(seen), (s) => s.length === 2)
+            expect(yield* Ref.get(seen)).toEqual([Option.none(), Option.some(["exact", leadership.term])])
           }))
         }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
       }).pipe(Effect.provide(NodeContext.layer)),
