@@ -72,6 +72,30 @@ const observing = (
     }).pipe(Effect.provide(IoRedis.layer({ url: server.url })))
   }).pipe(Effect.provide(NodeContext.layer))
 
+describe("announcements on a real redis-server", () => {
+  it.scopedLive(
+    "a win is announced with its term digit for digit (a term seeded from TIME), a resignation as -",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.startFresh()
+        const listener = yield* raw(server.url)
+        const id = yield* uniqueId("announce")
+        const messages: Array<string> = []
+        listener.on("message", (_channel: string, message: string) => void messages.push(message))
+        yield* Effect.promise(() => listener.subscribe(electionKeys("effect-lock:", id).announce))
+        const term = yield* Effect.scoped(
+          Effect.map(Election.campaign({ id, identity: "w", lease: 5000 }), (l) => l.term)
+        )
+          .pipe(Effect.provide(IoRedis.layer({ url: server.url })))
+        expect(term).toBeGreaterThan(1e15)
+        yield* eventually(Effect.sync(() => messages.length), (n) => n === 2)
+        expect(messages[0]).toMatch(new RegExp(`^\\+${term} 5000 [0-9a-f]{32}w$`))
+        expect(messages[1]).toBe("-")
+      }).pipe(Effect.provide(NodeContext.layer)),
+    60_000
+  )
+})
+
 describe("observe on a real redis-server", () => {
   it.scopedLive(
     "after its subscriber connection is killed and a change goes unannounced, it comes back to the current leader",
