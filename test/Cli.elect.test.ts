@@ -37,19 +37,22 @@ describe.concurrent("effect-lock elect and leader", () => {
         ...child(`${id}-a`, "wait", 6)
       ])
       const led = yield* awaitFile<Led>(`${id}-a`, "started")
-      expect(led).toMatchObject({ id, term: 1, fence: 1, identity: "host-a" })
+      // A fresh term counter starts at the server's clock in µs (docs/fences.md): the term, digit for digit.
+      const t = led.term
+      expect(t).toBeGreaterThan(1e15)
+      expect(led).toMatchObject({ id, term: t, fence: t, identity: "host-a" })
       const seen = yield* runCli(["leader", ...base, "--json"])
       const report = JSON.parse(seen.stdout)
-      expect(report).toMatchObject({ id, leader: { identity: "host-a", term: 1 }, term: 1 })
+      expect(report).toMatchObject({ id, leader: { identity: "host-a", term: t }, term: t })
       expect(report.leader.remainingMs).toBeGreaterThan(0)
       expect(report.leader.remainingMs).toBeLessThanOrEqual(15_000)
-      expect((yield* runCli(["leader", ...base])).stdout).toContain("host-a, term 1")
+      expect((yield* runCli(["leader", ...base])).stdout).toContain(`host-a, term ${t},`)
       yield* go(`${id}-a`)
       const done = yield* elect.finished
       expect(done.code).toBe(6)
-      expect(done.stderr).toContain(`leading "${id}" as "host-a", term 1`)
-      expect(JSON.parse((yield* runCli(["leader", ...base, "--json"])).stdout)).toEqual({ id, leader: null, term: 1 })
-      expect((yield* runCli(["leader", ...base])).stdout).toContain("no leader (latest term 1)")
+      expect(done.stderr).toContain(`leading "${id}" as "host-a", term ${t}`)
+      expect(JSON.parse((yield* runCli(["leader", ...base, "--json"])).stdout)).toEqual({ id, leader: null, term: t })
+      expect((yield* runCli(["leader", ...base])).stdout).toContain(`no leader (latest term ${t})`)
     })
   )
 
@@ -59,14 +62,14 @@ describe.concurrent("effect-lock elect and leader", () => {
       const id = yield* uniqueId("cli-elect-handover")
       const base = ["--id", id, "--redis", h.server().url]
       const a = yield* cli(["elect", ...base, "--identity", "a", "--", ...child(`${id}-a`, "wait", 0, 9)])
-      yield* awaitFile<Led>(`${id}-a`, "started")
+      const first = yield* awaitFile<Led>(`${id}-a`, "started")
       const b = yield* cli(["elect", ...base, "--identity", "b", "--once", "--", ...child(`${id}-b`, "wait", 0, 0)])
       yield* eventually(() => b.output().stderr.includes(`waiting to lead "${id}"`) || undefined, "b waiting")
       yield* a.proc.kill("SIGTERM")
       const term = yield* awaitFile<Cli.Term>(`${id}-a`, "term")
       expect(term.signal).toBe("SIGTERM")
       const led = yield* awaitFile<Led>(`${id}-b`, "started")
-      expect(led).toMatchObject({ term: 2, identity: "b" })
+      expect(led).toMatchObject({ term: first.term + 1, identity: "b" })
       // The hand-over comes after a's child exited, and within one round trip of its resignation.
       expect(led.at).toBeGreaterThanOrEqual(term.at)
       expect((yield* a.finished).code).toBe(9)
@@ -94,7 +97,7 @@ describe.concurrent("effect-lock elect and leader", () => {
         ...child(`${id}-a`, "wait")
       ])
       const first = yield* awaitFile<Led>(`${id}-a`, "started")
-      expect(first.term).toBe(1)
+      expect(first.term).toBeGreaterThan(1e15) // a fresh counter: the server's clock in µs (docs/fences.md)
       expect(first.identity).toMatch(/^.+:\d+:[0-9a-f]{8}$/)
       expect(yield* Effect.promise(() => client.del(`effect-lock:election:{${id}}`))).toBe(1)
       expect((yield* awaitFile<Cli.Term>(`${id}-a`, "term")).signal).toBe("SIGTERM")
@@ -102,7 +105,7 @@ describe.concurrent("effect-lock elect and leader", () => {
       const again = yield* eventually(() => {
         const file = join(h.dir(), `${id}-a.started`)
         const led = JSON.parse(readFileSync(file, "utf8")) as Led
-        return led.term === 2 ? led : undefined
+        return led.term === first.term + 1 ? led : undefined
       }, "the next term's child")
       expect(again.identity).toBe(first.identity)
       yield* elect.proc.kill("SIGTERM")

@@ -31,14 +31,16 @@ export const electionConformance = (backend: Backend) =>
         })
         : eventually(self, check)
 
-    test("a campaign on a free election leads at once, with term 1 and its identity readable by others", (client) =>
+    test("a campaign on a free election leads at once, with a first term and its identity readable by others", (client) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("free")
         const leadership = yield* Election.campaign({ id, identity: "worker-1", lease: 5000 })
-        expect(leadership.term).toBe(1)
+        // A fresh term counter starts at the server's clock in µs + 1 (docs/fences.md): 1 at TestClock 0.
+        expect(Number.isSafeInteger(leadership.term) && leadership.term > 0).toBe(true)
+        if (backend.exactTime) expect(leadership.term).toBe(1)
         expect(leadership.identity).toBe("worker-1")
         const seen = yield* Election.leader({ id })
-        expect(Option.map(seen, (l) => [l.identity, l.term])).toEqual(Option.some(["worker-1", 1]))
+        expect(Option.map(seen, (l) => [l.identity, l.term])).toEqual(Option.some(["worker-1", leadership.term]))
         expect(Duration.toMillis(Option.getOrThrow(seen).remaining)).toBeGreaterThan(4000)
         // The key layout: the election's own namespace, the token's random part then the identity, PX = lease.
         const keys = electionKeys("effect-lock:", id)
@@ -73,18 +75,24 @@ export const electionConformance = (backend: Backend) =>
         yield* backend.elapse(5)
         const c = yield* Effect.fork(candidate("c"))
         yield* backend.within(5000, Fiber.join(Fiber.zip(Fiber.zip(a, b), c)))
-        expect(yield* Ref.get(order)).toEqual([["a", 1], ["b", 2], ["c", 3]])
+        // Each hand-over is the next term: consecutive from the first.
+        const first = (yield* Ref.get(order))[0]![1]
+        expect(yield* Ref.get(order)).toEqual([["a", first], ["b", first + 1], ["c", first + 2]])
         expect(yield* Election.leader({ id }).pipe(Effect.provide(client))).toEqual(Option.none())
       }))
 
-    test("after a resignation nothing of the election is left without a TTL but its term counter", (client) =>
+    test("after a resignation only the term counter is left, and it expires a week after the last term", (client) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("ttl")
         const keys = electionKeys("effect-lock:", id)
-        yield* Effect.scoped(Election.campaign({ id, lease: 5000 })).pipe(Effect.provide(client))
+        const term = yield* Effect.scoped(Effect.map(Election.campaign({ id, lease: 5000 }), (l) => l.term)).pipe(
+          Effect.provide(client)
+        )
         expect((yield* readKey(keys.lock).pipe(Effect.provide(client))).value).toBeNull()
         const fence = yield* readKey(keys.fence).pipe(Effect.provide(client))
-        expect(fence.value).toBe("1")
+        expect(fence.value).toBe(String(term))
+        // Gone, it starts again above every term it gave (docs/fences.md).
+        expect(fence.pttl).toBeGreaterThan(7 * 24 * 60 * 60 * 1000 - 60_000)
         for (const key of [keys.queue, keys.alive]) {
           expect(yield* readList(key).pipe(Effect.provide(client))).toEqual([])
         }
@@ -94,12 +102,16 @@ export const electionConformance = (backend: Backend) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("lapse")
         const interrupted = yield* Deferred.make<void>()
-        const work = Election.whileLeader({ id, lease: backend.short, keepAlive: false })(
-          Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+        const term = yield* Ref.make(0)
+        const work = Election.whileLeader({ id, lease: backend.short, keepAlive: false })((leadership) =>
+          Effect.zipRight(
+            Ref.set(term, leadership.term),
+            Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+          )
         ).pipe(Effect.provide(client))
         const exit = yield* backend.within(backend.short + backend.margin + 100, Effect.exit(work))
         expect(yield* Deferred.isDone(interrupted)).toBe(true)
-        expect(exit).toEqual(Exit.fail(new LeadershipLost({ id, term: 1, reason: "expired" })))
+        expect(exit).toEqual(Exit.fail(new LeadershipLost({ id, term: yield* Ref.get(term), reason: "expired" })))
       }))
 
     test("a kept leadership outlives its lease; the next candidate waits for its resignation", (client) =>
@@ -112,6 +124,7 @@ export const electionConformance = (backend: Backend) =>
             const leadership = yield* Election.campaign({ id, identity: "first", lease })
             yield* backend.elapse(lease * 2)
             expect(yield* leadership.isLost).toBe(false)
+            return leadership.term
           })).pipe(Effect.provide(client))
         )
         yield* until(Election.leader({ id }).pipe(Effect.provide(client)), Option.isSome)
@@ -120,8 +133,8 @@ export const electionConformance = (backend: Backend) =>
             Effect.provide(client)
           )
         )
-        yield* backend.within(lease * 3, Fiber.join(first))
-        expect(yield* backend.within(lease * 2, Fiber.join(second))).toBe(2)
+        const term = yield* backend.within(lease * 3, Fiber.join(first))
+        expect(yield* backend.within(lease * 2, Fiber.join(second))).toBe(term + 1)
       }))
 
     test("observe gives the leader at once, then every change in order, without duplicates", (client) =>
@@ -136,30 +149,34 @@ export const electionConformance = (backend: Backend) =>
           )
         )
         yield* until(Ref.get(seen), (s) => s.length === 1)
+        const terms: Array<number> = []
         for (const name of ["a", "b", "c"]) {
           yield* Effect.scoped(Effect.gen(function*() {
-            yield* Election.campaign({ id, identity: name, lease: 5000 })
+            terms.push((yield* Election.campaign({ id, identity: name, lease: 5000 })).term)
             yield* until(Ref.get(seen), (s) => Option.exists(s[s.length - 1]!, ([n]) => n === name))
           })).pipe(Effect.provide(client))
           yield* until(Ref.get(seen), (s) => Option.isNone(s[s.length - 1]!))
         }
         // A leader whose lease lapses (no resignation) is seen gone too.
         yield* Effect.gen(function*() {
-          yield* Election.campaign({ id, identity: "d", lease: backend.short, keepAlive: false })
+          terms.push((yield* Election.campaign({ id, identity: "d", lease: backend.short, keepAlive: false })).term)
           yield* until(Ref.get(seen), (s) => s.length === 8)
           yield* backend.elapse(backend.short + backend.margin + 50)
           yield* until(Ref.get(seen), (s) => s.length === 9)
         }).pipe(Effect.scoped, Effect.provide(client))
         yield* Fiber.interrupt(observer)
+        // Consecutive terms, each seen exactly as the winner got it (announced or looked up).
+        const [first] = terms
+        expect(terms).toEqual([first, first! + 1, first! + 2, first! + 3])
         expect(yield* Ref.get(seen)).toEqual([
           Option.none(),
-          Option.some(["a", 1]),
+          Option.some(["a", terms[0]]),
           Option.none(),
-          Option.some(["b", 2]),
+          Option.some(["b", terms[1]]),
           Option.none(),
-          Option.some(["c", 3]),
+          Option.some(["c", terms[2]]),
           Option.none(),
-          Option.some(["d", 4]),
+          Option.some(["d", terms[3]]),
           Option.none()
         ])
       }))
@@ -168,6 +185,7 @@ export const electionConformance = (backend: Backend) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("observe-handover")
         const terms = yield* Ref.make<ReadonlyArray<number>>([])
+        const won = yield* Ref.make<ReadonlyArray<number>>([])
         yield* Effect.forkScoped(
           Election.observe({ id }).pipe(
             Stream.filterMap((l) => Option.map(l, (l) => l.term)),
@@ -179,16 +197,20 @@ export const electionConformance = (backend: Backend) =>
           [0, 1, 2, 3],
           (i) =>
             Effect.fork(
-              Election.whileLeader({ id, identity: `c${i}`, lease: 5000 })(backend.elapse(10)).pipe(
-                Effect.provide(client)
-              )
+              Election.whileLeader({ id, identity: `c${i}`, lease: 5000 })((leadership) =>
+                Effect.zipRight(Ref.update(won, (w) => [...w, leadership.term]), backend.elapse(10))
+              ).pipe(Effect.provide(client))
             )
         )
         yield* backend.within(5000, Fiber.join(Fiber.all(candidates)))
-        const seen = yield* until(Ref.get(terms), (t) => t[t.length - 1] === 4)
-        // Terms strictly increase; each is seen at most once.
+        // The four terms are consecutive (each hand-over is the next term).
+        const first = (yield* Ref.get(won))[0]!
+        expect(yield* Ref.get(won)).toEqual([first, first + 1, first + 2, first + 3])
+        const seen = yield* until(Ref.get(terms), (t) => t[t.length - 1] === first + 3)
+        // Terms strictly increase; each is seen at most once, and is a term some candidate won.
         expect(seen).toEqual([...seen].sort((x, y) => x - y))
         expect(new Set(seen).size).toBe(seen.length)
+        expect(seen.every((t) => t >= first && t <= first + 3)).toBe(true)
       }))
 
     test("runAsLeader campaigns again after its work ends, and a waiting candidate takes over when it stops", (client) =>

@@ -22,7 +22,7 @@ export interface LeaderReport {
   readonly id: string
   /** The leader, or `null` when nobody leads (or leadership is being handed over). */
   readonly leader: { readonly identity: string; readonly term: number; readonly remainingMs: number } | null
-  /** The latest term begun (the leader's, when there is one); 0 if nobody ever led. */
+  /** The latest term begun (the leader's, when there is one); 0 if nobody led within `fenceTtl` (counter gone). */
   readonly term: number
 }
 

@@ -4,7 +4,8 @@
  *
  * - `<base>` holds the leader's token (32 random hex digits, then its identity) with PX = the lease, or
  *   `~<token>` while it is handed over;
- * - `<base>:fence` the term counter (no TTL, like a lock's fence, so terms never go back);
+ * - `<base>:fence` the term counter (a lock's fence counter: it lives `fenceTtl` after the last term, and
+ *   starts again above every term when gone, `core/lua.ts` `nextFence`);
  * - `<base>:queue`, `<base>:alive` the candidates in line (with a TTL, renewed while they wait);
  * - `<base>:wake` the channel a candidate is woken on, `<base>:leader` the channel every change of
  *   leader is announced on (channels hold nothing).

@@ -26,6 +26,16 @@ import type { LeaderReply } from "./scripts.js"
 /** With push, the observer still looks this often (a reconnect, a lost message). */
 export const BACKSTOP = 1000
 
+/**
+ * A term or lease as announced: digits only, exact. Anything else (say `1.7962842009219e+15`, a term
+ * that Lua wrote with 14 significant digits) is ignored: the next look tells.
+ */
+const integerOf = (text: string): number | undefined => {
+  if (!/^[0-9]{1,16}$/.test(text)) return undefined
+  const n = Number(text)
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
 /** What one observer has emitted so far. */
 class Seen {
   /** The highest term seen (emitted or passed over), -1 before the first emission. */
@@ -74,9 +84,10 @@ class Seen {
     if (!message.startsWith("+")) return
     const first = message.indexOf(" ")
     const second = message.indexOf(" ", first + 1)
-    const term = Number(message.slice(1, first))
-    const lease = Number(message.slice(first + 1, second))
-    if (first < 0 || second < 0 || !Number.isSafeInteger(term) || !Number.isSafeInteger(lease)) return
+    if (first < 0 || second < 0) return
+    const term = integerOf(message.slice(1, first))
+    const lease = integerOf(message.slice(first + 1, second))
+    if (term === undefined || lease === undefined) return
     this.leader({
       identity: message.slice(second + 1 + TOKEN_RANDOM),
       term,

@@ -7,7 +7,7 @@ import * as Redis from "../../Redis.js"
 import { define } from "../core/script.js"
 import { TOKEN_RANDOM } from "./keys.js"
 
-/** What a look finds: the leader (if any) and the term counter, the latest term ever begun. */
+/** What a look finds: the leader (if any) and the term counter, the latest term begun (0: the counter is gone). */
 export interface LeaderReply {
   readonly leader: { readonly identity: string; readonly term: number; readonly remaining: number } | undefined
   readonly fence: number

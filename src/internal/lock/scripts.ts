@@ -50,10 +50,17 @@ export type Announced = boolean
 const announceLua = (announced: Announced, message: string) =>
   announced ? `\n  ${Lua.publish("announce", message)}` : ""
 
-/** Lua: the caller takes the lock for `lease` ms with the next fence (the counter lives `fenceTtl` ms more). */
+/**
+ * Lua: the caller takes the lock for `lease` ms with the next fence (the counter lives `fenceTtl` ms more).
+ * The announced fence is formatted with `%.0f`: Lua 5.1 turns a number into a string with 14 significant
+ * digits (`1.7962842009219e+15`), which would round a fence seeded from `TIME` (`core/lua.ts`
+ * `nextFence`); `%.0f` writes every digit of an integer below 2⁵³.
+ */
 const WIN = (announced: Announced) =>
   `redis.call('SET', lockKey, token, 'PX', lease)
-  ${Lua.nextFence("fenceKey", "fenceTtl")}${announceLua(announced, `'+' .. fence .. ' ' .. lease .. ' ' .. token`)}
+  ${Lua.nextFence("fenceKey", "fenceTtl")}${
+    announceLua(announced, `'+' .. string.format('%.0f', fence) .. ' ' .. lease .. ' ' .. token`)
+  }
   return {1, fence}`
 
 const win = (
