@@ -92,10 +92,15 @@ export const DEFAULT_FENCE_TTL = 7 * 24 * 60 * 60 * 1000
  * step back by more than the time since that counter's last acquisition (see docs/fences.md).
  */
 export const nextFence = (counter: string, ttl: string) =>
-  `local fence = redis.call('INCR', ${counter})
-if fence == 1 then
+  `local fence
+${assignNextFence(counter, ttl, "fence")}`
+
+/** Lua: {@link nextFence} into a variable declared before (`variable = …`, no new local). */
+export const assignNextFence = (counter: string, ttl: string, variable: string) =>
+  `${variable} = redis.call('INCR', ${counter})
+if ${variable} == 1 then
   local t = redis.call('TIME')
-  fence = redis.call('INCRBY', ${counter}, t[1] .. string.format('%06d', tonumber(t[2])))
+  ${variable} = redis.call('INCRBY', ${counter}, t[1] .. string.format('%06d', tonumber(t[2])))
 end
 redis.call('PEXPIRE', ${counter}, ${ttl})`
 

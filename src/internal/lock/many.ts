@@ -166,6 +166,8 @@ const groupOps = (redis: Redis["Type"], group: Group): Operations => {
   const sharded = redis.sharded === true ? "1" : "0"
   const reservation = String(RESERVATION)
   const aliveMs = String(ALIVE)
+  // Each counter lives as its id's options say (the ids of one call share their options).
+  const fenceTtl = String(group.members[0]!.fenceTtl)
   const take = (fair: "0" | "1") => (token: string, lease: number, deadline?: number) =>
     scripts.acquireAll.run(redis, keys, {
       token,
@@ -173,7 +175,7 @@ const groupOps = (redis: Redis["Type"], group: Group): Operations => {
       reservation,
       lineTtl: String(lineTtl(lease)),
       aliveMs,
-      fenceTtl: "0",
+      fenceTtl,
       fair,
       sharded
     }, deadline)

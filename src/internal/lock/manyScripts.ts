@@ -70,10 +70,7 @@ if not blocked then
     if redis.call('GET', lockKey) == token then
       fence = tonumber(redis.call('GET', fenceKey) or '0')
     else
-      fence = redis.call('INCR', fenceKey)
-      if fenceTtl ~= '0' then
-        redis.call('PEXPIRE', fenceKey, fenceTtl)
-      end
+      ${Lua.assignNextFence("fenceKey", "fenceTtl", "fence")}
     end
     redis.call('SET', lockKey, token, 'PX', lease)
     ${Lua.leaveLine("queueKey", "aliveKey", "token")}
@@ -134,8 +131,7 @@ return {0, math.max(remaining, 0), first}`,
         let fence: number
         if (ks.get(it.lock) === token) fence = Number(ks.get(it.fence) ?? "0")
         else {
-          fence = ks.incr(it.fence)
-          if (fenceTtl !== "0") ks.pexpire(it.fence, Number(fenceTtl))
+          fence = Lua.nextFenceLocal(ks, it.fence, Number(fenceTtl))
         }
         ks.set(it.lock, token, Number(lease))
         Lua.leaveLineLocal(ks, it.queue, it.alive, token)

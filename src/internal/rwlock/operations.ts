@@ -6,6 +6,7 @@
 import type { Effect } from "effect"
 import type { RedisError } from "../../LockError.js"
 import type * as Redis from "../../Redis.js"
+import { DEFAULT_FENCE_TTL } from "../core/lua.js"
 import type { Operations } from "../core/resource.js"
 import { ALIVE, lineTtl } from "../core/wake.js"
 import type { ReadWriteKeys } from "../keys.js"
@@ -28,6 +29,8 @@ export const make = (redis: Redis.Service, keys: ReadWriteKeys): ReadWriteOperat
   // Wake-ups go by SPUBLISH where the backend's subscriber listens with SSUBSCRIBE (a cluster).
   const sharded = redis.sharded === true ? "1" : "0"
   const aliveMs = String(ALIVE)
+  // The write fence counter lives as a lock's does after the last write (core/lua.ts nextFence).
+  const fenceTtl = String(DEFAULT_FENCE_TTL)
   const shared = {
     leave: (token: string, deadline?: number) => scripts.leave.run(redis, list, { token, channel, sharded }, deadline),
     release: (token: string, deadline?: number) =>
@@ -43,6 +46,7 @@ export const make = (redis: Redis.Service, keys: ReadWriteKeys): ReadWriteOperat
       channel,
       lineTtl: String(lineTtl(lease)),
       aliveMs,
+      fenceTtl,
       fair,
       sharded
     }, deadline)

@@ -127,7 +127,7 @@ const decodeTake = (reply: unknown): Either.Either<TryReply, string> =>
 export const take = define({
   name: "rwlock.take",
   keys: KEYS,
-  args: ["token", "mode", "lease", "channel", "lineTtl", "aliveMs", "fair", "sharded"],
+  args: ["token", "mode", "lease", "channel", "lineTtl", "aliveMs", "fenceTtl", "fair", "sharded"],
   lua: `${PRUNE}
 local line = tonumber(lineTtl)
 local writer = redis.call('GET', writerKey)
@@ -152,7 +152,7 @@ if clear then
   local fence
   if mode == 'w' then
     redis.call('SET', writerKey, token, 'PX', lease)
-    fence = redis.call('INCR', fenceKey)
+    ${Lua.assignNextFence("fenceKey", "fenceTtl", "fence")}
   else
     fence = tonumber(redis.call('GET', fenceKey) or '0')
     redis.call('ZADD', readersKey, now + tonumber(lease), token)
@@ -209,7 +209,7 @@ return {0, math.max(remaining, 0), first}`,
       let fence: number
       if (mode === "w") {
         ks.set(keys.writer, token, Number(lease))
-        fence = ks.incr(keys.fence)
+        fence = Lua.nextFenceLocal(ks, keys.fence, Number(args.fenceTtl))
       } else {
         fence = counter(ks, keys)
         ks.zadd(keys.readers, ks.now + Number(lease), token)
