@@ -11,7 +11,7 @@
  */
 import { Lock as UpstashLock } from "@upstash/lock"
 import { Redis as UpstashRedis } from "@upstash/redis"
-import { Effect, type Layer, ManagedRuntime, Redacted, Schedule, Supervisor } from "effect"
+import { Effect, Layer, ManagedRuntime, Redacted, Schedule, Supervisor } from "effect"
 import { DistributedSemaphore, RedisBacking } from "effect-distributed-lock"
 import { Lock, Semaphore } from "effect-lock"
 import * as IoRedis from "effect-lock/Redis/IoRedis"
@@ -304,9 +304,56 @@ const effectDistributedLock: Contender = {
   }
 }
 
+/**
+ * Effect's own floors: the raw floor's two commands (and its retry) as `Effect.tryPromise` steps, in one
+ * `Effect.gen` per cycle (`effect-floor`), and as a resource, `Effect.scoped(Effect.acquireRelease(…))`
+ * (`effect-resource-floor`): the least an Effect API of each shape can cost, measured beside the rest.
+ */
+const effectFloor = (scoped: boolean): Contender => ({
+  id: scoped ? "effect-resource-floor" : "effect-floor",
+  name: scoped ? "Effect resource floor (acquireRelease + Scope)" : "Effect floor (Effect.gen)",
+  backend: "tcp",
+  settings: scoped
+    ? "the floor's commands as `Effect.scoped(Effect.acquireRelease(SET NX PX, EVALSHA DEL) *> section)`"
+    : "the floor's commands as `Effect.tryPromise` steps in one `Effect.gen`",
+  makeWorker: async (servers, key) => {
+    const client = new IORedis(servers.redisUrl)
+    const sha = String(await client.script("LOAD", COMPARE_AND_DELETE))
+    const take = Effect.gen(function*() {
+      const owner = token()
+      while ((yield* Effect.tryPromise(() => client.set(key, owner, "PX", 10_000, "NX"))) !== "OK") {
+        yield* Effect.sleep(1)
+      }
+      return owner
+    })
+    const give = (owner: string) => Effect.tryPromise(() => client.evalsha(sha, 1, key, owner))
+    return effectWorker(
+      ManagedRuntime.make(Layer.empty),
+      scoped
+        ? (acquired, section) =>
+          Effect.scoped(
+            Effect.zipRight(
+              Effect.acquireRelease(take, (owner) => Effect.orDie(give(owner))),
+              Effect.zipRight(acquired, section)
+            )
+          )
+        : (acquired, section) =>
+          Effect.gen(function*() {
+            const owner = yield* take
+            yield* acquired
+            yield* section
+            yield* give(owner)
+          }),
+      () => quit(client)
+    )
+  }
+})
+
 /** Every contender; the floor first, then effect-lock's rows, then the peers. */
 export const contenders: ReadonlyArray<Contender> = [
   floor,
+  effectFloor(false),
+  effectFloor(true),
   scopedAcquire(
     "el-acquire",
     "effect-lock Lock.acquire",

@@ -127,6 +127,16 @@ const targets = (results: Results): ReadonlyArray<Target> => {
     const p99 = unc(id, (r) => r.p99)
     add(`uncontended ${label}, p99`, "≤ 1.5 ms", p99, (v) => v <= 1.5, `${fmt(p99, 3)} ms`)
   }
+  // Against Effect's own floors, measured in the same run (issue 20 §1).
+  const RESOURCE = "effect-resource-floor"
+  const withLock = median(uncRatios("el-withlock", FLOOR))
+  add("uncontended withLock, × raw floor (no Scope made for it)", "≤ 1.35", withLock, (v) => v <= 1.35, fmt(withLock))
+  const acquire = median(uncRatios("el-acquire", RESOURCE))
+  add("uncontended Lock.acquire, × Effect resource floor", "≤ 1.1", acquire, (v) => v <= 1.1, fmt(acquire))
+  const p99s = unc("el-acquire", (r) => r.p99) / unc(RESOURCE, (r) => r.p99)
+  add("uncontended Lock.acquire p99 ÷ Effect resource floor's p99", "≤ 1.5", p99s, (v) => v <= 1.5, fmt(p99s))
+  const allocs = (results.alloc["el-acquire"]?.bytesPerCycle ?? NaN) / (results.alloc[RESOURCE]?.bytesPerCycle ?? NaN)
+  add("uncontended Lock.acquire allocation ÷ Effect resource floor's", "≤ 1.5", allocs, (v) => v <= 1.5, fmt(allocs))
   const opened = Math.max(
     ...results.uncontended.flatMap((round) =>
       [round["el-acquire"], round["el-withlock"]].flatMap((r) => (r ? [r.connections] : []))
