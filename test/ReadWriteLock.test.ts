@@ -44,7 +44,13 @@ const run = (ops: ReadonlyArray<Op>) =>
     const id = "model"
     const redis = yield* Redis
     const holds = new Map<number, Hold>()
+    /** The write fence counter: 0 while there is none (a read then carries 0). */
     let counter = 0
+    /**
+     * The next write fence at store time `at`: a counter that is gone starts at the store's clock in µs
+     * + 1 (core/lua.ts `nextFenceLocal`); it lives a week after the last write, far beyond a run.
+     */
+    const nextWrite = (at: number) => counter === 0 ? at * 1000 + 1 : counter + 1
     const options = { id, lease: LEASE, keepAlive: false, retry: { attempts: 1 } } as const
     const now = () => TestClock.currentTimeMillis
     const live = (at: number) => {
@@ -73,7 +79,7 @@ const run = (ops: ReadonlyArray<Op>) =>
           const { at, exit, scope } = yield* take(write)
           expect(Exit.isSuccess(exit)).toBe(allowed)
           if (Exit.isSuccess(exit)) {
-            if (write) counter++
+            if (write) counter = nextWrite(at)
             expect(exit.value.fence).toBe(counter)
             holds.set(step.owner, {
               mode: write ? "w" : "r",
@@ -115,6 +121,8 @@ const run = (ops: ReadonlyArray<Op>) =>
         case "waitForTurn": {
           // Waits in line for its turn while the others hold; the holders are released (oldest first).
           if (holds.has(step.owner)) break
+          // Nobody holding, it takes at once (at `from`); else when the holders are released, a ms later.
+          const [from, free] = [yield* now(), holds.size === 0]
           const fiber = yield* Effect.fork(
             Effect.scoped(
               (step.write ? ReadWriteLock.writeLock : ReadWriteLock.readLock)({
@@ -129,8 +137,9 @@ const run = (ops: ReadonlyArray<Op>) =>
             yield* Scope.close(h.scope, Exit.void)
             holds.delete(o)
           }
+          const granted = free ? from : yield* now()
           const got = yield* Fiber.join(fiber)
-          if (step.write) counter++
+          if (step.write) counter = nextWrite(granted)
           expect(got.fence).toBe(counter)
           break
         }

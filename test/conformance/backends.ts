@@ -4,7 +4,7 @@
  * A suite (./lock.ts, ./semaphore.ts, ./debounce.ts) is a function of a {@link Backend} that registers its
  * cases; `onEveryBackend(suite, …)` runs suites on the first three, {@link onCluster} in the cluster's file.
  */
-import { describe, it, layer, type Vitest } from "@effect/vitest"
+import { describe, expect, it, layer, type Vitest } from "@effect/vitest"
 import { Cause, Effect, type FastCheck as fc, Fiber, Layer, type Scope, TestClock } from "effect"
 import { Redis } from "../../src/Redis.js"
 import * as Memory from "../../src/Redis/Memory.js"
@@ -43,6 +43,19 @@ export interface Backend {
 
 /** A conformance suite: registers its cases for one backend. */
 export type Suite = (backend: Backend) => void
+
+/**
+ * A fresh counter's first fence (docs/fences.md): the server's `TIME` in µs + 1 on a redis-server (above
+ * 10¹⁵ on any clock past 2001), the store's clock ms × 1000 + 1 on Memory, so exactly 1 at TestClock 0.
+ */
+export const expectFirstFence = (backend: Backend, fence: number) => {
+  expect(Number.isSafeInteger(fence)).toBe(true)
+  if (backend.exactTime) expect(fence).toBe(1)
+  else expect(fence).toBeGreaterThan(1e15)
+}
+
+/** How long a fence counter lives after its last fence, by default (`fenceTtl`): 7 days, less a minute's slack. */
+export const FENCE_COUNTER_TTL = 7 * 24 * 60 * 60 * 1000 - 60_000
 
 /** Test time per property, on any backend. */
 const PROPERTY_TIMEOUT = 60_000

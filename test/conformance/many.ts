@@ -9,7 +9,7 @@ import * as Lock from "../../src/Lock.js"
 import type { Redis } from "../../src/Redis.js"
 import { eventually } from "../utils/live.js"
 import { readKey, readList, uniqueId } from "../utils/probe.js"
-import type { Backend } from "./backends.js"
+import { type Backend, expectFirstFence, FENCE_COUNTER_TTL } from "./backends.js"
 
 export const manyConformance = (backend: Backend) =>
   describe(`Lock.acquireAll conformance: ${backend.name}`, () => {
@@ -19,6 +19,13 @@ export const manyConformance = (backend: Backend) =>
     const holder = (id: string) => Effect.map(readKey(lockKeys("effect-lock:", id).lock), (k) => k.value)
     const inLine = (id: string, n: number) =>
       eventually(readList(lockKeys("effect-lock:", id).queue), (line) => line.length === n)
+    /** Each id's own fence counter holds the fence it gave last, and lives a week after it. */
+    const counters = (of: ReadonlyArray<string>, fences: ReadonlyArray<number>) =>
+      Effect.forEach(of, (id, i) =>
+        Effect.map(readKey(lockKeys("effect-lock:", id).fence), (counter) => {
+          expect(counter.value).toBe(String(fences[i]))
+          expect(counter.pttl).toBeGreaterThan(FENCE_COUNTER_TTL)
+        }), { discard: true })
     /** An id of a tag of its own: on a cluster, ids of different tags land (mostly) in different slots. */
     const ids = (label: string, n: number) =>
       Effect.map(uniqueId(label), (base) => Array.from({ length: n }, (_, i) => `${base}-${i}`))
@@ -31,7 +38,12 @@ export const manyConformance = (backend: Backend) =>
         const scope = yield* Scope.make()
         const leases = yield* Scope.extend(Lock.acquireAll({ ids: [c!, a!, b!], ...once }), scope)
         expect(leases.map((l) => l.id)).toEqual([c, a, b])
-        expect(leases.map((l) => l.fence)).toEqual([1, 1, first.fence + 1])
+        // c and a are fresh: each counter starts at the server's clock in µs + 1 (docs/fences.md); b counts on.
+        const [fenceC, fenceA, fenceB] = leases.map((l) => l.fence)
+        expectFirstFence(backend, fenceC!)
+        expectFirstFence(backend, fenceA!)
+        expect(fenceB).toBe(first.fence + 1)
+        yield* counters([c!, a!, b!], [fenceC!, fenceA!, fenceB!])
         for (const id of [a!, b!, c!]) expect(yield* holder(id)).not.toBeNull()
         yield* Scope.close(scope, Exit.void)
         for (const id of [a!, b!, c!]) expect(yield* holder(id)).toBeNull()
@@ -93,7 +105,8 @@ export const manyConformance = (backend: Backend) =>
         const [tag, other] = yield* ids("tag", 2)
         const tagged = [`{${tag}}:stock`, `{${tag}}:invoice`, other!]
         const leases = yield* Lock.acquireAll({ ids: tagged, ...once })
-        expect(leases.map((l) => l.fence)).toEqual([1, 1, 1])
+        for (const lease of leases) expectFirstFence(backend, lease.fence)
+        yield* counters(tagged, leases.map((l) => l.fence))
         const error = yield* Effect.flip(Lock.acquireAll({ ids: [tagged[1]!], ...once }))
         expect(error._tag).toBe("LockNotAcquired")
       })

@@ -9,8 +9,8 @@ import { inspect } from "../../src/internal/rwlock/rwlock.js"
 import * as ReadWriteLock from "../../src/ReadWriteLock.js"
 import { Redis } from "../../src/Redis.js"
 import { eventually } from "../utils/live.js"
-import { readList, readTtl, uniqueId } from "../utils/probe.js"
-import type { Backend } from "./backends.js"
+import { readKey, readList, readTtl, uniqueId } from "../utils/probe.js"
+import { type Backend, expectFirstFence, FENCE_COUNTER_TTL } from "./backends.js"
 
 export const readWriteLockConformance = (backend: Backend) =>
   describe(`ReadWriteLock conformance: ${backend.name}`, () => {
@@ -29,14 +29,15 @@ export const readWriteLockConformance = (backend: Backend) =>
       Effect.gen(function*() {
         const id = yield* uniqueId("rw-share")
         const [w1, ws] = yield* inScope(ReadWriteLock.writeLock({ id, ...once }))
-        expect(w1.fence).toBe(1)
+        // A fresh id's write fence counter starts at the server's clock in µs + 1 (docs/fences.md).
+        expectFirstFence(backend, w1.fence)
         expect((yield* Effect.flip(ReadWriteLock.readLock({ id, ...once })))._tag).toBe("LockNotAcquired")
         expect((yield* Effect.flip(ReadWriteLock.writeLock({ id, ...once })))._tag).toBe("LockNotAcquired")
         yield* Scope.close(ws, Exit.void)
         const r1 = yield* ReadWriteLock.readLock({ id, ...once })
         const r2 = yield* ReadWriteLock.readLock({ id, ...once })
-        expect([r1.fence, r2.fence]).toEqual([1, 1])
-        expect(yield* look(id)).toMatchObject({ writing: false, readers: 2, fence: 1 })
+        expect([r1.fence, r2.fence]).toEqual([w1.fence, w1.fence])
+        expect(yield* look(id)).toMatchObject({ writing: false, readers: 2, fence: w1.fence })
         const miss = yield* Effect.flip(ReadWriteLock.writeLock({ id, ...once }))
         expect(miss).toMatchObject({ _tag: "LockNotAcquired", id, reason: "held" })
       })
@@ -176,9 +177,10 @@ export const readWriteLockConformance = (backend: Backend) =>
     )
 
     test(
-      "every key but the fence counter has a TTL, and every key of an id shares its hash tag",
+      "every key has a TTL (the fence counter a week after the last write), and every key of an id shares its hash tag",
       Effect.gen(function*() {
         const id = yield* uniqueId("rw-ttl")
+        const written = yield* Effect.scoped(ReadWriteLock.writeLock({ id, ...once }))
         yield* ReadWriteLock.readLock({ id, ...once })
         const writer = yield* Effect.fork(ReadWriteLock.withWriteLock({ id, timeout: 60_000 })(Effect.void))
         yield* waiting(id, 1)
@@ -186,6 +188,11 @@ export const readWriteLockConformance = (backend: Backend) =>
         for (const key of [keys.readers, keys.fences, keys.queue, keys.alive, keys.modes]) {
           expect(yield* readTtl(key)).toBeGreaterThan(0)
         }
+        // Gone, the counter starts again above every fence it gave (docs/fences.md).
+        const counter = yield* readKey(keys.fence)
+        expect(counter.value).toBe(String(written.fence))
+        expect(counter.pttl).toBeGreaterThan(FENCE_COUNTER_TTL)
+        for (const key of Object.values(keys)) expect(yield* readTtl(key)).not.toBe(-1)
         yield* Fiber.interrupt(writer)
         for (const key of Object.values(keys)) expect(key.startsWith(`effect-lock:rwlock:{${id}}`)).toBe(true)
       })

@@ -2,7 +2,7 @@
  * Differential testing of the scripts: the same operation on a real redis-server (the Lua) and on the
  * embedded store (the TypeScript twin), compared by what each replied, what each keyspace holds and what
  * each published. Times (PTTLs, deadlines stored as scores, `remaining`) are compared within a tolerance;
- * everything else exactly.
+ * fences seeded from the two clocks by each counter's offset ({@link fenceOffsets}); everything else exactly.
  *
  * Both sides run on the live clock, but one after the other, and a busy machine can stall a process for
  * tens of milliseconds between the two: so the store runs each step at the instant its Redis twin was
@@ -121,6 +121,8 @@ export interface Tolerance {
   readonly ms: number
   /** Keys whose scores are instants (deadlines, expiries): compared as member → time, within `ms`. */
   readonly timeScored: (key: string) => boolean
+  /** Whether two fences are the same (default: {@link sameFence} within `ms`). */
+  readonly fence?: (a: number, b: number) => boolean
 }
 
 /** Two times are the same when both are ≤ 0 (passed, or none left) or within `ms` of each other. */
@@ -135,11 +137,50 @@ const MICROS = 1e14
 export const sameFence = (a: number, b: number, ms: number): boolean =>
   a === b || (a >= MICROS && b >= MICROS && Math.abs(a - b) <= ms * 1000)
 
+/** A fence counter's key (a lock id's, a read-write lock's): `…:fence`. */
+const isCounter = (key: string) => key.endsWith(":fence")
+
+/**
+ * What makes clock-seeded fences exact again, along one sequence: each counter's offset, the redis
+ * side's value less the store's, taken when both seed it. From then on, while it lives on both sides,
+ * the offset must stay what it was (both counted alike, one by one), and every fence the two sides
+ * give (in a reply, in a stored holding) must differ by the offset of one of the sequence's counters,
+ * besides being within the tolerance ({@link sameFence}). Two counters seeded apart have offsets apart
+ * by the gap between the two clocks' readings, so an off-by-one fence still shows.
+ */
+export const fenceOffsets = (ms: number) => {
+  const byKey = new Map<string, number>()
+  const seen = new Set<number>([0])
+  return {
+    /** Takes in the counters of both sides' keyspaces after a step; what broke an offset (empty: none). */
+    learn: (redis: Dump, memory: Dump): ReadonlyArray<string> => {
+      const out: Array<string> = []
+      for (const key of byKey.keys()) if (redis[key] === undefined || memory[key] === undefined) byKey.delete(key)
+      for (const key of Object.keys(redis).filter(isCounter)) {
+        const [r, m] = [redis[key]!.value, memory[key]?.value]
+        if (typeof r !== "string" || typeof m !== "string") continue
+        const offset = Number(r) - Number(m)
+        const before = byKey.get(key)
+        if (before === undefined) {
+          byKey.set(key, offset)
+          seen.add(offset)
+        } else if (before !== offset) {
+          out.push(`${key}: counted apart: ${r} on redis, ${m} on memory (the offset was ${before}, now ${offset})`)
+        }
+      }
+      return out
+    },
+    /** Whether two fences are the same: within the tolerance, and apart by a counter's offset. */
+    same: (a: number, b: number): boolean => sameFence(a, b, ms) && seen.has(a - b)
+  }
+}
+
 const show = (value: unknown) => JSON.stringify(value)
 
 /** What differs between the two keyspaces (empty when they agree). */
 export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): ReadonlyArray<string> => {
   const out: Array<string> = []
+  const fence = tolerance.fence ?? ((a: number, b: number) => sameFence(a, b, tolerance.ms))
   for (const key of new Set([...Object.keys(redis), ...Object.keys(memory)])) {
     const r = redis[key]
     const m = memory[key]
@@ -157,7 +198,7 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
     }
     if (typeof r.value === "string" || typeof m.value === "string") {
       const fences = typeof r.value === "string" && typeof m.value === "string" &&
-        sameFence(Number(r.value), Number(m.value), tolerance.ms)
+        fence(Number(r.value), Number(m.value))
       if (r.value !== m.value && !fences) out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
       continue
     }
@@ -169,9 +210,7 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
       if (!same) out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
     } else if (
       r.value.length !== m.value.length ||
-      !r.value.every(([member, score], i) =>
-        member === m.value[i]![0] && sameFence(score, m.value[i]![1] as number, tolerance.ms)
-      )
+      !r.value.every(([member, score], i) => member === m.value[i]![0] && fence(score, m.value[i]![1] as number))
     ) {
       out.push(`${key}: ${show(r.value)} on redis, ${show(m.value)} on memory`)
     }
@@ -181,18 +220,35 @@ export const diffDumps = (redis: Dump, memory: Dump, tolerance: Tolerance): Read
 
 /**
  * Whether two decoded replies agree: exactly, except times: a `remaining` field (ms left) within the
- * tolerance (see {@link closeEnough}), a `ttl` field too, but its 0 (the caller holds nothing) exactly.
+ * tolerance (see {@link closeEnough}), a `ttl` field too, but its 0 (the caller holds nothing) exactly;
+ * and fences (a `fence` field, each of a `fences` list) by `fence` (default: {@link sameFence}).
  */
-export const sameReply = (a: unknown, b: unknown, ms: number, field?: string): boolean => {
-  if (typeof a === "number" && typeof b === "number" && field === "fence") return sameFence(a, b, ms)
+export const sameReply = (
+  a: unknown,
+  b: unknown,
+  ms: number,
+  fence: (a: number, b: number) => boolean = (a, b) => sameFence(a, b, ms),
+  field?: string
+): boolean => {
+  if (typeof a === "number" && typeof b === "number" && (field === "fence" || field === "fences")) return fence(a, b)
   if (typeof a === "number" && typeof b === "number" && (field === "remaining" || field === "ttl")) {
     return field === "ttl" && (a === 0 || b === 0) ? a === b : closeEnough(a, b, ms)
   }
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return Object.is(a, b)
+  if (Array.isArray(a) !== Array.isArray(b)) return false
   const ka = Object.keys(a).sort()
   const kb = Object.keys(b).sort()
+  // The items of a list are what the list's field names (`fences: [..]`: each a fence).
   return show(ka) === show(kb) &&
-    ka.every((k) => sameReply((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], ms, k))
+    ka.every((k) =>
+      sameReply(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        ms,
+        fence,
+        Array.isArray(a) ? field : k
+      )
+    )
 }
 
 /** Messages published on one channel, taken (and forgotten) step by step. */
