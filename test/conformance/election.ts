@@ -186,13 +186,18 @@ export const electionConformance = (backend: Backend) =>
         const id = yield* uniqueId("observe-handover")
         const terms = yield* Ref.make<ReadonlyArray<number>>([])
         const won = yield* Ref.make<ReadonlyArray<number>>([])
+        const started = yield* Ref.make(false)
         yield* Effect.forkScoped(
           Election.observe({ id }).pipe(
+            Stream.tap(() => Ref.set(started, true)),
             Stream.filterMap((l) => Option.map(l, (l) => l.term)),
             Stream.runForEach((t) => Ref.update(terms, (s) => [...s, t])),
             Effect.provide(client)
           )
         )
+        // The observer listens before its first look (on a cluster its first subscription opens a
+        // connection to the slot's master): the terms below are won and resigned within milliseconds.
+        yield* until(Ref.get(started), (s) => s)
         const candidates = yield* Effect.forEach(
           [0, 1, 2, 3],
           (i) =>
