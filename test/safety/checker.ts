@@ -265,12 +265,15 @@ export const runReadWrite = (options: {
         await new Promise((r) => setTimeout(r, 50))
       }
     })
+    // The first fault comes at once, and is a SIGSTOP: a short run on a fast machine gets one too.
+    let first = true
     while (running().length > 1) {
-      yield* Effect.sleep(faultEvery)
+      if (!first) yield* Effect.sleep(faultEvery)
+      first = false
       const alive = running()
       if (alive.length <= 1) break
       const victim = alive[yield* Random.nextIntBetween(0, alive.length)]!
-      if (sigkills < (options.kills ?? 1) && (yield* Random.next) < 0.3) {
+      if (sigstops > 0 && sigkills < (options.kills ?? 1) && (yield* Random.next) < 0.3) {
         victim.child.kill("SIGKILL")
         sigkills++
         spawnOne(Math.max(1, Math.floor(options.sections / 2)))
