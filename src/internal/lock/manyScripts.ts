@@ -16,7 +16,7 @@ import * as Redis from "../../Redis.js"
 import * as Lua from "../core/lua.js"
 import type { TryReply } from "../core/resource.js"
 import { defineEach } from "../core/script.js"
-import { HAND_OVER, handOver } from "./scripts.js"
+import { HAND_OVER, handOver, RESERVE_FOR_HEAD, reserveForHead } from "./scripts.js"
 
 const KEYS = ["lock", "fence", "queue", "alive", "channel"] as const
 
@@ -49,13 +49,7 @@ for _, it in ipairs(items) do
   local owner = redis.call('GET', lockKey)
   if owner == false and fair == '1' then
     ${Lua.dropGone("queueKey", "aliveKey")}
-    local head = redis.call('ZRANGE', queueKey, 0, 0)[1]
-    if head and head ~= token then
-      ${Lua.leaveLine("queueKey", "aliveKey", "head")}
-      owner = '~' .. head
-      redis.call('SET', lockKey, owner, 'PX', reservation)
-      ${Lua.publish("channel", "head")}
-    end
+    ${RESERVE_FOR_HEAD}
   end
   if owner ~= false and owner ~= token and owner ~= '~' .. token then
     blocked = true
@@ -112,13 +106,7 @@ return {0, math.max(remaining, 0), first}`,
       let owner = ks.get(it.lock)
       if (owner === null && fair === "1") {
         Lua.dropGoneLocal(ks, it.queue, it.alive)
-        const head = ks.zrange(it.queue, 0, 0)[0]
-        if (head !== undefined && head !== token) {
-          Lua.leaveLineLocal(ks, it.queue, it.alive, head)
-          owner = `~${head}`
-          ks.set(it.lock, owner, Number(reservation))
-          ks.publish(it.channel, head)
-        }
+        owner = reserveForHead(ks, it, token, reservation, it.channel)
       }
       if (owner !== null && owner !== token && owner !== `~${token}`) {
         blocked = true

@@ -76,6 +76,35 @@ const win = (
 }
 
 /**
+ * Lua: a free lock with waiters ahead of the caller is reserved for the first of them (taken out of the
+ * line, woken on `channel`), and `owner` is that reservation; the caller first in line, or none waiting,
+ * leaves `owner` as it was. Used where a try finds the lock free (one id or several).
+ */
+export const RESERVE_FOR_HEAD = `local head = redis.call('ZRANGE', queueKey, 0, 0)[1]
+if head and head ~= token then
+  ${Lua.leaveLine("queueKey", "aliveKey", "head")}
+  owner = '~' .. head
+  redis.call('SET', lockKey, owner, 'PX', reservation)
+  ${Lua.publish("channel", "head")}
+end`
+
+/** The twin of {@link RESERVE_FOR_HEAD}: the owner after it (the reservation, or `null` still). */
+export const reserveForHead = (
+  ks: Redis.Keyspace,
+  keys: { readonly lock: string; readonly queue: string; readonly alive: string },
+  token: string,
+  reservation: string,
+  channel: string
+): string | null => {
+  const head = ks.zrange(keys.queue, 0, 0)[0]
+  if (head === undefined || head === token) return null
+  Lua.leaveLineLocal(ks, keys.queue, keys.alive, head)
+  ks.set(keys.lock, `~${head}`, Number(reservation))
+  ks.publish(channel, head)
+  return `~${head}`
+}
+
+/**
  * Lua: hand the lock to the first living waiter of the line, skipping every gone one in this one step,
  * or free it; the waiter is woken on `channel` (and, announced, the change published on `announce`).
  */
@@ -229,13 +258,7 @@ end
 ${Lua.NOW}
 ${Lua.dropGone("queueKey", "aliveKey")}
 if owner == false then
-  local head = redis.call('ZRANGE', queueKey, 0, 0)[1]
-  if head and head ~= token then
-    ${Lua.leaveLine("queueKey", "aliveKey", "head")}
-    owner = '~' .. head
-    redis.call('SET', lockKey, owner, 'PX', reservation)
-    ${Lua.publish("channel", "head")}
-  end
+  ${RESERVE_FOR_HEAD}
 end
 if owner == false or owner == '~' .. token then
   ${Lua.leaveLine("queueKey", "aliveKey", "token")}
@@ -256,15 +279,7 @@ return {0, redis.call('PTTL', lockKey), first}`,
       }
       if (owner === null && ks.pttl(keys.queue) === -2) return win(ks, keys, args, announced)
       Lua.dropGoneLocal(ks, keys.queue, keys.alive)
-      if (owner === null) {
-        const head = ks.zrange(keys.queue, 0, 0)[0]
-        if (head !== undefined && head !== token) {
-          Lua.leaveLineLocal(ks, keys.queue, keys.alive, head)
-          owner = `~${head}`
-          ks.set(keys.lock, owner, Number(reservation))
-          ks.publish(channel, head)
-        }
-      }
+      if (owner === null) owner = reserveForHead(ks, keys, token, reservation, channel)
       if (owner === null || owner === `~${token}`) {
         Lua.leaveLineLocal(ks, keys.queue, keys.alive, token)
         return win(ks, keys, args, announced)
