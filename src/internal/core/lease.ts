@@ -469,3 +469,23 @@ class Lease implements Held {
 
 /** Holds a won lease: keeps it alive until it is released or lost. */
 export const hold = (options: HoldOptions): Held => new Lease(options)
+
+/**
+ * A lease handed out over a held one: the same hold (kept, lost and released with it), seen under its
+ * own id and fence (one id of several taken together) or with more to it (a write lease's downgrade).
+ */
+export class Delegated implements PublicLease {
+  constructor(protected readonly held: Held, readonly id: string = held.id, readonly fence: number = held.fence) {}
+  get lost() {
+    return this.held.lost
+  }
+  get isLost() {
+    return this.held.isLost
+  }
+  get validUntil() {
+    return this.held.validUntil
+  }
+  extend(amount: Duration.DurationInput) {
+    return this.held.extend(amount)
+  }
+}

@@ -16,7 +16,7 @@ import { InvalidOptions, type LockLost, type LockNotAcquired, type RedisError } 
 import { Redis } from "../../Redis.js"
 import * as Core from "../core/acquire.js"
 import { capture } from "../core/capture.js"
-import type { Held } from "../core/lease.js"
+import { Delegated, type Held } from "../core/lease.js"
 import { memo } from "../core/options.js"
 import type { Operations, Resource } from "../core/resource.js"
 import { ALIVE, lineTtl, RESERVATION } from "../core/wake.js"
@@ -188,23 +188,6 @@ const groupOps = (redis: Redis["Type"], group: Group): Operations => {
   }
 }
 
-/** One id's lease of a group taken together: its own id and fence; kept, and lost, with the group. */
-class Member implements Lease {
-  constructor(readonly id: string, readonly fence: number, private readonly held: Held) {}
-  get lost() {
-    return this.held.lost
-  }
-  get isLost() {
-    return this.held.isLost
-  }
-  get validUntil() {
-    return this.held.validUntil
-  }
-  extend(amount: Parameters<Lease["extend"]>[0]) {
-    return this.held.extend(amount)
-  }
-}
-
 interface Taken {
   readonly helds: ReadonlyArray<Held>
   /** One per id, in the order the caller gave them. */
@@ -252,7 +235,7 @@ const takeAll = (
       const held = yield* Core.acquireIn({ resource, policy }, scope, views[i]!)
       helds.push(held)
       const reply = captured.won()!.reply as unknown as scripts.AllReply
-      group.members.forEach((m, j) => byId.set(m.id, new Member(m.id, reply.fences[j]!, held)))
+      group.members.forEach((m, j) => byId.set(m.id, new Delegated(held, m.id, reply.fences[j]!)))
     }
     return { helds, leases: plan.ids.map((id) => byId.get(id)!) }
   })

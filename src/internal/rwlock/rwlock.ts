@@ -4,13 +4,13 @@
  * read and a write are two resources of one id; a write lease can become a read lease (`downgrade`),
  * the same hold under the same token, kept and released by the same lease keeper.
  */
-import { type Duration, Effect, type Scope } from "effect"
+import { Effect, type Scope } from "effect"
 import { InvalidOptions, LockLost, type LockNotAcquired, type RedisError } from "../../LockError.js"
 import type { ReadLease, WriteLease } from "../../ReadWriteLock.js"
 import type { Redis } from "../../Redis.js"
 import * as Core from "../core/acquire.js"
 import { capture } from "../core/capture.js"
-import type { Held } from "../core/lease.js"
+import { Delegated, type Held } from "../core/lease.js"
 import { memo } from "../core/options.js"
 import type { Operations, Resource } from "../core/resource.js"
 import { type ReadWriteKeys, readWriteKeys } from "../keys.js"
@@ -81,26 +81,10 @@ const specOf =
   }
 
 /** The write lease handed out: the core's lease, plus the downgrade its token allows. */
-class Write implements WriteLease {
+class Write extends Delegated implements WriteLease {
   private downgraded = false
-  constructor(private readonly held: Held, private readonly token: string, private readonly on: OnRedis) {}
-  get id() {
-    return this.held.id
-  }
-  get fence() {
-    return this.held.fence
-  }
-  get lost() {
-    return this.held.lost
-  }
-  get isLost() {
-    return this.held.isLost
-  }
-  get validUntil() {
-    return this.held.validUntil
-  }
-  extend(amount: Duration.DurationInput) {
-    return this.held.extend(amount)
+  constructor(held: Held, private readonly token: string, private readonly on: OnRedis) {
+    super(held)
   }
   get downgrade(): Effect.Effect<ReadLease, LockLost | RedisError> {
     return Effect.suspend(() => {
